@@ -1,0 +1,3 @@
+from gwops.cli.main import main
+
+main()

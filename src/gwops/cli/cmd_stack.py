@@ -1,0 +1,111 @@
+"""`up`, `down`, `status`, `logs`, `env`: the stack's lifecycle."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from gwops import constants as C
+from gwops.cli.app import App
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.command()
+@click.option("--skip-route-checks", is_flag=True, help="Do not send a test chat completion through each model route.")
+@pass_app
+def up(app: App, skip_route_checks: bool) -> int:
+    """Bring the stack up in dependency order, each service gated on real health."""
+    from gwops.stack import Stack
+
+    report = Stack(app.project, app.say).up(route_checks=not skip_route_checks)
+    app.err.print(f"stack is up in {report.seconds:.1f} s: gateway on {report.url} "
+                  f"(routes: {', '.join(report.routes)})", markup=False)
+    if not report.database:
+        app.err.print("note: keys and spend tracking are off (local gateway image, no database features)",
+                      markup=False)
+    return C.EXIT_OK
+
+
+@click.command()
+@click.option("--volumes", is_flag=True, help="Also delete the data volumes (Postgres, Redis).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def down(app: App, volumes: bool, yes: bool) -> int:
+    """Stop the stack; keep the data volumes unless --volumes."""
+    from gwops.stack import Stack
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not click.get_text_stream("stdin").isatty():
+            return False
+        return click.confirm(question, default=False, err=True)
+
+    Stack(app.project, app.say).down(volumes, confirm)
+    app.say("stack is down" + (" and its volumes deleted" if volumes else " (volumes kept)"))
+    return C.EXIT_OK
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def status(app: App, as_json: bool) -> int:
+    """One row per service, the gateway's routes. Exit 0 healthy, 1 degraded, 2 down."""
+    from gwops.stack import Stack
+
+    st = Stack(app.project, app.say).status()
+    code = {"healthy": C.EXIT_OK, "degraded": C.EXIT_DEGRADED}.get(st["overall"], C.EXIT_INVALID)
+    if as_json:
+        app.json(st)
+        return code
+    table = Table(title=f"{st['project']}: {st['overall']}")
+    for col in ("service", "state", "health", "image", "kind", "ports"):
+        table.add_column(col)
+    for r in st["services"]:
+        table.add_row(r["service"], r["state"], r["health"], r["image"], r["kind"], ", ".join(r["ports"]))
+    app.out.print(table)
+    gw = st["gateway"]
+    app.out.print(f"gateway: {gw['url']}  routes: {', '.join(gw['routes']) or '-'}", markup=False)
+    if gw.get("database") is False:
+        app.out.print(f"database features: off ({gw.get('database_note')})", markup=False)
+    elif gw.get("database"):
+        app.out.print("database features: on", markup=False)
+    if gw.get("error"):
+        app.out.print(f"gateway check: {gw['error']}", markup=False)
+    return code
+
+
+@click.command()
+@click.argument("service", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--tail", type=int, default=None, help="Only the last N lines of each service.")
+@pass_app
+def logs(app: App, service: str | None, follow: bool, tail: int | None) -> int:
+    """Print the logs of SERVICE (default: all services)."""
+    from gwops.settings import load_settings
+    from gwops.docker import Docker
+
+    docker = Docker(app.project, load_settings(app.project.stack_file).project_name)
+    for chunk in docker.compose_logs(service, follow, tail):
+        app.out.file.write(chunk)
+        app.out.file.flush()
+    return C.EXIT_OK
+
+
+@click.command("env")
+@pass_app
+def env_cmd(app: App) -> int:
+    """Print the settings plain `docker compose` needs (eval "$(bin/ops env)")."""
+    from gwops.settings import load_settings
+
+    settings = load_settings(app.project.stack_file)
+    root = app.project.root
+    files = ":".join(str(p) for p in app.project.compose_files())
+    app.out.file.write(f"export COMPOSE_FILE='{files}'\n"
+                       f"export COMPOSE_PROJECT_NAME='{settings.project_name}'\n"
+                       f"# then e.g.: docker compose --project-directory '{root}' ps\n")
+    return C.EXIT_OK
+
+
+COMMANDS = [up, down, status, logs, env_cmd]

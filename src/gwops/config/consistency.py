@@ -1,0 +1,322 @@
+"""Consistency stage: cross-references between providers and mappings, cycles, secrets, names.
+
+Builds the route table (`Catalog`) the generator uses, and reports every problem with the file
+and line of the offending entry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from gwops.config.models import MappingsFile, Provider, ProvidersFile
+from gwops.config.providers import REGISTRY
+from gwops.errors import Problem
+from gwops.yamlsrc import KeyPath, SourceDoc
+
+KEBAB = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
+PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
+SECRET_PATTERNS = [
+    re.compile(r"^sk-[A-Za-z0-9_-]{16,}$"),  # OpenAI / LiteLLM style
+    re.compile(r"^sk-ant-[A-Za-z0-9_-]{16,}$"),
+    re.compile(r"^(gh[pousr]|hf)_[A-Za-z0-9]{20,}$"),
+    re.compile(r"^AKIA[0-9A-Z]{16}$"),
+    re.compile(r"^xox[abp]-[A-Za-z0-9-]{10,}$"),
+]
+SECRET_KEYS = re.compile(r"(^|_)(api_?key|secret|password|token)$", re.I)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One backend behind a public model name."""
+
+    public: str
+    provider_id: str
+    provider: Provider
+    backend: str  # the model name at the provider
+    path: KeyPath  # where it was declared in providers.yaml
+
+
+@dataclass
+class Catalog:
+    """Everything the generator needs, resolved and checked."""
+
+    deployments: dict[str, list[Deployment]] = field(default_factory=dict)  # public -> backends
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> public name
+    capabilities: dict[str, list[str]] = field(default_factory=dict)  # capability route -> ordered publics
+    patterns: list[tuple[str, str, list[str]]] = field(default_factory=list)  # glob, provider, fallbacks
+    default_provider: str | None = None
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    env_needed: dict[str, KeyPath] = field(default_factory=dict)
+
+
+def _glob_of(pattern: str) -> str | None:
+    """LiteLLM matches model names with `*` wildcards: accept globs and regexes that are globs."""
+    if not any(c in pattern for c in "^$()[]{}|+?\\") and ".*" not in pattern:
+        return pattern
+    body = pattern.removeprefix("^").removesuffix("$")
+    glob = body.replace(".*", "*")
+    if re.fullmatch(r"[A-Za-z0-9_:/*\-]+(\\\.[A-Za-z0-9_*\-]+)*", glob):
+        return glob.replace("\\.", ".")
+    return None
+
+
+def _find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    cycles: list[list[str]] = []
+    seen_keys: set[frozenset[str]] = set()
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                cyc = stack[stack.index(nxt):] + [nxt]
+                key = frozenset(cyc)
+                if key not in seen_keys:
+                    seen_keys.add(key)
+                    cycles.append(cyc)
+            elif state.get(nxt) is None:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            visit(node, [])
+    return cycles
+
+
+class Checker:
+    def __init__(self, pdoc: SourceDoc, mdoc: SourceDoc, providers: ProvidersFile,
+                 mappings: MappingsFile, naming: str, env: dict[str, str] | None):
+        self.pdoc, self.mdoc = pdoc, mdoc
+        self.providers, self.mappings = providers, mappings
+        self.naming, self.env = naming, env
+        self.problems: list[Problem] = []
+        self.cat = Catalog()
+
+    def p(self, path: KeyPath, msg: str, hint: str = "") -> None:
+        self.problems.append(self.pdoc.problem(path, msg, hint, "consistency"))
+
+    def m(self, path: KeyPath, msg: str, hint: str = "") -> None:
+        self.problems.append(self.mdoc.problem(path, msg, hint, "consistency"))
+
+    def _route_path(self, section: str, key: str | int) -> KeyPath:
+        nested = self.mappings.routes
+        if nested is not None and (
+            (section == "patterns" and isinstance(key, int) and key >= len(self.mappings.patterns))
+            or (isinstance(key, str) and key in getattr(nested, section))
+        ):
+            if isinstance(key, int):
+                key -= len(self.mappings.patterns)
+            return ("routes", section, key)
+        return (section, key)
+
+    # -- providers ---------------------------------------------------------------------------
+    def check_providers(self) -> None:
+        lb = self.mappings.load_balanced
+        owners: dict[str, Deployment] = {}
+        for pid, prov in self.providers.providers.items():
+            base: KeyPath = ("providers", pid)
+            if not PROVIDER_ID.fullmatch(pid):
+                self.p(base, f"provider id `{pid}` must be lowercase letters, digits, `-` or `_`")
+            kind = REGISTRY.get(prov.type)
+            if kind is None:
+                import difflib
+                close = difflib.get_close_matches(prov.type, list(REGISTRY), n=1)
+                hint = f"did you mean `{close[0]}`?" if close else f"known types: {', '.join(sorted(REGISTRY))}"
+                self.p((*base, "type"), f"unknown provider type `{prov.type}`", hint)
+                continue
+            if prov.api_key is not None:
+                self.p((*base, "api_key"), "a key is written in the YAML",
+                       "put the key in `.env` and name its variable with `api_key_env:`")
+            self._scan_secrets(prov.options, (*base, "options"))
+            if prov.status != "active":
+                continue
+            if kind.needs_base_url and not prov.base_url:
+                self.p(base, f"provider type `{prov.type}` needs `base_url`", "add e.g. `base_url: http://localhost:8000`")
+            if kind.needs_key and not prov.api_key_env:
+                self.p(base, f"provider type `{prov.type}` needs a key", "add `api_key_env: NAME_OF_VARIABLE` and set it in `.env`")
+            if prov.api_key_env:
+                self.cat.env_needed.setdefault(prov.api_key_env, (*base, "api_key_env"))
+            for i, model in enumerate(prov.models):
+                mpath: KeyPath = (*base, "models", i)
+                self._scan_secrets(model.options, (*mpath, "options"))
+                dep = Deployment(model.name, pid, prov, model.name, mpath)
+                first = owners.get(model.name)
+                if first is not None and first.provider_id != pid and not (
+                    model.name in lb and {pid, first.provider_id} <= set(lb[model.name])
+                ):
+                    fl = self.pdoc.locate(first.path)[0]
+                    self.p(mpath, f"model `{model.name}` is also served by provider `{first.provider_id}` (line {fl})",
+                           f"rename one, or declare both under `load_balanced: {{{model.name}: [{first.provider_id}, {pid}]}}` in model-mappings.yaml")
+                    continue
+                owners.setdefault(model.name, dep)
+                self.cat.deployments.setdefault(model.name, []).append(dep)
+                for j, alias in enumerate(model.aliases):
+                    self._alias(alias, model.name, (*mpath, "aliases", j))
+        for name, members in lb.items():
+            for k, pid in enumerate(members):
+                if pid not in self.providers.providers:
+                    self.m(("load_balanced", name, k), f"unknown provider `{pid}` in load-balanced group `{name}`")
+
+    def _alias(self, alias: str, target: str, path: KeyPath) -> None:
+        if self.naming == "kebab-case" and not KEBAB.fullmatch(alias):
+            self.p(path, f"alias `{alias}` does not follow the kebab-case naming rule",
+                   f"use e.g. `{re.sub(r'[^a-z0-9.]+', '-', alias.lower()).strip('-')}` (rule set by `naming` in config/stack.yaml)")
+        if alias in self.cat.aliases or alias in self.cat.deployments:
+            self.p(path, f"alias `{alias}` is already a model name or alias")
+            return
+        self.cat.aliases[alias] = target
+
+    def _scan_secrets(self, value: object, path: KeyPath) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, str) and SECRET_KEYS.search(str(k)) and v and not v.startswith("os.environ/"):
+                    self.p((*path, k), f"`{k}` holds a literal secret", "reference it as `os.environ/NAME` and put the value in `.env`")
+                else:
+                    self._scan_secrets(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self._scan_secrets(v, (*path, i))
+        elif isinstance(value, str) and any(p.match(value) for p in SECRET_PATTERNS):
+            self.p(path, "this value looks like an API key written in the YAML",
+                   "put it in `.env` and reference the variable (`api_key_env:` or `os.environ/NAME`)")
+
+    # -- references ----------------------------------------------------------------------------
+    def _provider_ref(self, pid: str, path: KeyPath) -> bool:
+        prov = self.providers.providers.get(pid)
+        if prov is None:
+            import difflib
+            close = difflib.get_close_matches(pid, list(self.providers.providers), n=1)
+            self.m(path, f"unknown provider `{pid}`", f"did you mean `{close[0]}`?" if close else "define it in config/providers.yaml")
+            return False
+        if prov.status != "active":
+            line = self.pdoc.locate(("providers", pid, "status"))[0]
+            self.m(path, f"provider `{pid}` is `{prov.status}` (providers.yaml line {line}): this route would be dropped",
+                   "set the provider's `status: active`, or remove this reference")
+            return False
+        return True
+
+    def _known(self, name: str) -> bool:
+        return name in self.cat.deployments or name in self.cat.aliases or name in self.cat.capabilities
+
+    def _target(self, name: str, path: KeyPath, what: str) -> str | None:
+        """Resolve a fallback/capability member: a public name, an alias, or a provider id."""
+        if self._known(name):
+            return self.cat.aliases.get(name, name)
+        prov = self.providers.providers.get(name)
+        if prov is not None:
+            if self._provider_ref(name, path):
+                self.m(path, f"{what} `{name}` is a provider, not a model",
+                       f"name one of its models: {', '.join(f'`{m.name}`' for m in prov.models[:5]) or '(it lists none)'}")
+            return None
+        self._disabled_or_unknown(name, path, what)
+        return None
+
+    def _disabled_or_unknown(self, name: str, path: KeyPath, what: str) -> None:
+        for pid, prov in self.providers.providers.items():
+            if prov.status != "active" and any(m.name == name or name in m.aliases for m in prov.models):
+                line = self.pdoc.locate(("providers", pid, "status"))[0]
+                self.m(path, f"{what} `{name}` belongs to provider `{pid}`, which is `{prov.status}` (providers.yaml line {line})",
+                       "activate the provider or remove the reference; it is never silently dropped")
+                return
+        import difflib
+        names = [*self.cat.deployments, *self.cat.aliases]
+        close = difflib.get_close_matches(name, names, n=1)
+        self.m(path, f"{what} `{name}` is not a known model", f"did you mean `{close[0]}`?" if close else "add it to config/providers.yaml")
+
+    def check_routes(self) -> None:
+        routes = self.mappings.merged_routes()
+        for name, em in routes.exact_matches.items():
+            path = self._route_path("exact_matches", name)
+            if not self._provider_ref(em.provider, (*path, "provider")):
+                continue
+            backend = em.backend_model or name
+            prov = self.providers.providers[em.provider]
+            match = next((m for m in prov.models if m.name == backend), None)
+            if match is None:
+                self.m(path, f"provider `{em.provider}` has no model `{backend}`",
+                       f"add it to `providers.{em.provider}.models`, or set `backend_model:`")
+                continue
+            if name != backend:
+                if name in self.cat.aliases or (name in self.cat.deployments and name != backend):
+                    self.m(path, f"`{name}` is already a model name or alias")
+                else:
+                    self.cat.aliases[name] = backend
+            if em.fallback_chain:
+                self._chain(self.cat.aliases.get(name, name), em.fallback_chain, (*path, "fallback_chain"))
+        for cname, cap in routes.capabilities.items():
+            path = self._route_path("capabilities", cname)
+            members = []
+            for i, member in enumerate(cap.models):
+                t = self._target(member, (*path, "preferred_models", i), "capability member")
+                if t:
+                    members.append(t)
+            if not cap.models:
+                self.m(path, f"capability `{cname}` lists no models", "add `preferred_models: [...]`")
+            if cname in self.cat.deployments or cname in self.cat.aliases:
+                self.m(path, f"capability route `{cname}` has the name of a model or alias")
+            elif members:
+                self.cat.capabilities[cname] = members
+        for i, pat in enumerate(routes.patterns):
+            path = self._route_path("patterns", i)
+            glob = _glob_of(pat.pattern)
+            if glob is None:
+                self.m((*path, "pattern"), f"pattern `{pat.pattern}` cannot be matched by LiteLLM",
+                       "use a glob with `*` (e.g. `qwen*`) or a regex of the form `^prefix.*`")
+            if not self._provider_ref(pat.provider, (*path, "provider")):
+                continue
+            fbs = [t for k, f in enumerate(pat.fallback_chain)
+                   if (t := self._target(f, (*path, "fallback_chain", k), "fallback target"))]
+            if glob:
+                self.cat.patterns.append((glob, pat.provider, fbs))
+        default = self.mappings.default.provider if self.mappings.default else self.mappings.settings().default_provider
+        if default:
+            dpath: KeyPath = ("default", "provider") if self.mappings.default else (
+                ("router_settings" if self.mappings.router_settings else "routing_rules"), "default_provider")
+            if self._provider_ref(default, dpath):
+                self.cat.default_provider = default
+        for name, fc in self.mappings.fallback_chains.items():
+            path = ("fallback_chains", name)
+            if not self._known(name):
+                self._disabled_or_unknown(name, path, "fallback chain for")
+                continue
+            self._chain(self.cat.aliases.get(name, name), fc.chain, (*path, "chain"))
+        self._cycles()
+
+    def _chain(self, src: str, chain: list[str], path: KeyPath) -> None:
+        targets = []
+        for k, name in enumerate(chain):
+            t = self._target(name, (*path, k), "fallback target")
+            if t == src:
+                self.m((*path, k), f"`{src}` falls back to itself", "remove it from its own chain")
+            elif t:
+                targets.append(t)
+        existing = self.cat.fallbacks.setdefault(src, [])
+        existing.extend(t for t in targets if t not in existing)
+        self._chain_paths = getattr(self, "_chain_paths", {})
+        self._chain_paths.setdefault(src, path)
+
+    def _cycles(self) -> None:
+        paths = getattr(self, "_chain_paths", {})
+        for cyc in _find_cycles(self.cat.fallbacks):
+            where = paths.get(cyc[0], ("fallback_chains",))
+            self.m(where, f"fallback cycle: {' -> '.join(cyc)}", "break the cycle: a chain must end at a model with no fallbacks back")
+
+    def check_env(self) -> None:
+        if self.env is None:
+            return
+        for var, path in sorted(self.cat.env_needed.items()):
+            if not self.env.get(var):
+                self.p(path, f"environment variable `{var}` is not set in `.env`", f"add `{var}=...` to `.env`")
+
+
+def check(pdoc: SourceDoc, mdoc: SourceDoc, providers: ProvidersFile, mappings: MappingsFile,
+          naming: str, env: dict[str, str] | None) -> tuple[Catalog, list[Problem]]:
+    c = Checker(pdoc, mdoc, providers, mappings, naming, env)
+    c.check_providers()
+    c.check_routes()
+    c.check_env()
+    return c.cat, c.problems

@@ -1,0 +1,76 @@
+"""Run parse -> schema -> consistency -> generate over the project's config sources."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gwops import constants as C
+from gwops.config import consistency, generate
+from gwops.config.models import MappingsFile, Provider, ProviderModel, ProvidersFile
+from gwops.errors import ConfigError, Problem
+from gwops.schema import validate_doc
+from gwops.yamlsrc import SourceDoc, load_file
+
+BUILTIN_PROVIDER = "builtin"
+BUILTIN_MODEL = "gwops-echo"
+
+
+@dataclass
+class Compiled:
+    config: dict[str, Any]
+    text: str
+    sha256: str
+    sources: dict[str, str]  # display path -> sha256 of the source bytes
+    catalog: consistency.Catalog
+    mappings: MappingsFile
+    providers: ProvidersFile
+    notes: list[str] = field(default_factory=list)
+
+    def route_names(self) -> list[str]:
+        """Concrete (non-wildcard) model names a client can request."""
+        names = {e["model_name"] for e in self.config["model_list"]}
+        return sorted(n for n in names if "*" not in n)
+
+
+def _source(path: Path, display: str) -> tuple[SourceDoc | None, list[Problem], str | None]:
+    if not path.exists():
+        return SourceDoc(display, {}, {(): (1, 1)}), [], None
+    doc, problems = load_file(path, display)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return doc, problems, digest
+
+
+def compile_sources(config_dir: Path, naming: str = "kebab-case",
+                    env: dict[str, str] | None = None) -> Compiled:
+    """Compile `config_dir`'s providers and mappings. Raises ConfigError with every problem."""
+    pdisplay = f"{C.CONFIG_DIR}/{C.PROVIDERS_FILE}"
+    mdisplay = f"{C.CONFIG_DIR}/{C.MAPPINGS_FILE}"
+    pdoc, pprob, psha = _source(config_dir / C.PROVIDERS_FILE, pdisplay)
+    mdoc, mprob, msha = _source(config_dir / C.MAPPINGS_FILE, mdisplay)
+    problems = pprob + mprob
+    if pdoc is None or mdoc is None:
+        raise ConfigError(problems)
+
+    providers, sp = validate_doc(pdoc, ProvidersFile)
+    mappings, sm = validate_doc(mdoc, MappingsFile)
+    problems += sp + sm
+    if providers is None or mappings is None:
+        raise ConfigError(problems)
+
+    notes: list[str] = []
+    if not any(p.status == "active" and p.models for p in providers.providers.values()):
+        builtin = Provider(type="mock", models=[ProviderModel(name=BUILTIN_MODEL)])
+        providers = ProvidersFile(providers={**providers.providers, BUILTIN_PROVIDER: builtin})
+        notes.append(f"no active provider serves a model: the built-in `{BUILTIN_MODEL}` model "
+                     "(answers without any provider) is configured")
+
+    catalog, problems = consistency.check(pdoc, mdoc, providers, mappings, naming, env)
+    if problems:
+        raise ConfigError(problems)
+    config = generate.build_config(catalog, mappings, providers.providers)
+    text = generate.render_yaml(config)
+    sources = {d: s for d, s in ((pdisplay, psha), (mdisplay, msha)) if s}
+    return Compiled(config, text, generate.sha256_text(text), sources, catalog, mappings, providers, notes)

@@ -1,0 +1,75 @@
+"""Provider types: one module each, registered with `@register`.
+
+Adding a type is adding one module to this package that builds its LiteLLM parameters;
+modules here are discovered automatically, so there is no central if/else to edit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from gwops.config.models import Provider, ProviderModel
+
+HOST_ALIAS = "host.docker.internal"  # the gateway container reaches the host through this name
+
+
+@dataclass(frozen=True)
+class ProviderType:
+    name: str
+    build: Callable[[str, Provider, ProviderModel], dict[str, Any]]
+    needs_base_url: bool = True
+    needs_key: bool = False
+    default_base_url: str | None = None
+
+
+REGISTRY: dict[str, ProviderType] = {}
+
+
+def register(kind: ProviderType) -> ProviderType:
+    REGISTRY[kind.name] = kind
+    return kind
+
+
+def container_url(url: str) -> str:
+    """`localhost` inside the gateway container is the container itself: point at the host."""
+    parts = urlsplit(url)
+    if parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        netloc = HOST_ALIAS + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def with_v1(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def key_param(provider: Provider, default: str | None = None) -> dict[str, Any]:
+    if provider.api_key_env:
+        return {"api_key": f"os.environ/{provider.api_key_env}"}
+    return {"api_key": default} if default else {}
+
+
+def common_params(provider: Provider, model: ProviderModel) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if provider.timeout:
+        out["timeout"] = provider.timeout
+    if model.rpm:
+        out["rpm"] = model.rpm
+    if model.tpm:
+        out["tpm"] = model.tpm
+    out.update(provider.options)
+    out.update(model.options)
+    return out
+
+
+def _discover() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_discover()

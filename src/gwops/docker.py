@@ -1,0 +1,163 @@
+"""The one place that talks to Docker: a python-on-whales client for Compose and the docker SDK
+for containers, exec, images and builds. Nothing else in the project runs `docker`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from gwops.errors import DockerError
+from gwops.project import Project
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+def _convert(exc: Exception, what: str) -> DockerError:
+    cmd = getattr(exc, "docker_command", None)
+    code = getattr(exc, "return_code", None)
+    stderr = (getattr(exc, "stderr", None) or "").strip()
+    stdout = (getattr(exc, "stdout", None) or "").strip()
+    details = "\n".join(x for x in (
+        f"command: {' '.join(cmd)}" if cmd else "", f"exit code: {code}" if code is not None else "",
+        stderr[-3000:], stdout[-1000:] if not stderr else "") if x)
+    first = (stderr or stdout or str(exc)).strip().splitlines()
+    return DockerError(f"{what} failed: {first[-1] if first else exc}",
+                       hint="see the details above; `bin/ops status` shows what is running",
+                       details=details or None)
+
+
+class Docker:
+    def __init__(self, project: Project, project_name: str):
+        self.project = project
+        self.project_name = project_name
+
+    @cached_property
+    def compose(self) -> Any:
+        from python_on_whales import DockerClient
+
+        env_file = self.project.env_file
+        return DockerClient(
+            compose_files=[str(p) for p in self.project.compose_files()],
+            compose_project_name=self.project_name,
+            compose_project_directory=str(self.project.root),
+            compose_env_files=[str(env_file)] if env_file.exists() else [],
+        )
+
+    @cached_property
+    def sdk(self) -> Any:
+        import docker
+
+        try:
+            return docker.from_env(timeout=120)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises several unrelated types here
+            raise DockerError(f"cannot reach the Docker engine: {exc}",
+                              hint="start it (`dockerd`), or run `bin/ops up` to have it started") from exc
+
+    # -- compose ---------------------------------------------------------------------------------
+    def compose_config(self) -> dict[str, Any]:
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            out = self.compose.compose.config(return_json=True)
+        except DockerException as exc:
+            raise _convert(exc, "`docker compose config`") from exc
+        return out if isinstance(out, dict) else json.loads(out)
+
+    def compose_up(self, services: list[str]) -> None:
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            self.compose.compose.up(services, detach=True, dependencies=False, quiet=True, pull="never")
+        except DockerException as exc:
+            raise _convert(exc, f"starting {', '.join(services)}") from exc
+
+    def compose_down(self, volumes: bool) -> None:
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            self.compose.compose.down(volumes=volumes, remove_orphans=True, quiet=True)
+        except DockerException as exc:
+            raise _convert(exc, "`docker compose down`") from exc
+
+    def compose_logs(self, service: str | None, follow: bool, tail: int | None) -> Iterator[str]:
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            stream = self.compose.compose.logs(
+                services=[service] if service else [], follow=follow, stream=True,
+                tail=str(tail) if tail else None)
+            for _source, chunk in stream:
+                yield chunk.decode(errors="replace")
+        except DockerException as exc:
+            raise _convert(exc, "`docker compose logs`") from exc
+
+    # -- containers ------------------------------------------------------------------------------
+    def containers(self) -> dict[str, Any]:
+        """This project's containers by service name (running or not)."""
+        found = self.sdk.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project_name}"})
+        return {c.labels.get(SERVICE_LABEL, c.name): c for c in found}
+
+    def container(self, service: str) -> Any | None:
+        return self.containers().get(service)
+
+    def tail_logs(self, service: str, lines: int = 30) -> str:
+        c = self.container(service)
+        if c is None:
+            return "(no container)"
+        try:
+            return c.logs(tail=lines).decode(errors="replace").rstrip()
+        except Exception as exc:  # noqa: BLE001
+            return f"(logs unavailable: {exc})"
+
+    def exec(self, service: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+        c = self.container(service)
+        if c is None:
+            return 127, f"no container for service `{service}`"
+        res = c.exec_run(cmd, environment=env or {}, demux=False)
+        return res.exit_code, (res.output or b"").decode(errors="replace")
+
+    # -- images ----------------------------------------------------------------------------------
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        import docker.errors
+
+        try:
+            img = self.sdk.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        return dict(img.labels or {})
+
+    def image_exists(self, ref: str) -> bool:
+        return self.image_labels(ref) is not None
+
+    def pull(self, ref: str) -> bool:
+        import docker.errors
+
+        try:
+            self.sdk.images.pull(ref)
+            return True
+        except docker.errors.APIError:
+            return False
+
+    def build(self, context: Path, tag: str, buildargs: dict[str, str], labels: dict[str, str],
+              on_line: Callable[[str], None]) -> None:
+        import docker.errors
+
+        try:
+            for chunk in self.sdk.api.build(path=str(context), tag=tag, buildargs=buildargs,
+                                            labels=labels, rm=True, forcerm=True, decode=True):
+                if "error" in chunk:
+                    raise DockerError(f"building `{tag}` failed: {chunk['error'].strip()}",
+                                      hint=f"the Dockerfile is in `{context}`; fix it or the network and retry")
+                line = chunk.get("stream", "").strip()
+                if line:
+                    on_line(line)
+        except docker.errors.APIError as exc:
+            raise DockerError(f"building `{tag}` failed: {exc}") from exc
+
+    def import_rootfs(self, tar_stream: Any, tag: str) -> None:
+        repo, _, t = tag.partition(":")
+        self.sdk.api.import_image_from_stream(tar_stream, repository=repo, tag=t or "latest")

@@ -1,0 +1,113 @@
+"""Every error the core raises. Each says what failed, where, and what to do next.
+
+The CLI converts these into one clear message and the exit code attached to the class, in one
+place (`gwops.cli.main`). Anything else is a bug: its traceback goes to logs/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gwops import constants as C
+
+
+class OpsError(Exception):
+    """Base class: an expected failure with a message meant for the operator."""
+
+    exit_code: int = C.EXIT_DEGRADED
+
+    def __init__(self, message: str, *, hint: str | None = None, details: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding of the config pipeline, located in a source file."""
+
+    file: str
+    line: int
+    column: int
+    path: str  # key path, e.g. providers.ollama.models[0].name
+    message: str
+    hint: str = ""
+    stage: str = field(default="", compare=False)
+
+    def location(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+
+    def render(self) -> str:
+        where = f" at `{self.path}`" if self.path else ""
+        text = f"{self.location()}: {self.message}{where}"
+        return f"{text}\n    -> {self.hint}" if self.hint else text
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+            "stage": self.stage,
+        }
+
+
+class ConfigError(OpsError):
+    """The configuration is invalid; carries every problem found, not just the first."""
+
+    exit_code = C.EXIT_INVALID
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems)
+        n = len(self.problems)
+        summary = f"configuration is invalid ({n} problem{'s' if n != 1 else ''})"
+        super().__init__(
+            summary,
+            hint="fix the files named above, then run `bin/ops validate`",
+            details="\n".join(p.render() for p in self.problems),
+        )
+
+
+class UsageError(OpsError):
+    exit_code = C.EXIT_INVALID
+
+
+class PrerequisiteError(OpsError):
+    exit_code = C.EXIT_PREREQ
+
+
+class DockerError(OpsError):
+    """A docker or compose command failed; carries the command and its output."""
+
+    exit_code = C.EXIT_DOCKER
+
+
+class HealthError(OpsError):
+    """A service did not pass a health gate."""
+
+    exit_code = C.EXIT_HEALTH
+
+    def __init__(self, service: str, check: str, reason: str, logs: str = "", hint: str = ""):
+        self.service = service
+        self.check = check
+        self.reason = reason
+        self.logs = logs
+        super().__init__(
+            f"service `{service}` failed check `{check}`: {reason}",
+            hint=hint or f"look at `bin/ops logs {service}`; healthy services were left running",
+            details=(f"last log lines of `{service}`:\n{logs}" if logs else None),
+        )
+
+
+class LockedError(OpsError):
+    exit_code = C.EXIT_LOCKED
+
+
+class AbortedError(OpsError):
+    exit_code = C.EXIT_ABORTED

@@ -1,0 +1,123 @@
+"""Health gates: the container's own healthcheck, then a real request to the application.
+
+Postgres must answer a query, Redis a PING with auth, the gateway `/health/readiness` and one
+chat completion through each model route. Everything is polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from gwops import constants as C
+from gwops.docker import Docker
+from gwops.errors import HealthError
+from gwops.poll import Timeout, poll
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Gate:
+    service: str
+    seconds: float  # from the start of its level to passing every check
+
+
+def gateway_url(bind: str, port: int) -> str:
+    host = "127.0.0.1" if bind in ("0.0.0.0", "") else ("[::1]" if bind in ("::", "[::]") else bind)
+    return f"http://{host}:{port}"
+
+
+class Health:
+    def __init__(self, docker: Docker, say: Say, timeout: float):
+        self.docker, self.say, self.timeout = docker, say, timeout
+
+    def fail(self, service: str, check: str, reason: str) -> HealthError:
+        return HealthError(service, check, reason, logs=self.docker.tail_logs(service, 30))
+
+    def container(self, service: str) -> None:
+        """Wait for the container healthcheck to report healthy; fail fast if it exits."""
+
+        def state() -> str | None:
+            c = self.docker.container(service)
+            if c is None:
+                raise self.fail(service, "container", "no container was created")
+            c.reload()
+            st = c.attrs["State"]
+            if st.get("Status") in ("exited", "dead"):
+                raise self.fail(service, "container", f"container exited with code {st.get('ExitCode')}")
+            health = (st.get("Health") or {}).get("Status")
+            if health == "unhealthy":
+                log = (st["Health"].get("Log") or [{}])[-1].get("Output", "").strip()
+                raise self.fail(service, "healthcheck", f"container healthcheck reports unhealthy: {log[:300]}")
+            if health in (None, "healthy"):
+                return "ok"
+            return None
+
+        try:
+            poll(state, self.timeout, 0.25)
+        except Timeout:
+            raise self.fail(service, "healthcheck", f"not healthy after {self.timeout:.0f} s") from None
+
+    def exec_check(self, service: str, check: str, cmd: list[str], expect: str) -> None:
+        last = ""
+
+        def attempt() -> str | None:
+            nonlocal last
+            code, out = self.docker.exec(service, cmd)
+            last = out.strip()[-300:]
+            return "ok" if code == 0 and expect in out else None
+
+        try:
+            poll(attempt, min(self.timeout, 30), 0.5)
+        except Timeout:
+            raise self.fail(service, check, f"no valid answer: {last or '(empty)'}") from None
+
+    def postgres(self) -> None:
+        self.exec_check(C.POSTGRES_SERVICE, "query `SELECT 1`",
+                        ["sh", "-c", 'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT 1"'],
+                        "1")
+
+    def redis(self) -> None:
+        self.exec_check(C.REDIS_SERVICE, "PING with auth",
+                        ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping'], "PONG")
+
+    def gateway(self, url: str, master_key: str, routes: list[str], route_timeout: float) -> None:
+        svc = C.GATEWAY_SERVICE
+        last = ""
+
+        def ready() -> str | None:
+            nonlocal last
+            try:
+                r = httpx.get(f"{url}/health/readiness", timeout=5)
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                return None
+            last = f"HTTP {r.status_code}: {r.text[:200]}"
+            return "ok" if r.status_code == 200 else None
+
+        try:
+            poll(ready, self.timeout, 0.25)
+        except Timeout:
+            raise self.fail(svc, "GET /health/readiness", f"not ready after {self.timeout:.0f} s ({last})") from None
+        headers = {"Authorization": f"Bearer {master_key}"}
+        for route in routes:
+            body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+            try:
+                r = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=route_timeout)
+            except httpx.HTTPError as exc:
+                raise self.fail(svc, f"chat completion via `{route}`", f"{type(exc).__name__}: {exc}") from None
+            if r.status_code != 200 or "choices" not in r.text:
+                raise HealthError(svc, f"chat completion via `{route}`", f"HTTP {r.status_code}: {r.text[:300]}",
+                                  logs=self.docker.tail_logs(svc, 30),
+                                  hint=f"is the provider behind `{route}` running? `bin/ops routes explain {route}`; "
+                                       "`--skip-route-checks` starts without this check")
+
+
+def timed(fn: Callable[[], None]) -> float:
+    t0 = time.monotonic()
+    fn()
+    return time.monotonic() - t0

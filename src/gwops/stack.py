@@ -1,0 +1,207 @@
+"""Stack lifecycle: up (staged and health-gated), down, status.
+
+`up` reads as its stages: preflight -> validate -> images -> render -> start by level -> report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gwops import constants as C
+from gwops import envfile, host
+from gwops.config import store
+from gwops.config.pipeline import Compiled, compile_sources
+from gwops.docker import Docker
+from gwops.errors import AbortedError, PrerequisiteError
+from gwops.health import Gate, Health, gateway_url, timed
+from gwops.images import Images
+from gwops.lock import exclusive
+from gwops.project import Project
+from gwops.render import ImageChoice, render_overrides
+from gwops.settings import StackSettings, load_settings
+
+Say = Callable[[str], None]
+NO_DB_REASON = ("LiteLLM database features (virtual keys, spend tracking) are off: the local gateway "
+                "image has no Prisma engines; use the official image to turn them on")
+
+
+@dataclass
+class UpReport:
+    images: list[ImageChoice]
+    levels: list[list[str]]
+    gates: list[Gate]
+    database: bool
+    url: str
+    routes: list[str]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
+    """Services grouped by `depends_on` depth: each level needs only the ones before it."""
+    services = compose_config.get("services", {})
+    deps = {name: set((svc.get("depends_on") or {}).keys()) for name, svc in services.items()}
+    levels: list[list[str]] = []
+    done: set[str] = set()
+    while len(done) < len(deps):
+        ready = sorted(n for n, d in deps.items() if n not in done and d <= done)
+        if not ready:
+            raise PrerequisiteError(f"`depends_on` has a cycle among {sorted(set(deps) - done)}",
+                                    hint="fix docker-compose.yml")
+        levels.append(ready)
+        done |= set(ready)
+    return levels
+
+
+class Stack:
+    def __init__(self, project: Project, say: Say, settings: StackSettings | None = None):
+        self.project = project
+        self.say = say
+        self.settings = settings or load_settings(project.stack_file)
+        self.docker = Docker(project, self.settings.project_name)
+
+    # -- stages ----------------------------------------------------------------------------------
+    def managed_env(self) -> dict[str, str]:
+        return {"COMPOSE_PROJECT_NAME": self.settings.project_name,
+                "COMPOSE_FILE": self.project.compose_file_var()}
+
+    def preflight(self) -> envfile.EnvResult:
+        host.ensure_engine(self.project.logs_dir, self.say)
+        host.ensure_compose(self.say)
+        env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env())
+        for note in env.notes:
+            self.say(note)
+        self._check_ports()
+        return env
+
+    def _check_ports(self) -> None:
+        gw = self.settings.gateway
+        c = self.docker.container(C.GATEWAY_SERVICE)
+        if c is not None and c.status == "running":
+            ports = c.attrs.get("HostConfig", {}).get("PortBindings") or {}
+            bound = {(b.get("HostIp"), b.get("HostPort")) for v in ports.values() for b in (v or [])}
+            if (gw.bind, str(gw.port)) in bound:
+                return  # held by our own gateway
+        holder = host.port_holder(gw.bind, gw.port)
+        if holder:
+            raise PrerequisiteError(
+                f"port {gw.bind}:{gw.port} is already in use by {holder}",
+                hint="stop that process, or choose another `gateway.port` in config/stack.yaml")
+
+    def validate(self, env: dict[str, str] | None) -> Compiled:
+        compiled = compile_sources(self.project.config_dir, self.settings.naming, env)
+        for note in compiled.notes:
+            self.say(note)
+        return compiled
+
+    def render(self, compiled: Compiled, choices: list[ImageChoice]) -> None:
+        database = self._database(choices)
+        store.write(self.project, compiled)
+        render_overrides(
+            self.project, choices=choices, bind=self.settings.gateway.bind, port=self.settings.gateway.port,
+            config_sha256=compiled.sha256, provider_env=list(compiled.catalog.env_needed),
+            database=database, database_reason=NO_DB_REASON)
+
+    @staticmethod
+    def _database(choices: list[ImageChoice]) -> bool:
+        return next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
+
+    def start(self, master_key: str, routes: list[str], route_checks: bool) -> tuple[list[list[str]], list[Gate]]:
+        levels = levels_of(self.docker.compose_config())
+        health = Health(self.docker, self.say, self.settings.health.service_timeout)
+        gates: list[Gate] = []
+        gw = self.settings.gateway
+        for level in levels:
+            t0 = time.monotonic()
+            self.say(f"starting {', '.join(level)}")
+            self.docker.compose_up(level)
+            for svc in level:
+                health.container(svc)
+                if svc == C.POSTGRES_SERVICE:
+                    health.postgres()
+                elif svc == C.REDIS_SERVICE:
+                    health.redis()
+                elif svc == C.GATEWAY_SERVICE:
+                    health.timeout = gw.ready_timeout
+                    health.gateway(gateway_url(gw.bind, gw.port), master_key,
+                                   routes if route_checks else [], gw.route_check_timeout)
+                gates.append(Gate(svc, time.monotonic() - t0))
+                self.say(f"{svc}: healthy ({gates[-1].seconds:.1f} s)")
+        return levels, gates
+
+    # -- commands --------------------------------------------------------------------------------
+    def up(self, route_checks: bool = True) -> UpReport:
+        t0 = time.monotonic()
+        with exclusive(self.project.state_dir / "ops.lock", "bring the stack up"):
+            env = self.preflight()
+            compiled = self.validate(env.values)
+            choices = Images(self.project, self.settings, self.docker, self.say).choose()
+            for c in choices:
+                self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
+            database = self._database(choices)
+            self.render(compiled, choices)
+            if not database:
+                self.say(NO_DB_REASON)
+            levels, gates = self.start(env.values["LITELLM_MASTER_KEY"], compiled.route_names(), route_checks)
+        gw = self.settings.gateway
+        return UpReport(choices, levels, gates, database, gateway_url(gw.bind, gw.port),
+                        compiled.route_names(), env.notes + compiled.notes, time.monotonic() - t0)
+
+    def down(self, volumes: bool, confirm: Callable[[str], bool]) -> None:
+        if volumes and not confirm(
+                "delete the Postgres and Redis volumes of this stack (keys, teams, spend, cache)?"):
+            raise AbortedError("nothing was deleted", hint="add `--yes` to confirm without a prompt")
+        with exclusive(self.project.state_dir / "ops.lock", "stop the stack"):
+            self.docker.compose_down(volumes)
+
+    def status(self) -> dict[str, Any]:
+        pins = {svc: getattr(self.settings.images, svc) for svc in (C.GATEWAY_SERVICE, C.POSTGRES_SERVICE, C.REDIS_SERVICE)}
+        containers = self.docker.containers()
+        rows = []
+        for svc, pin in pins.items():
+            c = containers.get(svc)
+            if c is None:
+                rows.append({"service": svc, "state": "absent", "health": "-", "image": "-", "kind": "-", "ports": []})
+                continue
+            st = c.attrs["State"]
+            image = c.attrs["Config"]["Image"]
+            ports = [f"{b['HostIp']}:{b['HostPort']}->{p}" for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items()
+                     for b in (bs or [])]
+            rows.append({
+                "service": svc, "state": st.get("Status"),
+                "health": (st.get("Health") or {}).get("Status", "none"),
+                "image": image, "kind": "local" if image == pin.local else ("official" if image == pin.official else "other"),
+                "ports": ports,
+            })
+        gw = self.settings.gateway
+        gateway: dict[str, Any] = {"url": gateway_url(gw.bind, gw.port), "routes": [], "database": None}
+        gc = containers.get(C.GATEWAY_SERVICE)
+        if gc is not None:
+            envs = gc.attrs["Config"].get("Env") or []
+            gateway["database"] = any(e.startswith("DATABASE_URL=") for e in envs)
+            if not gateway["database"]:
+                gateway["database_note"] = NO_DB_REASON
+            gateway["config_sha256"] = gc.labels.get("gwops.config-sha256")
+            key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
+            try:
+                r = httpx.get(f"{gateway['url']}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+                if r.status_code == 200:
+                    gateway["routes"] = sorted(m["id"] for m in r.json().get("data", []))
+                else:
+                    gateway["error"] = f"/v1/models answered HTTP {r.status_code}"
+            except (httpx.HTTPError, ValueError) as exc:
+                gateway["error"] = f"/v1/models: {type(exc).__name__}"
+        running = [r for r in rows if r["state"] == "running"]
+        healthy = [r for r in running if r["health"] in ("healthy", "none")]
+        if not running:
+            overall = "down"
+        elif len(healthy) == len(rows) and "error" not in gateway:
+            overall = "healthy"
+        else:
+            overall = "degraded"
+        return {"project": self.settings.project_name, "overall": overall, "services": rows, "gateway": gateway}
