@@ -76,14 +76,15 @@ class _Builder:
             self.loader.flatten_mapping(node)  # resolves `<<` merge keys
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
-                if not isinstance(key, (str, int, float, bool)) or key is None:
+                # Keys are taken as written: YAML 1.1 would turn `off`, `no` or `1.10` into
+                # bool/float keys, a classic source of silently wrong provider names.
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if not isinstance(key, str):
                     line, col = self._mark(key_node)
                     self.problems.append(
                         Problem(self.file, line, col, format_path(path),
                                 "mapping keys must be plain strings", "quote the key", "parse"))
                     continue
-                key = str(key) if not isinstance(key, str) else key
                 child = (*path, key)
                 if key in out:
                     line, col = self._mark(key_node)

@@ -29,6 +29,7 @@ def build(app: App, services: tuple[str, ...], force: bool) -> int:
 
     settings = load_settings(app.project.stack_file)
     host.ensure_engine(app.project.logs_dir, app.say)
+    host.ensure_compose(app.say)
     imgs = Images(app.project, settings, Docker(app.project, settings.project_name), app.say)
     with exclusive(app.project.state_dir / "ops.lock", "build images"):
         for svc in services or SERVICES:

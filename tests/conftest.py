@@ -1,0 +1,68 @@
+"""Shared fixtures: isolation for every test, and a real Docker engine for integration tests.
+
+Integration tests skip when no engine answers, except under CI (CI=true), where a missing
+engine is a failure: they must run there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Ryuk (testcontainers' reaper) comes from a registry we cannot reach; tests clean up themselves.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("GWOPS_ROOT", raising=False)
+
+
+def _engine() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    if not _engine():
+        if os.environ.get("CI"):
+            pytest.fail("no Docker engine answers, and integration tests must run in CI")
+        pytest.skip("no Docker engine (integration tests need one; `bin/test` starts it)")
+
+
+@pytest.fixture(scope="session")
+def local_images(docker_engine: None) -> dict[str, str]:
+    """The local images, built (cached) through the same code `bin/ops images build` runs."""
+    from gwops.docker import Docker
+    from gwops.images import SERVICES, Images
+    from gwops.project import Project
+    from gwops.settings import load_settings
+
+    project = Project(REPO)
+    settings = load_settings(project.stack_file)
+    images = Images(project, settings, Docker(project, "gwops-test-images"), lambda m: None)
+    for svc in SERVICES:
+        images.build(svc)
+    return {svc: getattr(settings.images, svc).local for svc in SERVICES}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,55 @@
+import os
+import stat
+
+import pytest
+
+from gwops import envfile
+from gwops.errors import ConfigError
+from gwops.project import Project
+from gwops.render import ImageChoice, render_overrides
+from gwops.stack import levels_of
+
+pytestmark = pytest.mark.unit
+
+
+def test_levels_follow_depends_on():
+    cfg = {"services": {"gateway": {"depends_on": {"postgres": {}, "redis": {}}},
+                        "postgres": {}, "redis": {}, "proxy": {"depends_on": {"gateway": {}}}}}
+    assert levels_of(cfg) == [["postgres", "redis"], ["gateway"], ["proxy"]]
+
+
+def test_env_generated_strong_and_private(tmp_path):
+    example = tmp_path / ".env.example"
+    example.write_text("# c\nLITELLM_MASTER_KEY=\nPOSTGRES_USER=litellm\nPOSTGRES_PASSWORD=\nREDIS_PASSWORD=\n")
+    res = envfile.ensure(tmp_path / ".env", example, {"COMPOSE_PROJECT_NAME": "p"})
+    mode = stat.S_IMODE(os.stat(tmp_path / ".env").st_mode)
+    assert res.created and mode == 0o600
+    assert res.values["LITELLM_MASTER_KEY"].startswith("sk-") and len(res.values["LITELLM_MASTER_KEY"]) > 40
+    assert len(res.values["POSTGRES_PASSWORD"]) >= 40 and res.values["COMPOSE_PROJECT_NAME"] == "p"
+    again = envfile.ensure(tmp_path / ".env", example, {"COMPOSE_PROJECT_NAME": "p"})
+    assert again.values == res.values and not again.created
+
+
+def test_weak_secret_refused_with_line(tmp_path):
+    (tmp_path / ".env").write_text("LITELLM_MASTER_KEY=sk-1234\nPOSTGRES_PASSWORD=x" + "a" * 30 + "bcdefghij\nREDIS_PASSWORD=\n")
+    os.chmod(tmp_path / ".env", 0o600)
+    with pytest.raises(ConfigError) as info:
+        envfile.ensure(tmp_path / ".env", tmp_path / "none", {})
+    msgs = {(p.line, p.path) for p in info.value.problems}
+    assert msgs == {(1, "LITELLM_MASTER_KEY"), (3, "REDIS_PASSWORD")}
+
+
+def test_overrides_golden(tmp_path):
+    project = Project(tmp_path)
+    choices = [ImageChoice("postgres", "gwops/postgres:15", "local", "present"),
+               ImageChoice("redis", "gwops/redis:7", "local", "present"),
+               ImageChoice("gateway", "gwops/litellm:1.106.2", "local", "built")]
+    changed = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, config_sha256="abc",
+                               provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
+    assert changed == ["compose.d/10-images.yml", "compose.d/20-gateway.yml"]
+    text = (tmp_path / "compose.d/20-gateway.yml").read_text()
+    assert '"127.0.0.1:4000:4000"' in text and "OPENAI_API_KEY: ${OPENAI_API_KEY:?" in text
+    assert "DATABASE_URL: !reset null" in text
+    again = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, config_sha256="abc",
+                             provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
+    assert again == []  # deterministic: nothing rewritten
