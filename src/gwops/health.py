@@ -6,7 +6,6 @@ chat completion through each model route. Everything is polled with a deadline.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -116,8 +115,3 @@ class Health:
                                   hint=f"is the provider behind `{route}` running? `bin/ops routes explain {route}`; "
                                        "`--skip-route-checks` starts without this check")
 
-
-def timed(fn: Callable[[], None]) -> float:
-    t0 = time.monotonic()
-    fn()
-    return time.monotonic() - t0

@@ -14,7 +14,6 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-
 from gwops import constants as C
 from gwops.errors import PrerequisiteError
 from gwops.poll import Timeout, poll

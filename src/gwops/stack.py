@@ -18,7 +18,7 @@ from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
 from gwops.docker import Docker
 from gwops.errors import AbortedError, PrerequisiteError
-from gwops.health import Gate, Health, gateway_url, timed
+from gwops.health import Gate, Health, gateway_url
 from gwops.images import Images
 from gwops.lock import exclusive
 from gwops.project import Project

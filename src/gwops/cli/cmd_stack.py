@@ -83,8 +83,8 @@ def status(app: App, as_json: bool) -> int:
 @pass_app
 def logs(app: App, service: str | None, follow: bool, tail: int | None) -> int:
     """Print the logs of SERVICE (default: all services)."""
-    from gwops.settings import load_settings
     from gwops.docker import Docker
+    from gwops.settings import load_settings
 
     docker = Docker(app.project, load_settings(app.project.stack_file).project_name)
     for chunk in docker.compose_logs(service, follow, tail):

@@ -60,7 +60,7 @@ def write(project: Project, compiled: Compiled) -> bool:
     path = project.litellm_config
     if path.exists() and path.read_bytes() == compiled.text.encode() and read_meta(project):
         return False
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     meta = {
         "generator": "gwops",
         "version": __version__,

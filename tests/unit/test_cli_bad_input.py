@@ -1,0 +1,101 @@
+"""Bad input through the real CLI: a message with file:line, exit code 2, no traceback, no writes."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "p"
+    (root / "config").mkdir(parents=True)
+    (root / "state").mkdir()
+    shutil.copy(REPO / "docker-compose.yml", root)
+    return root
+
+
+def ops(root, *args):
+    env = {**os.environ, "GWOPS_ROOT": str(root), "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "gwops.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+BAD = {
+    "empty-list": b"- a\n- b\n",
+    "binary": b"\x00\x01\x02\x03",
+    "latin1": "providers:\n  caf\xe9: {}\n".encode("latin-1"),
+    "syntax": b"providers:\n  x: [\n",
+    "deep": b"providers: " + b"[" * 500 + b"]" * 500 + b"\n",
+    "huge": b"# " + b"x" * (10 * 1024 * 1024) + b"\n",
+    "wrong-type": b"providers:\n  x:\n    type: ollama\n    models: 5\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_broken_providers_file(project, case):
+    (project / "config/providers.yaml").write_bytes(BAD[case])
+    before = sorted(p.name for p in (project / "state").iterdir())
+    res = ops(project, "validate")
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert "config/providers.yaml" in res.stderr and "next:" in res.stderr
+    gen = ops(project, "generate")
+    assert gen.returncode == 2 and "Traceback" not in gen.stderr
+    assert sorted(p.name for p in (project / "state").iterdir()) == before  # nothing written
+
+
+def test_validate_json_lists_every_problem(project):
+    (project / "config/providers.yaml").write_text("providers:\n  o:\n    typ: ollama\n    modles: []\n")
+    res = ops(project, "validate", "--json")
+    assert res.returncode == 2
+    out = json.loads(res.stdout)
+    assert out["valid"] is False
+    msgs = {(p["line"], p["message"]) for p in out["problems"]}
+    assert (3, "unknown key `typ`") in msgs and (4, "unknown key `modles`") in msgs
+
+
+def test_generate_check_detects_hand_edit(project):
+    assert ops(project, "generate").returncode == 0
+    assert ops(project, "generate", "--check").returncode == 0
+    cfg = project / "state/litellm.config.yaml"
+    cfg.write_text(cfg.read_text() + "# edited\n")
+    res = ops(project, "generate", "--check")
+    assert res.returncode == 1 and "edited by hand" in res.stderr
+    diff = ops(project, "generate", "--diff")
+    assert "-# edited" in diff.stdout
+
+
+def test_routes_explain_precedence(project):
+    shutil.copy(REPO / "tests/golden/full/providers.yaml", project / "config")
+    shutil.copy(REPO / "tests/golden/full/model-mappings.yaml", project / "config")
+    (project / ".env").write_text("OPENAI_API_KEY=x\nANTHROPIC_API_KEY=y\n")
+    rules = {}
+    for name in ("llama3", "code_generation", "qwen3:14b", "mistral"):
+        res = ops(project, "routes", "explain", name, "--json")
+        assert res.returncode == 0, res.stderr
+        rules[name] = json.loads(res.stdout)["rule"]
+    assert rules == {"llama3": "exact", "code_generation": "capability", "qwen3:14b": "pattern", "mistral": "default"}
+    table = ops(project, "routes", "--json")
+    assert any(r["name"] == "coder" and r["alias_of"] for r in json.loads(table.stdout) if r.get("alias_of"))
+
+
+def test_rollback_restores_previous_version(project):
+    assert ops(project, "generate").returncode == 0
+    first = (project / "state/litellm.config.yaml").read_text()
+    (project / "config/model-mappings.yaml").write_text("router_settings:\n  num_retries: 5\n")
+    # history file names carry the second: make sure the second version gets its own name
+    for f in (project / "state/config-history").iterdir():
+        f.rename(f.with_name("20000101T000000Z-" + f.name.split("-", 1)[1]))
+    assert ops(project, "generate").returncode == 0
+    assert (project / "state/litellm.config.yaml").read_text() != first
+    res = ops(project, "config", "rollback")
+    assert res.returncode == 0, res.stderr
+    assert (project / "state/litellm.config.yaml").read_text() == first
