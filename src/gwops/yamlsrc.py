@@ -54,7 +54,7 @@ class SourceDoc:
 
 
 class _Builder:
-    def __init__(self, file: str, loader: yaml.SafeLoader):
+    def __init__(self, file: str, loader: Any):
         self.file = file
         self.loader = loader
         self.marks: dict[KeyPath, tuple[int, int]] = {}
@@ -104,7 +104,8 @@ class _Builder:
 
 
 def load_text(text: str, file: str) -> tuple[SourceDoc | None, list[Problem]]:
-    loader = yaml.SafeLoader(text)
+    # libyaml when available: ~10x faster on large files, same nodes and marks
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:

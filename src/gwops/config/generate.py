@@ -96,7 +96,7 @@ def build_config(cat: Catalog, mappings: MappingsFile, providers: dict) -> dict[
     }
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     pass
 
 
