@@ -68,6 +68,18 @@ def common_params(provider: Provider, model: ProviderModel) -> dict[str, Any]:
     return out
 
 
+def hosted(prefix: str) -> Callable[[str, Provider, ProviderModel], dict[str, Any]]:
+    """Builder for a hosted API: `prefix/model`, key from `api_key_env`, base URL only if given."""
+
+    def build(provider_id: str, provider: Provider, model: ProviderModel) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": f"{prefix}/{model.name}", **key_param(provider)}
+        if provider.base_url:
+            params["api_base"] = provider.base_url
+        return {**params, **common_params(provider, model)}
+
+    return build
+
+
 def _discover() -> None:
     for info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{info.name}")

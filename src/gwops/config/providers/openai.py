@@ -1,13 +1,5 @@
 """OpenAI's hosted API; the key comes from the environment variable named in `api_key_env`."""
 
-from gwops.config.providers import ProviderType, common_params, key_param, register
+from gwops.config.providers import ProviderType, hosted, register
 
-
-def build(provider_id, provider, model):
-    params = {"model": f"openai/{model.name}", **key_param(provider)}
-    if provider.base_url:
-        params["api_base"] = provider.base_url
-    return {**params, **common_params(provider, model)}
-
-
-register(ProviderType("openai", build, needs_base_url=False, needs_key=True))
+register(ProviderType("openai", hosted("openai"), needs_base_url=False, needs_key=True))
