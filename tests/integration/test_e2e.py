@@ -97,3 +97,25 @@ def test_up_chat_status_idempotent_down(copy):
     assert down.returncode == 0, down.stderr
     st = ops(root, env, "status", "--json")
     assert st.returncode == 2 and json.loads(st.stdout)["overall"] == "down"
+
+
+def test_up_refuses_invalid_config_and_reports_failed_route(copy):
+    root, env = copy
+    providers = root / "config/providers.yaml"
+    providers.write_text("providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
+                         "    models: [dead-model]\n    modles: []\n")
+    bad = ops(root, env, "up")
+    assert bad.returncode == 2 and "config/providers.yaml:6:5" in bad.stderr and "did you mean `models`" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not (root / "state/litellm.config.yaml").exists()  # nothing generated, nothing started
+
+    # valid config, but the provider behind the route is down: the gateway's route check fails
+    providers.write_text("providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
+                         "    models: [dead-model]\n")
+    failed = ops(root, env, "up")
+    assert failed.returncode == 4, failed.stderr
+    assert "service `gateway` failed check `chat completion via `dead-model``" in failed.stderr
+    assert "last log lines of `gateway`" in failed.stderr and "Traceback" not in failed.stderr
+    status = json.loads(ops(root, env, "status", "--json").stdout)
+    health = {s["service"]: s["health"] for s in status["services"]}
+    assert health["postgres"] == "healthy" and health["redis"] == "healthy"  # healthy services stay up
