@@ -126,6 +126,7 @@ class Images:
             raise PrerequisiteError("building the local base image needs root (debootstrap)",
                                     hint="run `sudo bin/ops images build` once")
         rootfs = self.cache / "rootfs"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(rootfs, ignore_errors=True)
         rootfs.parent.mkdir(parents=True, exist_ok=True)
         self.say(f"base: debootstrap of Debian bookworm into {rootfs} (about 30 s; log: {self.log})")
@@ -151,6 +152,7 @@ class Images:
         if stamp.exists():
             return dest
         dest.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         self.say(f"gateway: downloading LiteLLM {version} wheels for the image (about 30 s; log: {self.log})")
         cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "-d", str(dest),
                "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
