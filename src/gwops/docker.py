@@ -130,6 +130,14 @@ class Docker:
             return None
         return dict(img.labels or {})
 
+    def image_id(self, ref: str) -> str | None:
+        import docker.errors
+
+        try:
+            return str(self.sdk.images.get(ref).id)
+        except docker.errors.ImageNotFound:
+            return None
+
     def image_exists(self, ref: str) -> bool:
         return self.image_labels(ref) is not None
 

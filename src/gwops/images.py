@@ -82,8 +82,8 @@ class Images:
             h.update(str(f.relative_to(ctx)).encode() + b"\0" + f.read_bytes())
         for k, v in sorted(self._buildargs(service).items()):
             h.update(f"{k}={v}\n".encode())
-        base = self.docker.image_labels(self.settings.images.base)
-        h.update(repr(sorted((base or {}).items())).encode())
+        # a new base image (another debootstrap) makes every local image stale
+        h.update(str(self.docker.image_id(self.settings.images.base)).encode())
         return h.hexdigest()
 
     def is_current(self, service: str) -> bool:
