@@ -4,7 +4,6 @@ from __future__ import annotations
 
 # Environment variables read by the toolkit (each global CLI option has one).
 ENV_ROOT = "GWOPS_ROOT"  # project directory (set by bin/ops)
-ENV_VENV = "GWOPS_VENV"  # virtualenv used by bin/ops
 ENV_NO_INSTALL = "GWOPS_NO_INSTALL"  # never install docker.io / start dockerd by ourselves
 ENV_DEBUG = "GWOPS_DEBUG"  # print tracebacks instead of writing them to logs/
 

@@ -44,8 +44,7 @@ class Health:
             c = self.docker.container(service)
             if c is None:
                 raise self.fail(service, "container", "no container was created")
-            c.reload()
-            st = c.attrs["State"]
+            st = c.attrs["State"]  # containers() inspects each container: attrs are fresh
             if st.get("Status") in ("exited", "dead"):
                 raise self.fail(service, "container", f"container exited with code {st.get('ExitCode')}")
             health = (st.get("Health") or {}).get("Status")
@@ -84,7 +83,8 @@ class Health:
         self.exec_check(C.REDIS_SERVICE, "PING with auth",
                         ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping'], "PONG")
 
-    def gateway(self, url: str, master_key: str, routes: list[str], route_timeout: float) -> None:
+    def gateway(self, url: str, master_key: str, routes: list[str], ready_timeout: float,
+                route_timeout: float) -> None:
         svc = C.GATEWAY_SERVICE
         last = ""
 
@@ -99,9 +99,9 @@ class Health:
             return "ok" if r.status_code == 200 else None
 
         try:
-            poll(ready, self.timeout, 0.25)
+            poll(ready, ready_timeout, 0.25)
         except Timeout:
-            raise self.fail(svc, "GET /health/readiness", f"not ready after {self.timeout:.0f} s ({last})") from None
+            raise self.fail(svc, "GET /health/readiness", f"not ready after {ready_timeout:.0f} s ({last})") from None
         headers = {"Authorization": f"Bearer {master_key}"}
         for route in routes:
             body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}

@@ -86,17 +86,18 @@ class Images:
         h.update(str(self.docker.image_id(self.settings.images.base)).encode())
         return h.hexdigest()
 
-    def is_current(self, service: str) -> bool:
+    def is_current(self, service: str, inputs: str | None = None) -> bool:
         labels = self.docker.image_labels(pin_of(self.settings, service).local)
         if labels is None or not self.docker.image_exists(self.settings.images.base):
             return False
-        return labels.get(INPUTS_LABEL) == self._inputs_hash(service)
+        return labels.get(INPUTS_LABEL) == (inputs or self._inputs_hash(service))
 
     def build(self, service: str, force: bool = False) -> str:
         """Build the local image for `service` unless it is current. Returns what happened."""
         self.ensure_base()
         tag = pin_of(self.settings, service).local
-        if not force and self.is_current(service):
+        inputs = self._inputs_hash(service)
+        if not force and self.is_current(service, inputs):
             self.say(f"{service}: local image {tag} is up to date")
             return "current"
         context = self._context(service)
@@ -110,7 +111,7 @@ class Images:
                 if line.startswith("Step "):
                     self.say(f"{service}:   {line[:100]}")
             self.docker.build(context, tag, self._buildargs(service),
-                              {INPUTS_LABEL: self._inputs_hash(service), "gwops.local": "true"}, on_line)
+                              {INPUTS_LABEL: inputs, "gwops.local": "true"}, on_line)
         return "built"
 
     def ensure_base(self) -> None:

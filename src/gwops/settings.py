@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from gwops.errors import ConfigError
 from gwops.schema import Strict, validate_doc
-from gwops.yamlsrc import SourceDoc, load_file
+from gwops.yamlsrc import load_file
 
 LITELLM_VERSION = "1.106.2"
 FLOATING_TAGS = {"latest", "main-latest", "main-stable", "stable", "main", "edge"}
@@ -92,7 +92,3 @@ def load_settings(path: Path, display: str = "config/stack.yaml") -> StackSettin
     if settings is None:
         raise ConfigError(problems)
     return settings
-
-
-def settings_from_doc(doc: SourceDoc) -> tuple[StackSettings | None, list]:
-    return validate_doc(doc, StackSettings)

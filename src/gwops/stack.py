@@ -99,17 +99,15 @@ class Stack:
             self.say(note)
         return compiled
 
-    def render(self, compiled: Compiled, choices: list[ImageChoice]) -> None:
-        database = self._database(choices)
+    def render(self, compiled: Compiled, choices: list[ImageChoice]) -> bool:
+        """Write the LiteLLM config and compose overrides; True if database features are wired."""
+        database = next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
         store.write(self.project, compiled)
         render_overrides(
             self.project, choices=choices, bind=self.settings.gateway.bind, port=self.settings.gateway.port,
             config_sha256=compiled.sha256, provider_env=list(compiled.catalog.env_needed),
             database=database, database_reason=NO_DB_REASON)
-
-    @staticmethod
-    def _database(choices: list[ImageChoice]) -> bool:
-        return next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
+        return database
 
     def start(self, master_key: str, routes: list[str], route_checks: bool) -> tuple[list[list[str]], list[Gate]]:
         levels = levels_of(self.docker.compose_config())
@@ -127,9 +125,8 @@ class Stack:
                 elif svc == C.REDIS_SERVICE:
                     health.redis()
                 elif svc == C.GATEWAY_SERVICE:
-                    health.timeout = gw.ready_timeout
-                    health.gateway(gateway_url(gw.bind, gw.port), master_key,
-                                   routes if route_checks else [], gw.route_check_timeout)
+                    health.gateway(gateway_url(gw.bind, gw.port), master_key, routes if route_checks else [],
+                                   gw.ready_timeout, gw.route_check_timeout)
                 gates.append(Gate(svc, time.monotonic() - t0))
                 self.say(f"{svc}: healthy ({gates[-1].seconds:.1f} s)")
         return levels, gates
@@ -143,14 +140,14 @@ class Stack:
             choices = Images(self.project, self.settings, self.docker, self.say).choose()
             for c in choices:
                 self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
-            database = self._database(choices)
-            self.render(compiled, choices)
+            database = self.render(compiled, choices)
             if not database:
                 self.say(NO_DB_REASON)
-            levels, gates = self.start(env.values["LITELLM_MASTER_KEY"], compiled.route_names(), route_checks)
+            routes = compiled.route_names()
+            levels, gates = self.start(env.values["LITELLM_MASTER_KEY"], routes, route_checks)
         gw = self.settings.gateway
         return UpReport(choices, levels, gates, database, gateway_url(gw.bind, gw.port),
-                        compiled.route_names(), env.notes + compiled.notes, time.monotonic() - t0)
+                        routes, env.notes + compiled.notes, time.monotonic() - t0)
 
     def down(self, volumes: bool, confirm: Callable[[str], bool]) -> None:
         if volumes and not confirm(

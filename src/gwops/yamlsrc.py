@@ -7,6 +7,7 @@ Turns syntax errors, duplicate keys, bad encodings, oversized or deeply nested f
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class SourceDoc:
     file: str
     data: Any
     marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    sha256: str | None = None  # of the source bytes, when loaded from a file
 
     def locate(self, path: KeyPath) -> tuple[int, int]:
         """Line and column of `path`, or of its nearest located ancestor."""
@@ -153,4 +155,7 @@ def load_file(path: Path, display: str | None = None) -> tuple[SourceDoc | None,
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         return None, [Problem(file, line, col, "", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
                               "save the file as UTF-8", "parse")]
-    return load_text(text, file)
+    doc, problems = load_text(text, file)
+    if doc is not None:
+        doc.sha256 = hashlib.sha256(raw).hexdigest()
+    return doc, problems

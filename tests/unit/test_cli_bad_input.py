@@ -83,8 +83,8 @@ def test_routes_explain_precedence(project):
         assert res.returncode == 0, res.stderr
         rules[name] = json.loads(res.stdout)["rule"]
     assert rules == {"llama3": "exact", "code_generation": "capability", "qwen3:14b": "pattern", "mistral": "default"}
-    table = ops(project, "routes", "--json")
-    assert any(r["name"] == "coder" and r["alias_of"] for r in json.loads(table.stdout) if r.get("alias_of"))
+    rows = json.loads(ops(project, "routes", "--json").stdout)
+    assert {r["name"]: r.get("alias_of") for r in rows}["coder"] == "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ"
 
 
 def test_rollback_restores_previous_version(project):

@@ -29,8 +29,8 @@ class App:
         return self._project
 
     def say(self, message: str) -> None:
-        self.err.print(f"[dim]·[/dim] {message}", markup=True, highlight=False) if self.err.is_terminal \
-            else self.err.print(f"- {message}", markup=False)
+        """Progress and notes: diagnostics on stderr, one line each."""
+        self.err.print(f"- {message}", markup=False)
 
     def json(self, data: Any) -> None:
         self.out.file.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

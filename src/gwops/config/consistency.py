@@ -6,10 +6,11 @@ and line of the offending entry.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
-from gwops.config.models import MappingsFile, Provider, ProvidersFile
+from gwops.config.models import MappingsFile, Provider, ProviderModel, ProvidersFile
 from gwops.config.providers import REGISTRY
 from gwops.errors import Problem
 from gwops.yamlsrc import KeyPath, SourceDoc
@@ -28,12 +29,11 @@ SECRET_KEYS = re.compile(r"(^|_)(api_?key|secret|password|token)$", re.I)
 
 @dataclass(frozen=True)
 class Deployment:
-    """One backend behind a public model name."""
+    """One backend behind a public model name (the model's name at its provider)."""
 
-    public: str
     provider_id: str
     provider: Provider
-    backend: str  # the model name at the provider
+    model: ProviderModel
     path: KeyPath  # where it was declared in providers.yaml
 
 
@@ -95,12 +95,17 @@ class Checker:
         self.naming, self.env = naming, env
         self.problems: list[Problem] = []
         self.cat = Catalog()
+        self.chain_paths: dict[str, KeyPath] = {}  # where each fallback source was declared first
 
     def p(self, path: KeyPath, msg: str, hint: str = "") -> None:
         self.problems.append(self.pdoc.problem(path, msg, hint, "consistency"))
 
     def m(self, path: KeyPath, msg: str, hint: str = "") -> None:
         self.problems.append(self.mdoc.problem(path, msg, hint, "consistency"))
+
+    def _did_you_mean(self, name: str, choices: list[str], otherwise: str) -> str:
+        close = difflib.get_close_matches(name, choices, n=1)
+        return f"did you mean `{close[0]}`?" if close else otherwise
 
     def _route_path(self, section: str, key: str | int) -> KeyPath:
         nested = self.mappings.routes
@@ -123,9 +128,7 @@ class Checker:
                 self.p(base, f"provider id `{pid}` must be lowercase letters, digits, `-` or `_`")
             kind = REGISTRY.get(prov.type)
             if kind is None:
-                import difflib
-                close = difflib.get_close_matches(prov.type, list(REGISTRY), n=1)
-                hint = f"did you mean `{close[0]}`?" if close else f"known types: {', '.join(sorted(REGISTRY))}"
+                hint = self._did_you_mean(prov.type, list(REGISTRY), f"known types: {', '.join(sorted(REGISTRY))}")
                 self.p((*base, "type"), f"unknown provider type `{prov.type}`", hint)
                 continue
             if prov.api_key is not None:
@@ -143,7 +146,7 @@ class Checker:
             for i, model in enumerate(prov.models):
                 mpath: KeyPath = (*base, "models", i)
                 self._scan_secrets(model.options, (*mpath, "options"))
-                dep = Deployment(model.name, pid, prov, model.name, mpath)
+                dep = Deployment(pid, prov, model, mpath)
                 first = owners.get(model.name)
                 if first is not None and first.provider_id != pid and not (
                     model.name in lb and {pid, first.provider_id} <= set(lb[model.name])
@@ -188,9 +191,8 @@ class Checker:
     def _provider_ref(self, pid: str, path: KeyPath) -> bool:
         prov = self.providers.providers.get(pid)
         if prov is None:
-            import difflib
-            close = difflib.get_close_matches(pid, list(self.providers.providers), n=1)
-            self.m(path, f"unknown provider `{pid}`", f"did you mean `{close[0]}`?" if close else "define it in config/providers.yaml")
+            self.m(path, f"unknown provider `{pid}`",
+                   self._did_you_mean(pid, list(self.providers.providers), "define it in config/providers.yaml"))
             return False
         if prov.status != "active":
             line = self.pdoc.locate(("providers", pid, "status"))[0]
@@ -222,10 +224,9 @@ class Checker:
                 self.m(path, f"{what} `{name}` belongs to provider `{pid}`, which is `{prov.status}` (providers.yaml line {line})",
                        "activate the provider or remove the reference; it is never silently dropped")
                 return
-        import difflib
         names = [*self.cat.deployments, *self.cat.aliases]
-        close = difflib.get_close_matches(name, names, n=1)
-        self.m(path, f"{what} `{name}` is not a known model", f"did you mean `{close[0]}`?" if close else "add it to config/providers.yaml")
+        self.m(path, f"{what} `{name}` is not a known model",
+               self._did_you_mean(name, names, "add it to config/providers.yaml"))
 
     def check_routes(self) -> None:
         routes = self.mappings.merged_routes()
@@ -296,13 +297,11 @@ class Checker:
                 targets.append(t)
         existing = self.cat.fallbacks.setdefault(src, [])
         existing.extend(t for t in targets if t not in existing)
-        self._chain_paths = getattr(self, "_chain_paths", {})
-        self._chain_paths.setdefault(src, path)
+        self.chain_paths.setdefault(src, path)
 
     def _cycles(self) -> None:
-        paths = getattr(self, "_chain_paths", {})
         for cyc in _find_cycles(self.cat.fallbacks):
-            where = paths.get(cyc[0], ("fallback_chains",))
+            where = self.chain_paths.get(cyc[0], ("fallback_chains",))
             self.m(where, f"fallback cycle: {' -> '.join(cyc)}", "break the cycle: a chain must end at a model with no fallbacks back")
 
     def check_env(self) -> None:

@@ -9,7 +9,7 @@ import yaml
 
 from gwops import __version__
 from gwops.config.consistency import Catalog, Deployment
-from gwops.config.models import MappingsFile
+from gwops.config.models import MappingsFile, Provider
 from gwops.config.providers import REGISTRY, ProviderModel
 
 HEADER = (
@@ -19,29 +19,24 @@ HEADER = (
 )
 
 
-def _params(dep: Deployment, backend: str | None = None) -> dict[str, Any]:
-    model = next((m for m in dep.provider.models if m.name == dep.backend), None)
-    if model is None or backend is not None:
-        model = ProviderModel(name=backend or dep.backend)
-    return REGISTRY[dep.provider.type].build(dep.provider_id, dep.provider, model)
+def _params(pid: str, provider: Provider, model: ProviderModel) -> dict[str, Any]:
+    return REGISTRY[provider.type].build(pid, provider, model)
 
 
 def _entry(name: str, dep: Deployment) -> dict[str, Any]:
-    entry: dict[str, Any] = {"model_name": name, "litellm_params": _params(dep)}
-    model = next((m for m in dep.provider.models if m.name == dep.backend), None)
     info: dict[str, Any] = {"provider": dep.provider_id}
-    if model is not None and model.context_window:
-        info["max_input_tokens"] = model.context_window
-    if model is not None and model.capabilities:
-        info["capabilities"] = list(model.capabilities)
-    entry["model_info"] = info
-    return entry
+    if dep.model.context_window:
+        info["max_input_tokens"] = dep.model.context_window
+    if dep.model.capabilities:
+        info["capabilities"] = list(dep.model.capabilities)
+    return {"model_name": name, "litellm_params": _params(dep.provider_id, dep.provider, dep.model),
+            "model_info": info}
 
 
-def _wildcard(name: str, pid: str, cat: Catalog, providers: dict) -> dict[str, Any]:
-    prov = providers[pid]
-    dep = Deployment(name, pid, prov, name, ())
-    return {"model_name": name, "litellm_params": _params(dep, backend=name), "model_info": {"provider": pid}}
+def _wildcard(name: str, pid: str, providers: dict[str, Provider]) -> dict[str, Any]:
+    """A `*` route: LiteLLM passes the matched part of the requested name to the provider."""
+    return {"model_name": name, "litellm_params": _params(pid, providers[pid], ProviderModel(name=name)),
+            "model_info": {"provider": pid}}
 
 
 def build_config(cat: Catalog, mappings: MappingsFile, providers: dict) -> dict[str, Any]:
@@ -54,9 +49,9 @@ def build_config(cat: Catalog, mappings: MappingsFile, providers: dict) -> dict[
         for dep in sorted(cat.deployments.get(first, []), key=lambda d: d.provider_id):
             model_list.append(_entry(cname, dep))
     for glob, pid, _ in cat.patterns:
-        model_list.append(_wildcard(glob, pid, cat, providers))
+        model_list.append(_wildcard(glob, pid, providers))
     if cat.default_provider:
-        model_list.append(_wildcard("*", cat.default_provider, cat, providers))
+        model_list.append(_wildcard("*", cat.default_provider, providers))
 
     rs = mappings.settings()
     fallbacks = {k: list(v) for k, v in cat.fallbacks.items() if v}

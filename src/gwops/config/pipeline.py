@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,10 @@ class Compiled:
         return sorted(n for n in names if "*" not in n)
 
 
-def _source(path: Path, display: str) -> tuple[SourceDoc | None, list[Problem], str | None]:
+def _source(path: Path, display: str) -> tuple[SourceDoc | None, list[Problem]]:
     if not path.exists():
-        return SourceDoc(display, {}, {(): (1, 1)}), [], None
-    doc, problems = load_file(path, display)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-    return doc, problems, digest
+        return SourceDoc(display, {}, {(): (1, 1)}), []
+    return load_file(path, display)
 
 
 def compile_sources(config_dir: Path, naming: str = "kebab-case",
@@ -48,8 +45,8 @@ def compile_sources(config_dir: Path, naming: str = "kebab-case",
     """Compile `config_dir`'s providers and mappings. Raises ConfigError with every problem."""
     pdisplay = f"{C.CONFIG_DIR}/{C.PROVIDERS_FILE}"
     mdisplay = f"{C.CONFIG_DIR}/{C.MAPPINGS_FILE}"
-    pdoc, pprob, psha = _source(config_dir / C.PROVIDERS_FILE, pdisplay)
-    mdoc, mprob, msha = _source(config_dir / C.MAPPINGS_FILE, mdisplay)
+    pdoc, pprob = _source(config_dir / C.PROVIDERS_FILE, pdisplay)
+    mdoc, mprob = _source(config_dir / C.MAPPINGS_FILE, mdisplay)
     problems = pprob + mprob
     if pdoc is None or mdoc is None:
         raise ConfigError(problems)
@@ -72,5 +69,5 @@ def compile_sources(config_dir: Path, naming: str = "kebab-case",
         raise ConfigError(problems)
     config = generate.build_config(catalog, mappings, providers.providers)
     text = generate.render_yaml(config)
-    sources = {d: s for d, s in ((pdisplay, psha), (mdisplay, msha)) if s}
+    sources = {d.file: d.sha256 for d in (pdoc, mdoc) if d.sha256}
     return Compiled(config, text, generate.sha256_text(text), sources, catalog, mappings, providers, notes)

@@ -24,7 +24,9 @@ def _git_commit(root: Path) -> str | None:
                              text=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
 
 
 @dataclass
