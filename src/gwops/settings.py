@@ -66,12 +66,34 @@ class Health(Strict):
     service_timeout: float = Field(120, gt=0, description="seconds a service may take to be healthy")
 
 
+class Backups(Strict):
+    dir: str = Field("backups", description="backup directory; relative paths are under the project")
+    schedule: str = Field("17 3 * * *", description="cron schedule of `bin/ops cron install`")
+    timeout: float = Field(30, gt=0, description="seconds to wait for the database before failing")
+    compression_level: int = Field(3, ge=1, le=19)
+    verify: bool = True
+    keep_last: int = Field(7, ge=1)
+    keep_daily: int = Field(7, ge=0)
+    keep_weekly: int = Field(4, ge=0)
+    keep_monthly: int = Field(6, ge=0)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(v):
+            raise ValueError(f"`{v}` is not a cron schedule (5 fields, e.g. `17 3 * * *`)")
+        return v
+
+
 class StackSettings(Strict):
     project_name: str = "gwops"
     naming: Literal["kebab-case", "any"] = "kebab-case"
     images: Images = Images()
     gateway: Gateway = Gateway()
     health: Health = Health()
+    backups: Backups = Backups()
 
     @field_validator("project_name")
     @classmethod

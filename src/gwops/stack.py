@@ -14,6 +14,7 @@ import httpx
 
 from gwops import constants as C
 from gwops import envfile, host
+from gwops.backup.service import Backups
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
 from gwops.docker import Docker
@@ -149,12 +150,36 @@ class Stack:
         return UpReport(choices, levels, gates, database, gateway_url(gw.bind, gw.port),
                         routes, env.notes + compiled.notes, time.monotonic() - t0)
 
-    def down(self, volumes: bool, confirm: Callable[[str], bool]) -> None:
+    def down(self, volumes: bool, confirm: Callable[[str], bool]) -> str | None:
+        """Stop the stack. With `volumes`, a verified backup is taken first; returns its id."""
         if volumes and not confirm(
                 "delete the Postgres and Redis volumes of this stack (keys, teams, spend, cache)?"):
             raise AbortedError("nothing was deleted", hint="add `--yes` to confirm without a prompt")
+        taken = None
         with exclusive(self.project.state_dir / "ops.lock", "stop the stack"):
+            pg = self.docker.container(C.POSTGRES_SERVICE)
+            if volumes and pg is not None and pg.status == "running":
+                self.say("taking a backup before deleting the volumes")
+                taken = self.backups().backup().manifest.id
             self.docker.compose_down(volumes)
+        return taken
+
+    def backups(self) -> Backups:
+        return Backups(self.project, self.settings, self.docker, self.say)
+
+    def stop_gateway(self) -> None:
+        c = self.docker.container(C.GATEWAY_SERVICE)
+        if c is not None and c.status == "running":
+            c.stop(timeout=90)
+
+    def start_gateway(self) -> None:
+        """Start the gateway again, gated on health (readiness; no route checks)."""
+        gw = self.settings.gateway
+        self.docker.compose_up([C.GATEWAY_SERVICE])
+        health = Health(self.docker, self.say, self.settings.health.service_timeout)
+        health.container(C.GATEWAY_SERVICE)
+        key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
+        health.gateway(gateway_url(gw.bind, gw.port), key, [], gw.ready_timeout, gw.route_check_timeout)
 
     def status(self) -> dict[str, Any]:
         pins = {svc: getattr(self.settings.images, svc) for svc in (C.GATEWAY_SERVICE, C.POSTGRES_SERVICE, C.REDIS_SERVICE)}
@@ -193,12 +218,23 @@ class Stack:
                     gateway["error"] = f"/v1/models answered HTTP {r.status_code}"
             except (httpx.HTTPError, ValueError) as exc:
                 gateway["error"] = f"/v1/models: {type(exc).__name__}"
+        backups = self._backup_status()
         running = [r for r in rows if r["state"] == "running"]
         healthy = [r for r in running if r["health"] in ("healthy", "none")]
         if not running:
             overall = "down"
-        elif len(healthy) == len(rows) and "error" not in gateway:
+        elif len(healthy) == len(rows) and "error" not in gateway and not backups.get("stale"):
             overall = "healthy"
         else:
             overall = "degraded"
-        return {"project": self.settings.project_name, "overall": overall, "services": rows, "gateway": gateway}
+        return {"project": self.settings.project_name, "overall": overall, "services": rows, "gateway": gateway,
+                "backups": backups}
+
+    def _backup_status(self) -> dict[str, Any]:
+        """Age of the last verified backup; stale when older than the schedule allows."""
+        b = self.backups()
+        age = b.last_verified_age()
+        if age is None:
+            return {"last_verified_age_seconds": None, "stale": False, "note": "no verified backup yet"}
+        limit = b.max_age()
+        return {"last_verified_age_seconds": round(age), "max_age_seconds": round(limit), "stale": age > limit}

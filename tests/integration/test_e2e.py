@@ -28,12 +28,14 @@ def copy(tmp_path: Path, local_images) -> tuple[Path, dict[str, str]]:
     shutil.copytree(REPO, root, ignore=IGNORE)
     for d in ("state", "logs", "compose.d"):
         (root / d).mkdir()
+    (root / ".venv").symlink_to(REPO / ".venv")  # so a cron-style run (no GWOPS_VENV) needs no install
     # images already built by the session fixture: point the cache at the repo's to skip downloads
     settings = yaml.safe_load((root / "config/stack.yaml").read_text())
     settings["project_name"] = unique("gwops-e2e")
     settings["gateway"]["port"] = free_port()
     (root / "config/stack.yaml").write_text(yaml.safe_dump(settings))
-    env = {**os.environ, "GWOPS_VENV": str(REPO / ".venv"), "GWOPS_ROOT": str(root)}
+    env = {**os.environ, "GWOPS_VENV": str(REPO / ".venv"), "GWOPS_ROOT": str(root),
+           "GWOPS_CRONTAB_FILE": str(tmp_path / "crontab")}
     env.pop("COMPOSE_FILE", None)
     env.pop("COMPOSE_PROJECT_NAME", None)
     yield root, env
@@ -91,8 +93,31 @@ def test_up_chat_status_idempotent_down(copy):
                                       capture_output=True, text=True).stdout.split()
     assert sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 3  # nothing recreated
 
-    down = ops(root, env, "down")
+    # the scheduled backup: installed with a crontab library, run as cron would (no TTY, minimal
+    # environment, another working directory)
+    assert ops(root, env, "cron", "install").returncode == 0
+    line = ops(root, env, "cron", "show").stdout.strip()
+    cmd = line.split(None, 5)[5].rsplit(" # gwops-backup:", 1)[0]
+    cron_run = subprocess.run(["env", "-i", "HOME=/root", "sh", "-c", cmd], cwd="/", stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=300)
+    assert cron_run.returncode == 0, (root / "logs/backup-cron.log").read_text()
+    listing = json.loads(ops(root, env, "backups", "--json").stdout)
+    assert [b["verified"] for b in listing] == ["verified"]
+    status = json.loads(ops(root, env, "status", "--json").stdout)
+    assert status["backups"]["stale"] is False and status["backups"]["last_verified_age_seconds"] < 600
+
+    restored = ops(root, env, "restore", "latest", "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert "is kept as" in restored.stderr
+    reply = client.chat.completions.create(model="gwops-echo", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices
+    assert json.loads(ops(root, env, "status", "--json").stdout)["overall"] == "healthy"
+    assert len(json.loads(ops(root, env, "backups", "--json").stdout)) == 2  # restore took one first
+
+    down = ops(root, env, "down", "--volumes", "--yes")
     assert down.returncode == 0, down.stderr
+    assert "was taken first" in down.stderr
+    assert len(json.loads(ops(root, env, "backups", "--json").stdout)) == 3
     st = ops(root, env, "status", "--json")
     assert st.returncode == 2 and json.loads(st.stdout)["overall"] == "down"
 

@@ -42,7 +42,9 @@ def down(app: App, volumes: bool, yes: bool) -> int:
             return False
         return click.confirm(question, default=False, err=True)
 
-    Stack(app.project, app.say).down(volumes, confirm)
+    taken = Stack(app.project, app.say).down(volumes, confirm)
+    if taken:
+        app.say(f"backup `{taken}` was taken first (restore with `bin/ops restore {taken}`)")
     app.say("stack is down" + (" and its volumes deleted" if volumes else " (volumes kept)"))
     return C.EXIT_OK
 
@@ -73,6 +75,13 @@ def status(app: App, as_json: bool) -> int:
         app.out.print("database features: on", markup=False)
     if gw.get("error"):
         app.out.print(f"gateway check: {gw['error']}", markup=False)
+    b = st["backups"]
+    if b["last_verified_age_seconds"] is None:
+        app.out.print(f"backups: {b['note']}", markup=False)
+    else:
+        hours = b["last_verified_age_seconds"] / 3600
+        app.out.print(f"backups: last verified {hours:.1f} h ago"
+                      + (" - older than the schedule allows" if b["stale"] else ""), markup=False)
     return code
 
 

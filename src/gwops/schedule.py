@@ -1,0 +1,64 @@
+"""The scheduled backup: one entry in the host crontab, managed with python-crontab.
+
+The entry is found by its comment, so install is idempotent and remove touches nothing else.
+It runs with an explicit PATH and absolute paths, so cron's minimal environment is enough.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+from crontab import CronTab
+
+from gwops.errors import PrerequisiteError
+from gwops.project import Project
+
+ENV_CRONTAB_FILE = "GWOPS_CRONTAB_FILE"  # a crontab file instead of the user's (tests)
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _tab() -> CronTab:
+    path = os.environ.get(ENV_CRONTAB_FILE)
+    if path:
+        Path(path).touch(exist_ok=True)
+        return CronTab(tabfile=path)
+    if not shutil.which("crontab"):
+        raise PrerequisiteError("the `crontab` command is missing (no cron installed)",
+                                hint="install it: `sudo apt-get install -y cron` (and start the cron service)")
+    return CronTab(user=True)
+
+
+def marker(project_name: str, root: Path) -> str:
+    return f"gwops-backup:{project_name}:{root}"
+
+
+def command(project: Project) -> str:
+    ops = shlex.quote(str(project.root / "bin" / "ops"))
+    log = shlex.quote(str(project.logs_dir / "backup-cron.log"))
+    return f"mkdir -p {shlex.quote(str(project.logs_dir))} && PATH={PATH} {ops} backup >> {log} 2>&1"
+
+
+def show(project: Project, project_name: str) -> str | None:
+    for job in _tab().find_comment(marker(project_name, project.root)):
+        return str(job.render())
+    return None
+
+
+def install(project: Project, project_name: str, schedule: str) -> str:
+    tab = _tab()
+    tab.remove_all(comment=marker(project_name, project.root))
+    job = tab.new(command=command(project), comment=marker(project_name, project.root))
+    job.setall(schedule)
+    tab.write()
+    return str(job.render())
+
+
+def remove(project: Project, project_name: str) -> int:
+    tab = _tab()
+    n = len(list(tab.find_comment(marker(project_name, project.root))))
+    tab.remove_all(comment=marker(project_name, project.root))
+    tab.write()
+    return n
