@@ -56,11 +56,11 @@ def run_child(cid: str, pw: str, tmp: str) -> dict:
 
 def main() -> None:
     import docker
+    from tests import pgseed
 
     from gwops.backup.dump import run
     from gwops.backup.verify import wait_ready
     from gwops.settings import StackSettings
-    from tests import pgseed
 
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     small = rows // 10

@@ -35,6 +35,12 @@ LITELLM_META = "litellm.config.meta.json"
 # Generated compose overrides, in the order compose merges them.
 OVERRIDE_FILES = ("compose.d/10-images.yml", "compose.d/20-gateway.yml")
 
-GATEWAY_SERVICE = "gateway"
+GATEWAY_SERVICE = "gateway"  # the image/settings key; containers run as gateway-<slot>
+SLOTS = ("blue", "green")
 POSTGRES_SERVICE = "postgres"
 REDIS_SERVICE = "redis"
+PROXY_SERVICE = "proxy"
+
+
+def gateway_service(slot: str) -> str:
+    return f"{GATEWAY_SERVICE}-{slot}"

@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from gwops import constants as C
 from gwops.errors import DockerError
 from gwops.project import Project
 
@@ -44,6 +45,8 @@ class Docker:
             compose_files=[str(p) for p in self.project.compose_files()],
             compose_project_name=self.project_name,
             compose_project_directory=str(self.project.root),
+            # both gateway slots are visible to bin/ops; plain compose uses COMPOSE_PROFILES in .env
+            compose_profiles=list(C.SLOTS),
             compose_env_files=[str(env_file)] if env_file.exists() else [],
         )
 
@@ -74,6 +77,42 @@ class Docker:
             self.compose.compose.up(services, detach=True, dependencies=False, quiet=True, pull="never")
         except DockerException as exc:
             raise _convert(exc, f"starting {', '.join(services)}") from exc
+
+    def compose_rm(self, services: list[str]) -> None:
+        """Stop and remove these services' containers (graceful stop first)."""
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            self.compose.compose.rm(services, stop=True, volumes=False)
+        except DockerException as exc:
+            raise _convert(exc, f"removing {', '.join(services)}") from exc
+
+    def stop_and_remove(self, service: str, done_marker: bytes, timeout: float) -> None:
+        """SIGTERM, wait until the container exits or logs `done_marker` (its graceful shutdown
+        is complete), then remove it. Faster than `docker stop` for processes whose interpreter
+        teardown outlasts their shutdown, and just as safe."""
+        import time
+
+        from gwops.poll import Timeout, poll
+
+        c = self.container(service)
+        if c is None:
+            return
+        if c.status == "running":
+            since = int(time.time()) - 1
+            c.kill(signal="SIGTERM")
+
+            def finished() -> bool | None:
+                c.reload()
+                if c.status != "running" or done_marker in c.logs(since=since):
+                    return True
+                return None
+
+            try:
+                poll(finished, timeout, 0.1)
+            except Timeout:
+                pass  # removal below kills it: the drain timeout has passed
+        c.remove(force=True)
 
     def compose_down(self, volumes: bool) -> None:
         from python_on_whales.exceptions import DockerException

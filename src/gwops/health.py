@@ -84,12 +84,18 @@ class Health:
                         ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping'], "PONG")
 
     def gateway(self, url: str, master_key: str, routes: list[str], ready_timeout: float,
-                route_timeout: float) -> None:
-        svc = C.GATEWAY_SERVICE
+                route_timeout: float, service: str = C.GATEWAY_SERVICE, container: bool = False) -> None:
+        """Readiness, then one completion per route. With `container`, a container that exits
+        fails the wait at once (used when not waiting for Docker's healthcheck first)."""
+        svc = service
         last = ""
 
         def ready() -> str | None:
             nonlocal last
+            if container:
+                c = self.docker.container(svc)
+                if c is None or c.status in ("exited", "dead"):
+                    raise self.fail(svc, "container", "the container exited while starting")
             try:
                 r = httpx.get(f"{url}/health/readiness", timeout=5)
             except httpx.HTTPError as exc:

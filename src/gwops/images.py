@@ -27,8 +27,9 @@ from gwops.settings import ImagePin, StackSettings
 
 Say = Callable[[str], None]
 INPUTS_LABEL = "gwops.inputs-sha256"
-SERVICES = (C.POSTGRES_SERVICE, C.REDIS_SERVICE, C.GATEWAY_SERVICE)
-IMAGE_DIRS = {C.POSTGRES_SERVICE: "postgres", C.REDIS_SERVICE: "redis", C.GATEWAY_SERVICE: "litellm"}
+SERVICES = (C.POSTGRES_SERVICE, C.REDIS_SERVICE, C.PROXY_SERVICE, C.GATEWAY_SERVICE)
+IMAGE_DIRS = {C.POSTGRES_SERVICE: "postgres", C.REDIS_SERVICE: "redis", C.GATEWAY_SERVICE: "litellm",
+              C.PROXY_SERVICE: "haproxy"}
 
 
 def pin_of(settings: StackSettings, service: str) -> ImagePin:

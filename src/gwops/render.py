@@ -1,4 +1,5 @@
-"""Render the compose overrides in compose.d/ (jinja2, strict, deterministic, atomic)."""
+"""Render the compose overrides in compose.d/ and the proxy's files (jinja2, strict,
+deterministic, atomic)."""
 
 from __future__ import annotations
 
@@ -24,27 +25,42 @@ def _env() -> jinja2.Environment:
 
 @dataclass(frozen=True)
 class ImageChoice:
-    service: str
+    service: str  # image key: postgres, redis, gateway, proxy
     image: str
     kind: str  # "local" or "official"
     how: str  # "present", "pulled", "built"
 
 
+def compose_services(choices: list[ImageChoice]) -> list[dict[str, str]]:
+    """Image key -> compose services (the gateway image serves both slots)."""
+    out = []
+    for c in choices:
+        names = [C.gateway_service(s) for s in C.SLOTS] if c.service == C.GATEWAY_SERVICE else [c.service]
+        out += [{"name": n, "image": c.image} for n in names]
+    return out
+
+
 def render_overrides(project: Project, *, choices: list[ImageChoice], bind: str, port: int,
-                     config_sha256: str, provider_env: list[str], database: bool,
-                     database_reason: str) -> list[str]:
-    """Write compose.d/ overrides; returns the files that changed."""
+                     versions: dict[str, str], provider_env: list[str], database: bool,
+                     database_reason: str, workers: int = 1) -> list[str]:
+    """Write compose.d/ overrides (`versions`: slot -> config version); returns changed files."""
     env = _env()
     summary = ", ".join(f"{c.service}: {c.kind}" for c in choices)
     outputs = {
         C.OVERRIDE_FILES[0]: env.get_template("10-images.yml.j2").render(
-            services=[{"name": c.service, "image": c.image} for c in choices], summary=summary),
+            services=compose_services(choices), summary=summary),
         C.OVERRIDE_FILES[1]: env.get_template("20-gateway.yml.j2").render(
-            bind=bind, port=port, config_sha256=config_sha256, provider_env=sorted(provider_env),
-            database=database, database_reason=database_reason),
+            bind=bind, port=port, slots=[{"name": s, "version": versions[s]} for s in C.SLOTS], workers=workers,
+            provider_env=sorted(provider_env), database=database, database_reason=database_reason),
     }
-    changed = []
-    for rel, text in outputs.items():
-        if atomic_write(project.root / rel, text):
-            changed.append(rel)
-    return changed
+    return [rel for rel, text in outputs.items() if atomic_write(project.root / rel, text)]
+
+
+def render_proxy(project: Project, active: str, stream_timeout: float) -> None:
+    """The proxy's config and slot map, as they should be after a restart of the proxy."""
+    d = project.state_dir / "proxy"
+    text = _env().get_template("haproxy.cfg.j2").render(
+        slots=C.SLOTS, active=active, stream_timeout=int(stream_timeout) + 30)
+    atomic_write(d / "haproxy.cfg", text)
+    atomic_write(d / "slot.map", f"active slot_{active}\n")
+    d.chmod(0o755)

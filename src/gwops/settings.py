@@ -44,6 +44,8 @@ class Images(Strict):
     # bookworm's 15, so the official pin is 15 as well.
     postgres: ImagePin = ImagePin(official="postgres:15.14-bookworm", local="gwops/postgres:15")
     redis: ImagePin = ImagePin(official="redis:7.0.15-bookworm", local="gwops/redis:7")
+    # the front proxy (HAProxy: runtime API to switch and drain gateway slots without a restart)
+    proxy: ImagePin = ImagePin(official="haproxy:2.6.12", local="gwops/haproxy:2.6")
     base: str = "gwops/debian:bookworm"
     litellm_version: str = LITELLM_VERSION
 
@@ -53,6 +55,11 @@ class Gateway(Strict):
     port: int = Field(4000, ge=1, le=65535)
     ready_timeout: float = Field(120, gt=0, description="seconds to wait for the gateway to be ready")
     route_check_timeout: float = Field(30, gt=0)
+    workers: int = Field(2, ge=1, le=16, description="LiteLLM worker processes per gateway")
+    drain_timeout: float = Field(600, gt=0, description="seconds the old gateway may take to finish its "
+                                 "requests and streams after a switch (at least the longest stream)")
+    watch_seconds: float = Field(2, ge=0, description="after a switch, how long the new gateway is watched")
+    max_error_rate: float = Field(0.2, gt=0, le=1, description="5xx share in the watch window that rolls back")
 
     @field_validator("bind")
     @classmethod

@@ -1,6 +1,7 @@
 """Stack lifecycle: up (staged and health-gated), down, status.
 
-`up` reads as its stages: preflight -> validate -> images -> render -> start by level -> report.
+`up` reads as its stages: preflight -> validate -> images -> render -> start by level -> apply a
+changed config with a zero-downtime reload -> report.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 
 from gwops import constants as C
-from gwops import envfile, host
+from gwops import envfile, host, slots
 from gwops.backup.service import Backups
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
@@ -23,7 +24,8 @@ from gwops.health import Gate, Health, gateway_url
 from gwops.images import Images
 from gwops.lock import exclusive
 from gwops.project import Project
-from gwops.render import ImageChoice, render_overrides
+from gwops.proxy import Proxy
+from gwops.render import ImageChoice, render_overrides, render_proxy
 from gwops.settings import StackSettings, load_settings
 
 Say = Callable[[str], None]
@@ -41,6 +43,7 @@ class UpReport:
     routes: list[str]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reloaded: bool = False
 
 
 def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
@@ -65,16 +68,25 @@ class Stack:
         self.say = say
         self.settings = settings or load_settings(project.stack_file)
         self.docker = Docker(project, self.settings.project_name)
+        self.proxy = Proxy(self.docker)
+
+    @property
+    def url(self) -> str:
+        return gateway_url(self.settings.gateway.bind, self.settings.gateway.port)
+
+    def lock(self, what: str):
+        return exclusive(self.project.state_dir / "ops.lock", what)
 
     # -- stages ----------------------------------------------------------------------------------
-    def managed_env(self) -> dict[str, str]:
+    def managed_env(self, active: str) -> dict[str, str]:
         return {"COMPOSE_PROJECT_NAME": self.settings.project_name,
-                "COMPOSE_FILE": self.project.compose_file_var()}
+                "COMPOSE_FILE": self.project.compose_file_var(),
+                "COMPOSE_PROFILES": active}
 
-    def preflight(self) -> envfile.EnvResult:
+    def preflight(self, active: str) -> envfile.EnvResult:
         host.ensure_engine(self.project.logs_dir, self.say)
         host.ensure_compose(self.say)
-        env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env())
+        env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env(active))
         for note in env.notes:
             self.say(note)
         self._check_ports()
@@ -82,12 +94,12 @@ class Stack:
 
     def _check_ports(self) -> None:
         gw = self.settings.gateway
-        c = self.docker.container(C.GATEWAY_SERVICE)
+        c = self.docker.container(C.PROXY_SERVICE)
         if c is not None and c.status == "running":
             ports = c.attrs.get("HostConfig", {}).get("PortBindings") or {}
             bound = {(b.get("HostIp"), b.get("HostPort")) for v in ports.values() for b in (v or [])}
             if (gw.bind, str(gw.port)) in bound:
-                return  # held by our own gateway
+                return  # held by our own proxy
         holder = host.port_holder(gw.bind, gw.port)
         if holder:
             raise PrerequisiteError(
@@ -100,21 +112,44 @@ class Stack:
             self.say(note)
         return compiled
 
-    def render(self, compiled: Compiled, choices: list[ImageChoice]) -> bool:
-        """Write the LiteLLM config and compose overrides; True if database features are wired."""
+    def images(self, build: bool = True) -> list[ImageChoice]:
+        choices = Images(self.project, self.settings, self.docker, self.say).choose(build)
+        return choices
+
+    def render(self, compiled: Compiled, choices: list[ImageChoice], st: slots.SlotState) -> bool:
+        """Write the generated config, the compose overrides and the proxy's files for the slots
+        in `st`; True if database features are wired."""
+        return self.render_plan(sorted(compiled.catalog.env_needed), choices, st, compiled)
+
+    def render_plan(self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState,
+                    compiled: Compiled | None) -> bool:
         database = next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
-        store.write(self.project, compiled)
+        if compiled is not None:
+            store.write(self.project, compiled)
+        versions = {s: st.versions.get(s) or st.versions.get(st.active) or "" for s in C.SLOTS}
         render_overrides(
             self.project, choices=choices, bind=self.settings.gateway.bind, port=self.settings.gateway.port,
-            config_sha256=compiled.sha256, provider_env=list(compiled.catalog.env_needed),
-            database=database, database_reason=NO_DB_REASON)
+            versions=versions, provider_env=provider_env,
+            database=database, database_reason=NO_DB_REASON, workers=self.settings.gateway.workers)
+        render_proxy(self.project, st.active, self.settings.gateway.drain_timeout)
         return database
 
-    def start(self, master_key: str, routes: list[str], route_checks: bool) -> tuple[list[list[str]], list[Gate]]:
-        levels = levels_of(self.docker.compose_config())
+    def gate_gateway(self, health: Health, slot: str, master_key: str, routes: list[str]) -> None:
+        """The active slot behind the proxy: the proxy sees it up and routes to it, then a real
+        readiness request and one completion per route through the public port."""
+        gw = self.settings.gateway
+        self.proxy.wait_up(slot, gw.ready_timeout)
+        if self.proxy.active() != slot:
+            self.proxy.switch(slot)
+        health.gateway(self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout,
+                       service=C.gateway_service(slot))
+
+    def start(self, st: slots.SlotState, master_key: str, routes: list[str]) -> tuple[list[list[str]], list[Gate]]:
+        idle = C.gateway_service(st.idle)
+        levels = [[s for s in lvl if s != idle] for lvl in levels_of(self.docker.compose_config())]
+        levels = [lvl for lvl in levels if lvl]
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         gates: list[Gate] = []
-        gw = self.settings.gateway
         for level in levels:
             t0 = time.monotonic()
             self.say(f"starting {', '.join(level)}")
@@ -125,30 +160,45 @@ class Stack:
                     health.postgres()
                 elif svc == C.REDIS_SERVICE:
                     health.redis()
-                elif svc == C.GATEWAY_SERVICE:
-                    health.gateway(gateway_url(gw.bind, gw.port), master_key, routes if route_checks else [],
-                                   gw.ready_timeout, gw.route_check_timeout)
+                elif svc == C.gateway_service(st.active):
+                    self.gate_gateway(health, st.active, master_key, routes)
                 gates.append(Gate(svc, time.monotonic() - t0))
                 self.say(f"{svc}: healthy ({gates[-1].seconds:.1f} s)")
         return levels, gates
 
     # -- commands --------------------------------------------------------------------------------
     def up(self, route_checks: bool = True) -> UpReport:
+        from gwops.reload import Reloader
+
         t0 = time.monotonic()
-        with exclusive(self.project.state_dir / "ops.lock", "bring the stack up"):
-            env = self.preflight()
+        with self.lock("bring the stack up"):
+            st = slots.load(self.project)
+            env = self.preflight(st.active)
             compiled = self.validate(env.values)
-            choices = Images(self.project, self.settings, self.docker, self.say).choose()
+            choices = self.images()
             for c in choices:
                 self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
-            database = self.render(compiled, choices)
+            version = store.publish_version(self.project, compiled.text)
+            active = self.docker.container(C.gateway_service(st.active))
+            serving = active is not None and active.status == "running" and st.version
+            if not serving:
+                st.versions[st.active] = version
+            database = self.render(compiled, choices, st)
             if not database:
                 self.say(NO_DB_REASON)
             routes = compiled.route_names()
-            levels, gates = self.start(env.values["LITELLM_MASTER_KEY"], routes, route_checks)
-        gw = self.settings.gateway
-        return UpReport(choices, levels, gates, database, gateway_url(gw.bind, gw.port),
-                        routes, env.notes + compiled.notes, time.monotonic() - t0)
+            levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [])
+            if not serving:
+                st.went_live(st.active, version)
+                slots.save(self.project, st)
+            reloaded = False
+            if serving and st.version != version:
+                self.say(f"the config changed ({st.version} -> {version}): applying it with a zero-downtime reload")
+                Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
+                                                                             route_checks=route_checks)
+                reloaded = True
+        return UpReport(choices, levels, gates, database, self.url, routes, env.notes + compiled.notes,
+                        time.monotonic() - t0, reloaded)
 
     def down(self, volumes: bool, confirm: Callable[[str], bool]) -> str | None:
         """Stop the stack. With `volumes`, a verified backup is taken first; returns its id."""
@@ -156,7 +206,7 @@ class Stack:
                 "delete the Postgres and Redis volumes of this stack (keys, teams, spend, cache)?"):
             raise AbortedError("nothing was deleted", hint="add `--yes` to confirm without a prompt")
         taken = None
-        with exclusive(self.project.state_dir / "ops.lock", "stop the stack"):
+        with self.lock("stop the stack"):
             pg = self.docker.container(C.POSTGRES_SERVICE)
             if volumes and pg is not None and pg.status == "running":
                 self.say("taking a backup before deleting the volumes")
@@ -168,50 +218,55 @@ class Stack:
         return Backups(self.project, self.settings, self.docker, self.say)
 
     def stop_gateway(self) -> None:
-        c = self.docker.container(C.GATEWAY_SERVICE)
+        c = self.docker.container(C.gateway_service(slots.load(self.project).active))
         if c is not None and c.status == "running":
             c.stop(timeout=90)
 
     def start_gateway(self) -> None:
-        """Start the gateway again, gated on health (readiness; no route checks)."""
-        gw = self.settings.gateway
-        self.docker.compose_up([C.GATEWAY_SERVICE])
+        """Start the active gateway slot again, gated on health (readiness; no route checks)."""
+        st = slots.load(self.project)
+        svc = C.gateway_service(st.active)
+        self.docker.compose_up([svc])
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
-        health.container(C.GATEWAY_SERVICE)
+        health.container(svc)
         key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
-        health.gateway(gateway_url(gw.bind, gw.port), key, [], gw.ready_timeout, gw.route_check_timeout)
+        self.gate_gateway(health, st.active, key, [])
 
     def status(self) -> dict[str, Any]:
-        pins = {svc: getattr(self.settings.images, svc) for svc in (C.GATEWAY_SERVICE, C.POSTGRES_SERVICE, C.REDIS_SERVICE)}
+        st = slots.load(self.project)
+        pins = {C.POSTGRES_SERVICE: self.settings.images.postgres, C.REDIS_SERVICE: self.settings.images.redis,
+                C.PROXY_SERVICE: self.settings.images.proxy}
         containers = self.docker.containers()
+        expected = [C.PROXY_SERVICE, C.gateway_service(st.active), C.POSTGRES_SERVICE, C.REDIS_SERVICE]
+        shown = expected + [s for s in containers if s not in expected and s.startswith(C.GATEWAY_SERVICE)]
         rows = []
-        for svc, pin in pins.items():
+        for svc in shown:
+            pin = pins.get(svc, self.settings.images.gateway)
             c = containers.get(svc)
             if c is None:
                 rows.append({"service": svc, "state": "absent", "health": "-", "image": "-", "kind": "-", "ports": []})
                 continue
-            st = c.attrs["State"]
+            state = c.attrs["State"]
             image = c.attrs["Config"]["Image"]
             ports = [f"{b['HostIp']}:{b['HostPort']}->{p}" for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items()
                      for b in (bs or [])]
             rows.append({
-                "service": svc, "state": st.get("Status"),
-                "health": (st.get("Health") or {}).get("Status", "none"),
+                "service": svc, "state": state.get("Status"),
+                "health": (state.get("Health") or {}).get("Status", "none"),
                 "image": image, "kind": "local" if image == pin.local else ("official" if image == pin.official else "other"),
                 "ports": ports,
             })
-        gw = self.settings.gateway
-        gateway: dict[str, Any] = {"url": gateway_url(gw.bind, gw.port), "routes": [], "database": None}
-        gc = containers.get(C.GATEWAY_SERVICE)
+        gateway: dict[str, Any] = {"url": self.url, "routes": [], "database": None, "active_slot": st.active,
+                                   "config_version": st.version, "live_since": st.live_since}
+        gc = containers.get(C.gateway_service(st.active))
         if gc is not None:
             envs = gc.attrs["Config"].get("Env") or []
             gateway["database"] = any(e.startswith("DATABASE_URL=") for e in envs)
             if not gateway["database"]:
                 gateway["database_note"] = NO_DB_REASON
-            gateway["config_sha256"] = gc.labels.get("gwops.config-sha256")
             key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
             try:
-                r = httpx.get(f"{gateway['url']}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+                r = httpx.get(f"{self.url}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5)
                 if r.status_code == 200:
                     gateway["routes"] = sorted(m["id"] for m in r.json().get("data", []))
                 else:
@@ -219,11 +274,12 @@ class Stack:
             except (httpx.HTTPError, ValueError) as exc:
                 gateway["error"] = f"/v1/models: {type(exc).__name__}"
         backups = self._backup_status()
-        running = [r for r in rows if r["state"] == "running"]
+        core = [r for r in rows if r["service"] in expected]
+        running = [r for r in core if r["state"] == "running"]
         healthy = [r for r in running if r["health"] in ("healthy", "none")]
         if not running:
             overall = "down"
-        elif len(healthy) == len(rows) and "error" not in gateway and not backups.get("stale"):
+        elif len(healthy) == len(core) and "error" not in gateway and not backups.get("stale"):
             overall = "healthy"
         else:
             overall = "degraded"

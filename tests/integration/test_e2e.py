@@ -14,39 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, free_port, unique
+from tests.integration.stackcopy import copy, ops  # noqa: F401 - the `copy` fixture
 
 pytestmark = pytest.mark.integration
-
-IGNORE = shutil.ignore_patterns(".venv", ".git", "state", "logs", ".env", "compose.d", "__pycache__",
-                                ".pytest_cache", ".hypothesis", "backups")
-
-
-@pytest.fixture
-def copy(tmp_path: Path, local_images) -> tuple[Path, dict[str, str]]:
-    root = tmp_path / "repo"
-    shutil.copytree(REPO, root, ignore=IGNORE)
-    for d in ("state", "logs", "compose.d"):
-        (root / d).mkdir()
-    (root / ".venv").symlink_to(REPO / ".venv")  # so a cron-style run (no GWOPS_VENV) needs no install
-    # images already built by the session fixture: point the cache at the repo's to skip downloads
-    settings = yaml.safe_load((root / "config/stack.yaml").read_text())
-    settings["project_name"] = unique("gwops-e2e")
-    settings["gateway"]["port"] = free_port()
-    (root / "config/stack.yaml").write_text(yaml.safe_dump(settings))
-    env = {**os.environ, "GWOPS_VENV": str(REPO / ".venv"), "GWOPS_ROOT": str(root),
-           "GWOPS_CRONTAB_FILE": str(tmp_path / "crontab")}
-    env.pop("COMPOSE_FILE", None)
-    env.pop("COMPOSE_PROJECT_NAME", None)
-    yield root, env
-    subprocess.run([str(root / "bin/ops"), "down", "--volumes", "--yes"], env=env, cwd=root,
-                   capture_output=True, timeout=180)
-
-
-def ops(root: Path, env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(root / "bin/ops"), *args], env=env, cwd=root, capture_output=True,
-                          text=True, timeout=timeout)
-
 
 def test_up_chat_status_idempotent_down(copy):
     import openai
@@ -65,7 +35,8 @@ def test_up_chat_status_idempotent_down(copy):
     assert "gwops gateway" in reply.choices[0].message.content
 
     # no secret in generated files
-    for f in [root / "state/litellm.config.yaml", *(root / "compose.d").glob("*.yml")]:
+    for f in [root / "state/litellm.config.yaml", root / "state/proxy/haproxy.cfg",
+              *(root / "state/versions").glob("*.yaml"), *(root / "compose.d").glob("*.yml")]:
         text = f.read_text()
         for key in ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
             assert dotenv[key] not in text, f"{key} leaked into {f}"
@@ -75,7 +46,8 @@ def test_up_chat_status_idempotent_down(copy):
     status = json.loads(st.stdout)
     assert status["overall"] == "healthy"
     assert {s["service"]: s["health"] for s in status["services"]} == {
-        "gateway": "healthy", "postgres": "healthy", "redis": "healthy"}
+        "proxy": "healthy", "gateway-blue": "healthy", "postgres": "healthy", "redis": "healthy"}
+    assert status["gateway"]["active_slot"] == "blue" and status["gateway"]["config_version"]
     assert status["gateway"]["routes"] == ["gwops-echo"]
     assert all(s["kind"] in ("local", "official") for s in status["services"])
 
@@ -91,7 +63,7 @@ def test_up_chat_status_idempotent_down(copy):
     docker_ids_after = subprocess.run(["docker", "ps", "-q", "--filter",
                                        f"label=com.docker.compose.project={status['project']}"],
                                       capture_output=True, text=True).stdout.split()
-    assert sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 3  # nothing recreated
+    assert sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 4  # nothing recreated
 
     # the scheduled backup: installed with a crontab library, run as cron would (no TTY, minimal
     # environment, another working directory)
@@ -137,8 +109,8 @@ def test_up_refuses_invalid_config_and_reports_failed_route(copy):
                          "    models: [dead-model]\n")
     failed = ops(root, env, "up")
     assert failed.returncode == 4, failed.stderr
-    assert "service `gateway` failed check `chat completion via `dead-model``" in failed.stderr
-    assert "last log lines of `gateway`" in failed.stderr and "Traceback" not in failed.stderr
+    assert "service `gateway-blue` failed check `chat completion via `dead-model``" in failed.stderr
+    assert "last log lines of `gateway-blue`" in failed.stderr and "Traceback" not in failed.stderr
     status = json.loads(ops(root, env, "status", "--json").stdout)
     health = {s["service"]: s["health"] for s in status["services"]}
     assert health["postgres"] == "healthy" and health["redis"] == "healthy"  # healthy services stay up

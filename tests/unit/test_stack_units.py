@@ -44,12 +44,16 @@ def test_overrides_golden(tmp_path):
     choices = [ImageChoice("postgres", "gwops/postgres:15", "local", "present"),
                ImageChoice("redis", "gwops/redis:7", "local", "present"),
                ImageChoice("gateway", "gwops/litellm:1.106.2", "local", "built")]
-    changed = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, config_sha256="abc",
+    versions = {"blue": "aaa111", "green": "bbb222"}
+    changed = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, versions=versions,
                                provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
     assert changed == ["compose.d/10-images.yml", "compose.d/20-gateway.yml"]
     text = (tmp_path / "compose.d/20-gateway.yml").read_text()
-    assert '"127.0.0.1:4000:4000"' in text and "OPENAI_API_KEY: ${OPENAI_API_KEY:?" in text
-    assert "DATABASE_URL: !reset null" in text
-    again = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, config_sha256="abc",
+    assert '"127.0.0.1:4000:4000"' in text and text.count("OPENAI_API_KEY: ${OPENAI_API_KEY:?") == 2
+    assert "./state/versions/aaa111.yaml:/app/config.yaml:ro" in text and "bbb222.yaml" in text
+    assert text.count("DATABASE_URL: !reset null") == 2
+    images = (tmp_path / "compose.d/10-images.yml").read_text()
+    assert images.count("image: gwops/litellm:1.106.2") == 2  # both slots
+    again = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, versions=versions,
                              provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
     assert again == []  # deterministic: nothing rewritten

@@ -16,7 +16,7 @@ def images() -> None:
 
 
 @images.command("build")
-@click.argument("services", nargs=-1, type=click.Choice(["postgres", "redis", "gateway"]))
+@click.argument("services", nargs=-1, type=click.Choice(["postgres", "redis", "proxy", "gateway"]))
 @click.option("--force", is_flag=True, help="Rebuild even when the inputs did not change.")
 @pass_app
 def build(app: App, services: tuple[str, ...], force: bool) -> int:

@@ -19,6 +19,8 @@ def up(app: App, skip_route_checks: bool) -> int:
     from gwops.stack import Stack
 
     report = Stack(app.project, app.say).up(route_checks=not skip_route_checks)
+    if report.reloaded:
+        app.say("the new config went live with a zero-downtime reload")
     app.err.print(f"stack is up in {report.seconds:.1f} s: gateway on {report.url} "
                   f"(routes: {', '.join(report.routes)})", markup=False)
     if not report.database:
@@ -69,6 +71,8 @@ def status(app: App, as_json: bool) -> int:
     app.out.print(table)
     gw = st["gateway"]
     app.out.print(f"gateway: {gw['url']}  routes: {', '.join(gw['routes']) or '-'}", markup=False)
+    app.out.print(f"config: version {gw['config_version']} in slot `{gw['active_slot']}`, live since "
+                  f"{gw['live_since']}", markup=False)
     if gw.get("database") is False:
         app.out.print(f"database features: off ({gw.get('database_note')})", markup=False)
     elif gw.get("database"):

@@ -83,6 +83,19 @@ def write(project: Project, compiled: Compiled) -> bool:
     return True
 
 
+def publish_version(project: Project, text: str) -> str:
+    """An immutable copy of a generated config, named by its content; returns the version."""
+    version = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = project.state_dir / "versions" / f"{version}.yaml"
+    if not path.exists():
+        atomic_write(path, text, mode=0o444)
+    return version
+
+
+def version_path(project: Project, version: str) -> Path:
+    return project.state_dir / "versions" / f"{version}.yaml"
+
+
 def versions(project: Project) -> list[Path]:
     return sorted(project.history_dir.glob("*.yaml")) if project.history_dir.exists() else []
 

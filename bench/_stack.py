@@ -1,0 +1,53 @@
+"""A throwaway copy of the repo with its own Compose project and a free port, for benchmarks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".venv", ".git", "state", "logs", ".env", "compose.d", "__pycache__",
+                                ".hypothesis", "backups")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(root: Path, env: dict, *args: str) -> tuple[float, str]:
+    t0 = time.monotonic()
+    res = subprocess.run([str(root / "bin/ops"), *args], env=env, cwd=root, capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        sys.exit(f"`bin/ops {' '.join(args)}` failed ({res.returncode}):\n{res.stderr}")
+    return time.monotonic() - t0, res.stderr
+
+
+@contextmanager
+def stack_copy(tmp: str):
+    root = Path(tmp) / "repo"
+    shutil.copytree(ROOT, root, ignore=IGNORE)
+    for d in ("state", "logs", "compose.d"):
+        (root / d).mkdir()
+    st = yaml.safe_load((root / "config/stack.yaml").read_text())
+    st["project_name"] = f"gwops-bench-{uuid.uuid4().hex[:6]}"
+    st["gateway"]["port"] = free_port()
+    (root / "config/stack.yaml").write_text(yaml.safe_dump(st))
+    env = {**os.environ, "GWOPS_VENV": str(ROOT / ".venv"), "GWOPS_ROOT": str(root)}
+    for k in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):
+        env.pop(k, None)
+    try:
+        yield root, env, st
+    finally:
+        subprocess.run([str(root / "bin/ops"), "down", "--volumes", "--yes"], env=env, cwd=root,
+                       capture_output=True, timeout=300)

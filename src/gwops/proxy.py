@@ -1,0 +1,84 @@
+"""The front proxy's runtime API (HAProxy), reached with `docker exec` inside its container:
+switch the active slot with one `set map`, read per-slot health, sessions and error counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from gwops import constants as C
+from gwops.docker import Docker
+from gwops.errors import OpsError
+from gwops.poll import Timeout, poll
+
+MAP = "/usr/local/etc/haproxy/slot.map"
+# bash's /dev/tcp: the command travels in an environment variable, the images need no socat
+CLIENT = 'exec 3<>/dev/tcp/127.0.0.1/9999 && printf "%s\\n" "$GWOPS_CMD" >&3 && cat <&3'
+
+
+@dataclass
+class SlotStats:
+    status: str  # "no check" when its address resolves; MAINT (resolution) while it does not
+    sessions: int  # current sessions on the slot's gateway
+    requests: int  # HTTP responses so far
+    errors: int  # 5xx responses so far
+    conn_errors: int  # connections to it that failed
+
+    @property
+    def reachable(self) -> bool:
+        return self.status.startswith(("UP", "no check", "DRAIN"))
+
+
+class Proxy:
+    def __init__(self, docker: Docker):
+        self.docker = docker
+
+    def cmd(self, command: str) -> str:
+        code, out = self.docker.exec(C.PROXY_SERVICE, ["bash", "-c", CLIENT], env={"GWOPS_CMD": command})
+        if code != 0:
+            raise OpsError(f"the proxy's runtime API did not answer `{command}`: {out.strip()[-200:]}",
+                           hint="check `bin/ops status` and `bin/ops logs proxy`")
+        return out
+
+    def active(self) -> str | None:
+        for line in self.cmd(f"show map {MAP}").splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[1] == "active":
+                return parts[2].removeprefix("slot_")
+        return None
+
+    def switch(self, slot: str) -> None:
+        out = self.cmd(f"set map {MAP} active slot_{slot}")
+        if out.strip():
+            raise OpsError(f"the proxy refused to switch to `{slot}`: {out.strip()}")
+
+    def stats(self) -> dict[str, SlotStats]:
+        text = self.cmd("show stat").lstrip("# ")
+        out = {}
+        for row in csv.DictReader(io.StringIO(text)):
+            px = row.get("pxname", "")
+            if px.startswith("slot_") and row.get("svname") == "gw":
+                out[px.removeprefix("slot_")] = SlotStats(
+                    row.get("status", ""), int(row.get("scur") or 0),
+                    int(row.get("hrsp_1xx") or 0) + int(row.get("hrsp_2xx") or 0) + int(row.get("hrsp_3xx") or 0)
+                    + int(row.get("hrsp_4xx") or 0) + int(row.get("hrsp_5xx") or 0),
+                    int(row.get("hrsp_5xx") or 0), int(row.get("econ") or 0))
+        return out
+
+    def wait_up(self, slot: str, timeout: float) -> None:
+        """Until the proxy has resolved the slot's address (DNS on the Compose network)."""
+        try:
+            poll(lambda: True if (s := self.stats().get(slot)) is not None and s.reachable else None,
+                 timeout, 0.25)
+        except Timeout:
+            raise OpsError(f"the proxy cannot reach gateway slot `{slot}` after {timeout:.0f} s",
+                           hint="check `bin/ops logs proxy`") from None
+
+    def wait_drained(self, slot: str, timeout: float) -> bool:
+        try:
+            poll(lambda: True if self.stats().get(slot, SlotStats("", 0, 0, 0, 0)).sessions == 0 else None,
+                 timeout, 0.25)
+            return True
+        except Timeout:
+            return False

@@ -1,0 +1,249 @@
+"""`bin/ops reload`: a new gateway config with zero failed requests, or an automatic rollback.
+
+validate -> diff -> start the new config in the idle slot -> gate it on health and one request
+per route, directly -> switch the proxy (one `set map`) -> watch the new slot -> drain the old
+slot (in-flight requests and streams finish) -> stop it. Any failure before the switch removes
+the new container and leaves the old one serving; trouble in the watch window switches back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import yaml
+
+from gwops import constants as C
+from gwops import envfile, slots
+from gwops.config import store
+from gwops.config.pipeline import Compiled
+from gwops.errors import OpsError
+from gwops.health import Health
+from gwops.poll import Timeout, poll
+from gwops.render import ImageChoice
+
+if TYPE_CHECKING:
+    from gwops.stack import Stack
+
+CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
+# uvicorn's last line: requests, streams and LiteLLM's shutdown hooks (DB flushes) are done
+SHUTDOWN_DONE = {1: b"Finished server process"}  # with workers, the parent's line comes last
+SHUTDOWN_DONE_WORKERS = b"Stopping parent process"
+
+
+class ReloadError(OpsError):
+    """The new config did not go live; the old one is serving."""
+
+    exit_code = C.EXIT_HEALTH
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A config version to run: its text, the routes to check, the provider keys it needs."""
+
+    version: str
+    text: str
+    routes: list[str]
+    provider_env: list[str]
+
+    @classmethod
+    def of(cls, compiled: Compiled, version: str) -> Plan:
+        return cls(version, compiled.text, compiled.route_names(), sorted(compiled.catalog.env_needed))
+
+    @classmethod
+    def from_version(cls, stack: Stack, version: str) -> Plan:
+        path = store.version_path(stack.project, version)
+        if not path.exists():
+            raise OpsError(f"config version `{version}` is not kept under state/versions/",
+                           hint="`bin/ops reload` to apply the current config instead")
+        text = path.read_text()
+        names = {e["model_name"] for e in (yaml.safe_load(text) or {}).get("model_list", [])}
+        env = set(re.findall(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)", text)) - CORE_ENV
+        return cls(version, text, sorted(n for n in names if "*" not in n), sorted(env))
+
+
+@dataclass
+class ReloadReport:
+    from_version: str | None
+    to_version: str
+    from_slot: str
+    to_slot: str
+    diff: str
+    seconds: float = 0.0
+    start_seconds: float = 0.0
+    drain_seconds: float = 0.0
+    drained: bool = True
+    dry_run: bool = False
+    unchanged: bool = False
+    forced: bool = False
+
+
+class Reloader:
+    def __init__(self, stack: Stack, master_key: str | None = None):
+        self.stack = stack
+        self.docker = stack.docker
+        self.proxy = stack.proxy
+        self.say = stack.say
+        self.gw = stack.settings.gateway
+        self.key = master_key or envfile.read(stack.project.env_file).get("LITELLM_MASTER_KEY", "")
+
+    # -- entry points ----------------------------------------------------------------------------
+    def reload(self, dry_run: bool = False, force: bool = False) -> ReloadReport:
+        env = envfile.read(self.stack.project.env_file)
+        compiled = self.stack.validate(env)  # an invalid config stops here, nothing changed
+        st = slots.load(self.stack.project)
+        new_version = store.publish_version(self.stack.project, compiled.text) if not dry_run else None
+        diff = self.diff(st.version, compiled.text)
+        report = ReloadReport(st.version, new_version or "", st.active, st.idle, diff, dry_run=dry_run)
+        if dry_run:
+            return report
+        if new_version == st.version:
+            report.unchanged = True
+            return report
+        choices = self.stack.images(build=False)
+        if force:
+            return self.restart(Plan.of(compiled, new_version), choices, compiled, report)
+        return self.switch(Plan.of(compiled, new_version), choices, compiled)
+
+    def rollback(self) -> ReloadReport:
+        st = slots.load(self.stack.project)
+        if not st.history:
+            raise OpsError("there is no earlier live config version to go back to",
+                           hint="`bin/ops config versions` lists generated versions")
+        plan = Plan.from_version(self.stack, st.history[-1]["version"])
+        self.say(f"rolling back to config version {plan.version} (live since {st.history[-1]['live_since']})")
+        return self.switch(plan, self.stack.images(build=False), None)
+
+    def switch_to(self, compiled: Compiled, choices: list[ImageChoice], version: str,
+                  route_checks: bool = True) -> ReloadReport:
+        plan = Plan.of(compiled, version)
+        return self.switch(plan if route_checks else replace(plan, routes=[]), choices, compiled)
+
+    def diff(self, old_version: str | None, new_text: str) -> str:
+        old = ""
+        if old_version and store.version_path(self.stack.project, old_version).exists():
+            old = store.version_path(self.stack.project, old_version).read_text()
+        return "".join(difflib.unified_diff(old.splitlines(True), new_text.splitlines(True),
+                                            f"live/{old_version or 'none'}", "new"))
+
+    # -- the switch --------------------------------------------------------------------------------
+    def switch(self, plan: Plan, choices: list[ImageChoice], compiled: Compiled | None) -> ReloadReport:
+        t0 = time.monotonic()
+        st = slots.load(self.stack.project)
+        old, new = st.active, st.idle
+        report = ReloadReport(st.version, plan.version, old, new, "")
+        staged = replace(st, versions={**st.versions, new: plan.version})
+        self._render(plan, choices, staged, compiled)
+        self.say(f"starting config {plan.version} in slot `{new}` (slot `{old}` keeps serving)")
+        self._start_new(plan, new, st, choices)
+        report.start_seconds = time.monotonic() - t0
+
+        self.proxy.wait_up(new, self.gw.ready_timeout)
+        before = self.proxy.stats().get(new)
+        self.proxy.switch(new)
+        self.say(f"switched the proxy to slot `{new}`; watching it for {self.gw.watch_seconds:g} s")
+        trouble = self._watch(new, before)
+        if trouble:
+            logs = self.docker.tail_logs(C.gateway_service(new), 30)
+            self.proxy.switch(old)
+            self.proxy.wait_drained(new, 30)
+            self.docker.compose_rm([C.gateway_service(new)])
+            self._render(Plan.from_version(self.stack, st.version), choices, st, None)
+            raise ReloadError(f"config {plan.version} was switched back automatically: {trouble}",
+                              hint=f"slot `{old}` with config {st.version} is serving again; fix the config "
+                                   "and run `bin/ops reload` again",
+                              details=logs)
+
+        t1 = time.monotonic()
+        report.drained = self.proxy.wait_drained(old, self.gw.drain_timeout)
+        report.drain_seconds = time.monotonic() - t1
+        if not report.drained:
+            self.say(f"slot `{old}` still had requests after the {self.gw.drain_timeout:g} s drain timeout")
+        done = SHUTDOWN_DONE.get(self.gw.workers, SHUTDOWN_DONE_WORKERS)
+        self.docker.stop_and_remove(C.gateway_service(old), done, 90)
+        st.versions[new] = plan.version
+        st.went_live(new, plan.version)
+        slots.save(self.stack.project, st)
+        self._render(plan, choices, st, compiled)
+        envfile.ensure(self.stack.project.env_file, self.stack.project.env_example, self.stack.managed_env(new))
+        report.seconds = time.monotonic() - t0
+        return report
+
+    def restart(self, plan: Plan, choices: list[ImageChoice], compiled: Compiled, report: ReloadReport) -> ReloadReport:
+        """--force: a plain restart of the active slot with the new config. Requests fail meanwhile."""
+        t0 = time.monotonic()
+        st = slots.load(self.stack.project)
+        self.say(f"plain restart of slot `{st.active}` (--force): requests fail until it is ready again")
+        st.versions[st.active] = plan.version
+        self._render(plan, choices, st, compiled)
+        svc = C.gateway_service(st.active)
+        self.docker.compose_up([svc])
+        health = Health(self.docker, self.say, self.gw.ready_timeout)
+        health.container(svc)
+        self.stack.gate_gateway(health, st.active, self.key, plan.routes)
+        st.went_live(st.active, plan.version)
+        slots.save(self.stack.project, st)
+        report.to_slot, report.forced, report.seconds = st.active, True, time.monotonic() - t0
+        return report
+
+    # -- steps -----------------------------------------------------------------------------------
+    def _render(self, plan: Plan, choices: list[ImageChoice], st: slots.SlotState, compiled: Compiled | None) -> None:
+        self.stack.render_plan(plan.provider_env, choices, st, compiled)
+
+    def _start_new(self, plan: Plan, slot: str, st: slots.SlotState, choices: list[ImageChoice]) -> None:
+        svc = C.gateway_service(slot)
+        health = Health(self.docker, self.say, self.gw.ready_timeout)
+        try:
+            self.docker.compose_up([svc])
+            # straight to the new container, not through the proxy (clients see nothing of it yet),
+            # without waiting for Docker's healthcheck interval: readiness is the stronger check
+            health.gateway(f"http://{self._address(svc)}:4000", self.key, plan.routes,
+                           self.gw.ready_timeout, self.gw.route_check_timeout, service=svc, container=True)
+        except OpsError as exc:
+            logs = self.docker.tail_logs(svc, 30)
+            self.docker.compose_rm([svc])
+            if st.version:
+                self._render(Plan.from_version(self.stack, st.version), choices, st, None)
+            raise ReloadError(f"the new gateway (config {plan.version}) failed: {exc.message}",
+                              hint=f"slot `{st.active}` with config {st.version} keeps serving; fix the config "
+                                   "and run `bin/ops reload` again",
+                              details=f"last log lines of the new gateway:\n{logs}") from None
+
+    def _address(self, service: str) -> str:
+        c = self.docker.container(service)
+        nets = c.attrs["NetworkSettings"]["Networks"] if c is not None else {}
+        for name, net in nets.items():
+            if name.endswith("_egress") and net.get("IPAddress"):
+                return net["IPAddress"]
+        raise OpsError(f"`{service}` has no address on the egress network")
+
+    def _watch(self, slot: str, before) -> str | None:
+        """Watch the new slot for `watch_seconds`; return what went wrong, or None."""
+        base_req = before.requests if before else 0
+        base_err = before.errors if before else 0
+        base_conn = before.conn_errors if before else 0
+        svc = C.gateway_service(slot)
+
+        def trouble() -> str | None:
+            c = self.docker.container(svc)
+            if c is None or c.status != "running":
+                return f"`{svc}` stopped ({c.status if c else 'gone'})"
+            now = self.proxy.stats().get(slot)
+            if now is None or not now.reachable:
+                return f"the proxy cannot reach slot `{slot}` ({now.status if now else 'absent'})"
+            if now.conn_errors > base_conn:
+                return f"{now.conn_errors - base_conn} connections to slot `{slot}` failed"
+            reqs, errs = now.requests - base_req, now.errors - base_err
+            if reqs >= 5 and errs / reqs > self.gw.max_error_rate:
+                return f"{errs} of {reqs} responses were 5xx (over {self.gw.max_error_rate:.0%})"
+            return None
+
+        if self.gw.watch_seconds <= 0:
+            return trouble()
+        try:
+            return poll(trouble, self.gw.watch_seconds, 0.5)
+        except Timeout:
+            return None

@@ -1,0 +1,113 @@
+"""`bin/ops reload` under load: zero failed requests, one switch per reload, automatic rollback.
+
+The load harness (gwops.loadgen) runs open-loop at 50 requests/s, 20% streaming, half of the
+requests on new connections, through the proxy on the public port.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+
+from gwops.loadgen import Background
+from tests.integration.stackcopy import copy, gateway_containers, master_key, ops  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def providers(root, *extra: str, broken_base: bool = False) -> None:
+    text = f"providers:\n  lab:\n    type: mock\n    models: [gwops-echo{''.join(', ' + e for e in extra)}]\n"
+    if broken_base:
+        text += "  down:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [dead-model]\n"
+    (root / "config/providers.yaml").write_text(text)
+
+
+def failed(res) -> str:
+    t0 = min(o.sent for o in res.outcomes)
+    f = res.failures
+    return (f"{len(f)} failures between {f[0].sent - t0:.1f} s and {f[-1].sent - t0:.1f} s: "
+            + "; ".join(f"{o.kind}/{o.conn}: {o.error[:80]}" for o in f[:5])) if f else ""
+
+
+def started(copy):
+    root, env = copy
+    providers(root, "extra-start")
+    up = ops(root, env, "up")
+    assert up.returncode == 0, up.stderr
+    settings = yaml.safe_load((root / "config/stack.yaml").read_text())
+    return root, env, f"http://127.0.0.1:{settings['gateway']['port']}", settings["project_name"]
+
+
+def test_twenty_reloads_under_load_fail_no_request(copy):
+    root, env, url, project = started(copy)
+    marks = []
+    with Background(url, master_key(root), rate=50, stream_share=0.2) as bg:
+        t0 = time.monotonic()
+        for i in range(20):
+            providers(root, f"extra-{i}")
+            marks.append(round(time.monotonic() - t0, 1))
+            r = ops(root, env, "reload", "--quiet-diff")
+            assert r.returncode == 0, r.stderr
+            assert len(gateway_containers(project)) == 1  # the old one is gone after its drain
+    res = bg.result
+    print(res.summary())
+    assert len(res.outcomes) > 1000
+    proxy_log = ops(root, env, "logs", "proxy", "--tail", "20").stdout if res.failures else ""
+    assert res.failures == [], f"{failed(res)}\nreloads started at {marks}\n{proxy_log}"
+    assert res.switches() == 20
+    status = json.loads(ops(root, env, "status", "--json").stdout)
+    assert status["overall"] == "healthy" and status["gateway"]["routes"] == ["extra-19", "gwops-echo"]
+
+
+def test_bad_reloads_roll_back_and_a_plain_restart_fails_requests(copy):
+    root, env, url, project = started(copy)
+    stack_file = root / "config/stack.yaml"
+    good_settings = stack_file.read_text()
+    live = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["config_version"]
+    with Background(url, master_key(root), rate=50, stream_share=0.2) as bg:
+        # invalid YAML: refused by the validator, nothing started
+        (root / "config/providers.yaml").write_text("providers:\n  lab: [\n")
+        marks = [("start", time.monotonic())]
+        r = ops(root, env, "reload")
+        marks.append(("invalid-yaml done", time.monotonic()))
+        assert r.returncode == 2 and "config/providers.yaml:" in r.stderr
+
+        # a gateway that never becomes ready (within its deadline)
+        providers(root, "never-ready")
+        s = yaml.safe_load(good_settings)
+        s["gateway"]["ready_timeout"] = 1
+        stack_file.write_text(yaml.safe_dump(s))
+        r = ops(root, env, "reload", "--quiet-diff")
+        assert r.returncode == 4 and "keeps serving" in r.stderr and "last log lines" in r.stderr, r.stderr
+        stack_file.write_text(good_settings)
+        marks.append(("never-ready done", time.monotonic()))
+
+        # a route whose check fails (its provider is down)
+        providers(root, "route-fails", broken_base=True)
+        r = ops(root, env, "reload", "--quiet-diff")
+        assert r.returncode == 4 and "chat completion via `dead-model`" in r.stderr, r.stderr
+        assert len(gateway_containers(project)) == 1
+    res = bg.result
+    print(res.summary())
+    assert res.failures == [], failed(res)
+    assert res.failures == [], failed(res) + f" marks: {[(m, round(t - marks[0][1], 1)) for m, t in marks]}"
+    assert res.switches() == 0
+    assert json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["config_version"] == live
+
+    # negative control: the same harness around a plain restart sees failures
+    providers(root, "plain-restart")
+    with Background(url, master_key(root), rate=50, stream_share=0.2) as bg:
+        r = ops(root, env, "reload", "--force", "--quiet-diff")
+        assert r.returncode == 0, r.stderr
+    print(bg.result.summary())
+    assert len(bg.result.failures) > 0
+
+    # and --rollback goes back to the previous live version the zero-downtime way
+    before = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["config_version"]
+    r = ops(root, env, "reload", "--rollback")
+    assert r.returncode == 0, r.stderr
+    after = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]
+    assert after["config_version"] == live != before and after["routes"] == ["extra-start", "gwops-echo"]
