@@ -55,7 +55,9 @@ class Gateway(Strict):
     port: int = Field(4000, ge=1, le=65535)
     ready_timeout: float = Field(120, gt=0, description="seconds to wait for the gateway to be ready")
     route_check_timeout: float = Field(30, gt=0)
-    workers: int = Field(2, ge=1, le=16, description="LiteLLM worker processes per gateway")
+    # One process: with more, uvicorn's supervisor kills workers that a busy small machine makes
+    # slow to answer its pings, and a gateway can end up restarting workers forever.
+    workers: int = Field(1, ge=1, le=16, description="LiteLLM worker processes per gateway")
     drain_timeout: float = Field(600, gt=0, description="seconds the old gateway may take to finish its "
                                  "requests and streams after a switch (at least the longest stream)")
     watch_seconds: float = Field(2, ge=0, description="after a switch, how long the new gateway is watched")
