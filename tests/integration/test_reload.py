@@ -9,8 +9,6 @@ gateway booting beside it takes the other core, so at 50/s the backlog grows unt
 out whatever the reload does. See the closing note of the session that wrote this.
 """
 
-RATE = 20
-
 from __future__ import annotations
 
 import json
@@ -23,6 +21,7 @@ from gwops.loadgen import Background
 from tests.integration.stackcopy import copy, gateway_containers, master_key, ops  # noqa: F401
 
 pytestmark = pytest.mark.integration
+RATE = 20
 
 
 def providers(root, *extra: str, broken_base: bool = False) -> None:
