@@ -177,8 +177,8 @@ class Reloader:
         t0 = time.monotonic()
         st = slots.load(self.stack.project)
         self.say(f"plain restart of slot `{st.active}` (--force): requests fail until it is ready again")
-        st.versions[st.active] = plan.version
-        self._render(plan, choices, st, compiled)
+        staged = replace(st, versions={**st.versions, st.active: plan.version})
+        self._render(plan, choices, staged, compiled)
         svc = C.gateway_service(st.active)
         self.docker.compose_up([svc])
         health = Health(self.docker, self.say, self.gw.ready_timeout)

@@ -6,15 +6,12 @@ Uses its own Compose project name and a free port, so a stack the operator runs 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.stackcopy import copy, ops  # noqa: F401 - the `copy` fixture
+from tests.integration.conftest import ops
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from gwops.loadgen import Background
-from tests.integration.stackcopy import copy, gateway_containers, master_key, ops  # noqa: F401
+from tests.integration.conftest import gateway_containers, master_key, ops
 
 pytestmark = pytest.mark.integration
 RATE = 20

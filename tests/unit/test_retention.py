@@ -12,7 +12,7 @@ from gwops.backup.retention import Policy, plan
 from gwops.backup.stream import CopyCounter
 
 pytestmark = pytest.mark.unit
-T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 @st.composite

@@ -57,3 +57,14 @@ def test_overrides_golden(tmp_path):
     again = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, versions=versions,
                              provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
     assert again == []  # deterministic: nothing rewritten
+
+
+def test_went_live_keeps_the_previous_version_for_rollback():
+    from gwops.slots import SlotState
+
+    st = SlotState()
+    st.went_live("blue", "v1")
+    st.went_live("blue", "v2")  # a plain restart in the same slot
+    st.went_live("green", "v3")  # a reload to the other slot
+    assert st.version == "v3" and st.active == "green" and st.idle == "blue"
+    assert [h["version"] for h in st.history] == ["v1", "v2"]

@@ -1,4 +1,4 @@
-"""A temporary copy of the repo with its own Compose project name and a free port, so tests
+"""Fixtures for integration tests. A temporary copy of the repo with its own Compose project name and a free port, so tests
 never touch a stack the operator runs; `ops` runs its bin/ops."""
 
 from __future__ import annotations
