@@ -15,6 +15,7 @@ from gwops.project import Project
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 
 
 def _convert(exc: Exception, what: str) -> DockerError:
@@ -70,13 +71,52 @@ class Docker:
             raise _convert(exc, "`docker compose config`") from exc
         return out if isinstance(out, dict) else json.loads(out)
 
-    def compose_up(self, services: list[str]) -> None:
+    def would_recreate(self, service: str) -> bool:
+        """True if `docker compose up` would recreate this service's container: its config hash
+        (`docker compose config --hash`) differs from the one the container was created with."""
+        from python_on_whales.exceptions import DockerException
+        from python_on_whales.utils import run
+
+        c = self.container(service)
+        if c is None:
+            return True
+        try:
+            out = run(self.compose.compose.docker_compose_cmd + ["config", "--hash", service], capture_stdout=True)
+        except DockerException as exc:
+            raise _convert(exc, f"`docker compose config --hash {service}`") from exc
+        words = (out or "").split()  # "SERVICE HASH"
+        return not words or c.labels.get(CONFIG_HASH_LABEL) != words[-1]
+
+    def compose_up(self, services: list[str], start: bool = True) -> None:
+        """Create (and unless `start` is False, start) these services' containers."""
         from python_on_whales.exceptions import DockerException
 
         try:
-            self.compose.compose.up(services, detach=True, dependencies=False, quiet=True, pull="never")
+            self.compose.compose.up(services, detach=True, dependencies=False, quiet=True, pull="never",
+                                    start=start)
         except DockerException as exc:
             raise _convert(exc, f"starting {', '.join(services)}") from exc
+
+    def set_cpu_shares(self, service: str, shares: int) -> None:
+        """Change a container's CPU weight (relative to the others; 1024 is Docker's default)."""
+        self._on_container(service, f"setting the CPU weight of {service}", lambda c: c.update(cpu_shares=shares))
+
+    def start(self, service: str) -> None:
+        self._on_container(service, f"starting {service}", lambda c: c.start())
+
+    def signal(self, service: str, sig: str) -> None:
+        self._on_container(service, f"sending {sig} to {service}", lambda c: c.kill(signal=sig))
+
+    def _on_container(self, service: str, what: str, action: Callable[[Any], object]) -> None:
+        import docker
+
+        c = self.container(service)
+        if c is None:
+            raise DockerError(f"{what} failed: `{service}` has no container")
+        try:
+            action(c)
+        except docker.errors.APIError as exc:
+            raise _convert(exc, what) from exc
 
     def compose_rm(self, services: list[str]) -> None:
         """Stop and remove these services' containers (graceful stop first)."""

@@ -149,7 +149,8 @@ class Images:
     def wheels(self) -> Path:
         """Download LiteLLM and its dependencies as wheels on the host, once per version."""
         version = self.settings.images.litellm_version
-        dest = self.cache / "wheels" / f"litellm-{version}"
+        reqs = self._context(C.GATEWAY_SERVICE) / "requirements.txt"
+        dest = self.cache / "wheels" / f"litellm-{version}-{hashlib.sha256(reqs.read_bytes()).hexdigest()[:8]}"
         stamp = dest / ".complete"
         if stamp.exists():
             return dest
@@ -160,7 +161,7 @@ class Images:
                "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
                "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
                "--platform", "manylinux_2_28_x86_64", "--platform", "any",
-               f"litellm[proxy]=={version}", "prometheus_client", "async-timeout"]
+               f"litellm[proxy]=={version}", "-r", str(reqs)]
         with self.log.open("a") as fh:
             rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=1800, check=False).returncode
         if rc != 0:

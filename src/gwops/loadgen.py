@@ -28,6 +28,7 @@ class Outcome:
     latency: float
     slot: str = ""
     error: str = ""
+    target: str = ""  # the URL it was sent to
 
 
 @dataclass
@@ -67,6 +68,11 @@ def _kind(i: int, stream_share: float, models_share: float) -> str:
     return "chat"
 
 
+# Pooled connections idle this long are closed rather than reused, as httpx (the OpenAI SDK's
+# client) does by default: a server may be closing them at that very moment.
+KEEPALIVE_EXPIRY = 5.0
+
+
 class _Conn:
     """One HTTP/1.1 connection on asyncio streams: a client this small costs a fraction of the
     CPU of a full-featured one, which matters when the harness shares two cores with the
@@ -74,6 +80,7 @@ class _Conn:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
+        self.idle_since = time.monotonic()
 
     @classmethod
     async def open(cls, host: str, port: int) -> _Conn:
@@ -83,9 +90,10 @@ class _Conn:
         self.writer.close()
 
     def reusable(self) -> bool:
-        """False once the server has closed its side (an idle keep-alive timeout): reusing it
-        would fail before the request is even sent. Every HTTP client makes this check."""
-        return not (self.reader.at_eof() or self.writer.is_closing())
+        """False once the server has closed its side, or once it has been idle for KEEPALIVE_EXPIRY:
+        reusing it could race the server's own idle timeout. Every HTTP client makes this check."""
+        return (time.monotonic() - self.idle_since < KEEPALIVE_EXPIRY
+                and not (self.reader.at_eof() or self.writer.is_closing()))
 
     async def request(self, method: str, host: str, path: str, headers: dict[str, str], body: bytes | None,
                       keep_alive: bool) -> tuple[int, dict[str, str], bytes]:
@@ -140,17 +148,20 @@ def _check(kind: str, status: int, data: bytes) -> str:
     return "" if doc.get("choices") else "no choices"
 
 
-async def _run(url: str, key: str, rate: float, duration: float, stream_share: float, models_share: float,
-               model: str, timeout: float, stop: threading.Event | None) -> LoadResult:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+async def _run(urls: list[str], key: str, rate: float, duration: float, stream_share: float,
+               models_share: float, model: str, timeout: float, stop: threading.Event | None) -> LoadResult:
     headers = {"Authorization": f"Bearer {key}"}
     result = LoadResult()
-    idle: list[_Conn] = []  # the pooled keep-alive connections not in use
+    idle: dict[str, list[_Conn]] = {u: [] for u in urls}  # per target, the pooled connections not in use
 
     async def one(i: int, sent: float) -> None:
         kind = _kind(i, stream_share, models_share)
         pooled = i % 2 == 0
+        # with several targets, pairs of requests (one pooled, one new) take turns
+        url = urls[(i // 2) % len(urls)]
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        pool = idle[url]
         conn_kind = "pooled" if pooled else "new"
         if kind == "models":
             method, path, body = "GET", "/v1/models", None
@@ -160,25 +171,30 @@ async def _run(url: str, key: str, rate: float, duration: float, stream_share: f
                 payload["stream"] = True
             method, path, body = "POST", "/v1/chat/completions", json.dumps(payload).encode()
         conn = None
-        slot, err = "", ""
+        slot, err, reused = "", "", ""
         t0 = time.monotonic()
         try:
-            while pooled and idle and not idle[-1].reusable():
-                idle.pop().close()
-            conn = idle.pop() if pooled and idle else await asyncio.wait_for(_Conn.open(host, port), timeout)
+            while pooled and pool and not pool[-1].reusable():
+                pool.pop().close()
+            if pooled and pool:
+                conn = pool.pop()
+                reused = f" (on a connection reused after {t0 - conn.idle_since:.1f} s idle)"
+            else:
+                conn = await asyncio.wait_for(_Conn.open(host, port), timeout)
             status, hdrs, data = await asyncio.wait_for(
                 conn.request(method, f"{host}:{port}", path, headers, body, keep_alive=pooled), timeout)
             slot = hdrs.get("x-gwops-slot", "")
             err = _check(kind, status, data)
             if pooled and hdrs.get("connection", "").lower() != "close":
-                idle.append(conn)
+                conn.idle_since = time.monotonic()
+                pool.append(conn)
                 conn = None
         except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            err = f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
+            err = (f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__) + reused
         finally:
             if conn is not None:
                 conn.close()
-        result.outcomes.append(Outcome(i, sent, kind, conn_kind, not err, time.monotonic() - t0, slot, err))
+        result.outcomes.append(Outcome(i, sent, kind, conn_kind, not err, time.monotonic() - t0, slot, err, url))
 
     start = time.monotonic()
     tasks = []
@@ -192,16 +208,19 @@ async def _run(url: str, key: str, rate: float, duration: float, stream_share: f
         i += 1
     await asyncio.gather(*tasks)
     result.seconds = time.monotonic() - start
-    for c in idle:
-        c.close()
+    for pool in idle.values():
+        for c in pool:
+            c.close()
     return result
 
 
-def run_load(url: str, key: str, rate: float = 50, duration: float = 10, stream_share: float = 0.2,
+def run_load(url: str | list[str], key: str, rate: float = 50, duration: float = 10, stream_share: float = 0.2,
              models_share: float = 0.1, model: str = "gwops-echo", timeout: float = 30,
              stop: threading.Event | None = None) -> LoadResult:
-    """Send `rate` requests per second for `duration` seconds (or until `stop` is set)."""
-    return asyncio.run(_run(url, key, rate, duration, stream_share, models_share, model, timeout, stop))
+    """Send `rate` requests per second for `duration` seconds (or until `stop` is set). With several
+    URLs, the requests take turns among them (same schedule, same mix): comparisons in one run."""
+    urls = [url] if isinstance(url, str) else list(url)
+    return asyncio.run(_run(urls, key, rate, duration, stream_share, models_share, model, timeout, stop))
 
 
 class Background:

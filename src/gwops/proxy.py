@@ -66,6 +66,21 @@ class Proxy:
                     int(row.get("hrsp_5xx") or 0), int(row.get("econ") or 0))
         return out
 
+    def pid(self) -> str:
+        return next((line.split(":", 1)[1].strip() for line in self.cmd("show info").splitlines()
+                     if line.startswith("Pid:")), "")
+
+    def reload_config(self, timeout: float) -> None:
+        """HAProxy's own graceful reload (master-worker mode, SIGUSR2): a new worker reads the
+        config files (slot.map included) and the old one finishes the connections it has."""
+        old = self.pid()
+        self.docker.signal(C.PROXY_SERVICE, "SIGUSR2")
+        try:
+            poll(lambda: True if self.pid() not in ("", old) else None, timeout, 0.25)
+        except (Timeout, OpsError):
+            raise OpsError(f"the proxy did not load its new configuration within {timeout:.0f} s",
+                           hint="read `bin/ops logs proxy`; `docker compose restart proxy` applies it too") from None
+
     def wait_up(self, slot: str, timeout: float) -> None:
         """Until the proxy has resolved the slot's address (DNS on the Compose network)."""
         try:

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
 # uvicorn's last line: requests, streams and LiteLLM's shutdown hooks (DB flushes) are done
-SHUTDOWN_DONE = {1: b"Finished server process"}  # with workers, the parent's line comes last
-SHUTDOWN_DONE_WORKERS = b"Stopping parent process"
+# gunicorn's last line of a graceful stop (the workers have finished their requests before it)
+SHUTDOWN_DONE = b"Shutting down: Master"
+DEFAULT_CPU_WEIGHT = 1024  # Docker's
 
 
 class ReloadError(OpsError):
@@ -162,8 +163,7 @@ class Reloader:
         report.drain_seconds = time.monotonic() - t1
         if not report.drained:
             self.say(f"slot `{old}` still had requests after the {self.gw.drain_timeout:g} s drain timeout")
-        done = SHUTDOWN_DONE.get(self.gw.workers, SHUTDOWN_DONE_WORKERS)
-        self.docker.stop_and_remove(C.gateway_service(old), done, 90)
+        self.docker.stop_and_remove(C.gateway_service(old), SHUTDOWN_DONE, 90)
         st.versions[new] = plan.version
         st.went_live(new, plan.version)
         slots.save(self.stack.project, st)
@@ -197,11 +197,16 @@ class Reloader:
         svc = C.gateway_service(slot)
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         try:
-            self.docker.compose_up([svc])
+            # it starts at a low CPU weight: the serving gateway keeps the CPU its clients need, and
+            # the new one starts on what is left (on a 2-core box under load, it would take a core)
+            self.docker.compose_up([svc], start=False)
+            self.docker.set_cpu_shares(svc, self.gw.start_cpu_weight)
+            self.docker.start(svc)
             # straight to the new container, not through the proxy (clients see nothing of it yet),
             # without waiting for Docker's healthcheck interval: readiness is the stronger check
             health.gateway(f"http://{self._address(svc)}:4000", self.key, plan.routes,
                            self.gw.ready_timeout, self.gw.route_check_timeout, service=svc, container=True)
+            self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
         except OpsError as exc:
             logs = self.docker.tail_logs(svc, 30)
             self.docker.compose_rm([svc])

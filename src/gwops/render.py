@@ -10,6 +10,7 @@ import jinja2
 from gwops import constants as C
 from gwops.fsutil import atomic_write
 from gwops.project import Project
+from gwops.settings import Gateway
 
 
 def _env() -> jinja2.Environment:
@@ -40,9 +41,9 @@ def compose_services(choices: list[ImageChoice]) -> list[dict[str, str]]:
     return out
 
 
-def render_overrides(project: Project, *, choices: list[ImageChoice], bind: str, port: int,
+def render_overrides(project: Project, *, choices: list[ImageChoice], gateway: Gateway,
                      versions: dict[str, str], provider_env: list[str], database: bool,
-                     database_reason: str, workers: int = 1) -> list[str]:
+                     database_reason: str) -> list[str]:
     """Write compose.d/ overrides (`versions`: slot -> config version); returns changed files."""
     env = _env()
     summary = ", ".join(f"{c.service}: {c.kind}" for c in choices)
@@ -50,17 +51,19 @@ def render_overrides(project: Project, *, choices: list[ImageChoice], bind: str,
         C.OVERRIDE_FILES[0]: env.get_template("10-images.yml.j2").render(
             services=compose_services(choices), summary=summary),
         C.OVERRIDE_FILES[1]: env.get_template("20-gateway.yml.j2").render(
-            bind=bind, port=port, slots=[{"name": s, "version": versions[s]} for s in C.SLOTS], workers=workers,
+            gw=gateway, slots=[{"name": s, "version": versions[s]} for s in C.SLOTS],
             provider_env=sorted(provider_env), database=database, database_reason=database_reason),
     }
     return [rel for rel, text in outputs.items() if atomic_write(project.root / rel, text)]
 
 
-def render_proxy(project: Project, active: str, stream_timeout: float) -> None:
-    """The proxy's config and slot map, as they should be after a restart of the proxy."""
+def render_proxy(project: Project, active: str, stream_timeout: float) -> bool:
+    """The proxy's config and slot map, as they should be after a restart of the proxy. True if
+    the config itself changed (the slot map changes with every switch)."""
     d = project.state_dir / "proxy"
     text = _env().get_template("haproxy.cfg.j2").render(
         slots=C.SLOTS, active=active, stream_timeout=int(stream_timeout) + 30)
-    atomic_write(d / "haproxy.cfg", text)
+    changed = atomic_write(d / "haproxy.cfg", text)
     atomic_write(d / "slot.map", f"active slot_{active}\n")
     d.chmod(0o755)
+    return changed

@@ -55,9 +55,14 @@ class Gateway(Strict):
     port: int = Field(4000, ge=1, le=65535)
     ready_timeout: float = Field(120, gt=0, description="seconds to wait for the gateway to be ready")
     route_check_timeout: float = Field(30, gt=0)
-    # One process: with more, uvicorn's supervisor kills workers that a busy small machine makes
-    # slow to answer its pings, and a gateway can end up restarting workers forever.
-    workers: int = Field(1, ge=1, le=16, description="LiteLLM worker processes per gateway")
+    # One LiteLLM process saturates a core near 50 req/s; two spread over the cores of a small box.
+    # They run under gunicorn with the app preloaded: workers are forked from one started process,
+    # so a gateway with two workers starts in the time and CPU of one (uvicorn's own supervisor
+    # imports LiteLLM once per worker, about 3x the CPU, and kills workers slow to answer its ping).
+    workers: int = Field(2, ge=1, le=16, description="LiteLLM worker processes per gateway")
+    # A reload starts the new gateway at this CPU weight (Docker's default is 1024) and raises it
+    # before the switch, so starting it never takes CPU the serving gateway needs
+    start_cpu_weight: int = Field(2, ge=2, le=1024, description="CPU weight of a gateway while it starts")
     drain_timeout: float = Field(600, gt=0, description="seconds the old gateway may take to finish its "
                                  "requests and streams after a switch (at least the longest stream)")
     watch_seconds: float = Field(2, ge=0, description="after a switch, how long the new gateway is watched")

@@ -62,6 +62,11 @@ def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
     return levels
 
 
+def database_wired(choices: list[ImageChoice]) -> bool:
+    """LiteLLM's database features need the official gateway image (Prisma engines)."""
+    return next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
+
+
 class Stack:
     def __init__(self, project: Project, say: Say, settings: StackSettings | None = None):
         self.project = project
@@ -118,21 +123,18 @@ class Stack:
 
     def render(self, compiled: Compiled, choices: list[ImageChoice], st: slots.SlotState) -> bool:
         """Write the generated config, the compose overrides and the proxy's files for the slots
-        in `st`; True if database features are wired."""
+        in `st`; True if the proxy's own config changed."""
         return self.render_plan(sorted(compiled.catalog.env_needed), choices, st, compiled)
 
     def render_plan(self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState,
                     compiled: Compiled | None) -> bool:
-        database = next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
         if compiled is not None:
             store.write(self.project, compiled)
         versions = {s: st.versions.get(s) or st.versions.get(st.active) or "" for s in C.SLOTS}
         render_overrides(
-            self.project, choices=choices, bind=self.settings.gateway.bind, port=self.settings.gateway.port,
-            versions=versions, provider_env=provider_env,
-            database=database, database_reason=NO_DB_REASON, workers=self.settings.gateway.workers)
-        render_proxy(self.project, st.active, self.settings.gateway.drain_timeout)
-        return database
+            self.project, choices=choices, gateway=self.settings.gateway, versions=versions,
+            provider_env=provider_env, database=database_wired(choices), database_reason=NO_DB_REASON)
+        return render_proxy(self.project, st.active, self.settings.gateway.drain_timeout)
 
     def gate_gateway(self, health: Health, slot: str, master_key: str, routes: list[str]) -> None:
         """The active slot behind the proxy: the proxy sees it up and routes to it, then a real
@@ -144,9 +146,12 @@ class Stack:
         health.gateway(self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout,
                        service=C.gateway_service(slot))
 
-    def start(self, st: slots.SlotState, master_key: str, routes: list[str]) -> tuple[list[list[str]], list[Gate]]:
-        idle = C.gateway_service(st.idle)
-        levels = [[s for s in lvl if s != idle] for lvl in levels_of(self.docker.compose_config())]
+    def start(self, st: slots.SlotState, master_key: str, routes: list[str],
+              keep_active: bool = False) -> tuple[list[list[str]], list[Gate]]:
+        """Start the services level by level, each gated on health. The idle gateway slot is left
+        alone, and so is the active one with `keep_active` (a reload replaces it)."""
+        skip = {C.gateway_service(st.idle)} | ({C.gateway_service(st.active)} if keep_active else set())
+        levels = [[s for s in lvl if s not in skip] for lvl in levels_of(self.docker.compose_config())]
         levels = [lvl for lvl in levels if lvl]
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         gates: list[Gate] = []
@@ -180,20 +185,34 @@ class Stack:
                 self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
             version = store.publish_version(self.project, compiled.text)
             active = self.docker.container(C.gateway_service(st.active))
-            serving = active is not None and active.status == "running" and st.version
+            serving = bool(active is not None and active.status == "running" and st.version)
             if not serving:
                 st.versions[st.active] = version
-            database = self.render(compiled, choices, st)
+            proxy = self.docker.container(C.PROXY_SERVICE)
+            proxy_id = proxy.id if proxy is not None and proxy.status == "running" else None
+            proxy_changed = self.render(compiled, choices, st)
+            database = database_wired(choices)
             if not database:
                 self.say(NO_DB_REASON)
             routes = compiled.route_names()
-            levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [])
+            # a serving gateway whose container Compose would recreate (new image, workers, provider
+            # variables) is replaced the zero-downtime way, like a new config, not restarted in place
+            respec = serving and self.docker.would_recreate(C.gateway_service(st.active))
+            levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [],
+                                       keep_active=respec)
             if not serving:
                 st.went_live(st.active, version)
                 slots.save(self.project, st)
+            proxy = self.docker.container(C.PROXY_SERVICE)
+            if proxy_changed and proxy_id and proxy is not None and proxy.id == proxy_id:
+                # still the container that read the old file: HAProxy's own graceful reload
+                self.say("the proxy's configuration changed: reloading it (open connections are kept)")
+                self.proxy.reload_config(self.settings.health.service_timeout)
             reloaded = False
-            if serving and st.version != version:
-                self.say(f"the config changed ({st.version} -> {version}): applying it with a zero-downtime reload")
+            if serving and (st.version != version or respec):
+                what = f"the config changed ({st.version} -> {version})" if st.version != version else \
+                    "the gateway's image or settings changed"
+                self.say(f"{what}: applying it with a zero-downtime reload")
                 Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
                                                                              route_checks=route_checks)
                 reloaded = True

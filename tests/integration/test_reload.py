@@ -3,10 +3,9 @@
 The load harness (gwops.loadgen) runs open-loop at RATE requests/s, 20% streaming, half of the
 requests on new connections, through the proxy on the public port.
 
-RATE is 20/s, the rate of the plain-restart measurement in ENVIRONMENT.md. The issue asks for 50/s:
-on our 2-core machines one LiteLLM process saturates near 45-50/s of this mix, and a second
-gateway booting beside it takes the other core, so at 50/s the backlog grows until clients time
-out whatever the reload does. See the closing note of the session that wrote this.
+RATE is the issue's 50/s. On our 2-core machines this needs the gateway's defaults: two LiteLLM
+workers forked by gunicorn (one process saturates a core near 50/s), and the new gateway starting
+at a low CPU weight so that it never takes CPU the serving one needs.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from gwops.loadgen import Background
 from tests.integration.conftest import gateway_containers, master_key, ops
 
 pytestmark = pytest.mark.integration
-RATE = 20
+RATE = 50
 
 
 def providers(root, *extra: str, broken_base: bool = False) -> None:
@@ -60,7 +59,7 @@ def test_twenty_reloads_under_load_fail_no_request(copy):
             assert len(gateway_containers(project)) == 1  # the old one is gone after its drain
     res = bg.result
     print(res.summary())
-    assert len(res.outcomes) > 1000  # about 15 s per reload at RATE/s
+    assert len(res.outcomes) > 20 * 10 * RATE  # each reload takes well over 10 s
     proxy_log = ops(root, env, "logs", "proxy", "--tail", "20").stdout if res.failures else ""
     assert res.failures == [], f"{failed(res)}\nreloads started at {marks}\n{proxy_log}"
     assert res.switches() == 20
@@ -117,3 +116,23 @@ def test_bad_reloads_roll_back_and_a_plain_restart_fails_requests(copy):
     assert r.returncode == 0, r.stderr
     after = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]
     assert after["config_version"] == live != before and after["routes"] == ["extra-start", "gwops-echo"]
+
+
+def test_up_replaces_a_changed_gateway_without_downtime(copy):
+    """New gateway settings (here its worker count) make Compose recreate the container: `up` does
+    it the blue/green way instead of restarting it in place."""
+    root, env, url, project = started(copy)
+    stack_file = root / "config/stack.yaml"
+    s = yaml.safe_load(stack_file.read_text())
+    s["gateway"]["workers"] = 1
+    stack_file.write_text(yaml.safe_dump(s))
+    with Background(url, master_key(root), rate=RATE, stream_share=0.2) as bg:
+        r = ops(root, env, "up")
+        assert r.returncode == 0, r.stderr
+        assert "image or settings changed" in r.stderr and "zero-downtime reload" in r.stderr
+    res = bg.result
+    print(res.summary())
+    assert res.failures == [], failed(res)
+    assert res.switches() == 1 and len(gateway_containers(project)) == 1
+    again = ops(root, env, "up")  # nothing changed now: nothing is replaced
+    assert again.returncode == 0 and "zero-downtime reload" not in again.stderr, again.stderr

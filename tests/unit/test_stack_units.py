@@ -7,6 +7,7 @@ from gwops import envfile
 from gwops.errors import ConfigError
 from gwops.project import Project
 from gwops.render import ImageChoice, render_overrides
+from gwops.settings import Gateway
 from gwops.stack import levels_of
 
 pytestmark = pytest.mark.unit
@@ -45,7 +46,7 @@ def test_overrides_golden(tmp_path):
                ImageChoice("redis", "gwops/redis:7", "local", "present"),
                ImageChoice("gateway", "gwops/litellm:1.106.2", "local", "built")]
     versions = {"blue": "aaa111", "green": "bbb222"}
-    changed = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, versions=versions,
+    changed = render_overrides(project, choices=choices, gateway=Gateway(), versions=versions,
                                provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
     assert changed == ["compose.d/10-images.yml", "compose.d/20-gateway.yml"]
     text = (tmp_path / "compose.d/20-gateway.yml").read_text()
@@ -54,7 +55,7 @@ def test_overrides_golden(tmp_path):
     assert text.count("DATABASE_URL: !reset null") == 2
     images = (tmp_path / "compose.d/10-images.yml").read_text()
     assert images.count("image: gwops/litellm:1.106.2") == 2  # both slots
-    again = render_overrides(project, choices=choices, bind="127.0.0.1", port=4000, versions=versions,
+    again = render_overrides(project, choices=choices, gateway=Gateway(), versions=versions,
                              provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
     assert again == []  # deterministic: nothing rewritten
 
