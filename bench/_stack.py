@@ -33,6 +33,11 @@ def run(root: Path, env: dict, *args: str) -> tuple[float, str]:
     return time.monotonic() - t0, res.stderr
 
 
+def master_key(root: Path) -> str:
+    return next(line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines()
+                if line.startswith("LITELLM_MASTER_KEY="))
+
+
 @contextmanager
 def stack_copy(tmp: str):
     root = Path(tmp) / "repo"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
-from _stack import run, stack_copy  # noqa: E402
+from _stack import master_key, run, stack_copy  # noqa: E402
 
 from gwops.loadgen import run_load  # noqa: E402
 
@@ -45,8 +45,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, stack_copy(tmp) as (root, env, st):
         run(root, env, "up")
-        key = next(line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines()
-                   if line.startswith("LITELLM_MASTER_KEY="))
+        key = master_key(root)
         project = st["project_name"]
         ways = {"direct": f"http://{address(project, 'gateway-blue')}:4000",
                 "proxy": f"http://{address(project, 'proxy')}:4000",

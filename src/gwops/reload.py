@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from gwops.stack import Stack
 
 CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
-# uvicorn's last line: requests, streams and LiteLLM's shutdown hooks (DB flushes) are done
-# gunicorn's last line of a graceful stop (the workers have finished their requests before it)
+# gunicorn's last line of a graceful stop: its workers have finished their requests, streams and
+# LiteLLM's shutdown hooks (DB flushes); the interpreter's teardown after it takes seconds more
 SHUTDOWN_DONE = b"Shutting down: Master"
 DEFAULT_CPU_WEIGHT = 1024  # Docker's
 

@@ -53,6 +53,7 @@ def test_overrides_golden(tmp_path):
     assert '"127.0.0.1:4000:4000"' in text and text.count("OPENAI_API_KEY: ${OPENAI_API_KEY:?") == 2
     assert "./state/versions/aaa111.yaml:/app/config.yaml:ro" in text and "bbb222.yaml" in text
     assert text.count("DATABASE_URL: !reset null") == 2
+    assert text.count('"--num_workers", "2", "--run_gunicorn"') == 2  # forked workers, see settings
     images = (tmp_path / "compose.d/10-images.yml").read_text()
     assert images.count("image: gwops/litellm:1.106.2") == 2  # both slots
     again = render_overrides(project, choices=choices, gateway=Gateway(), versions=versions,
@@ -69,3 +70,16 @@ def test_went_live_keeps_the_previous_version_for_rollback():
     st.went_live("green", "v3")  # a reload to the other slot
     assert st.version == "v3" and st.active == "green" and st.idle == "blue"
     assert [h["version"] for h in st.history] == ["v1", "v2"]
+
+
+def test_proxy_config_does_not_change_with_the_active_slot(tmp_path):
+    """Only slot.map follows the switches: `up` reloads HAProxy when its config really changed."""
+    from gwops.render import render_proxy
+
+    project = Project(tmp_path)
+    assert render_proxy(project, "blue", 600) is True
+    assert render_proxy(project, "green", 600) is False
+    assert (tmp_path / "state/proxy/slot.map").read_text() == "active slot_green\n"
+    cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
+    assert "option http-server-close" in cfg and "timeout server 630s" in cfg
+    assert render_proxy(project, "green", 900) is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from gwops import constants as C
@@ -15,8 +17,9 @@ pass_app = click.make_pass_decorator(App)
 @click.option("--rollback", is_flag=True, help="Switch back to the previous live config version.")
 @click.option("--force", is_flag=True, help="Plain restart of the active gateway (requests fail meanwhile).")
 @click.option("--quiet-diff", is_flag=True, help="Do not print the diff.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report (versions, slots, timings, diff) as JSON.")
 @pass_app
-def reload(app: App, dry_run: bool, rollback: bool, force: bool, quiet_diff: bool) -> int:
+def reload(app: App, dry_run: bool, rollback: bool, force: bool, quiet_diff: bool, as_json: bool) -> int:
     """Start the new config beside the old, gate it, switch the proxy, drain the old."""
     from gwops.reload import Reloader
     from gwops.stack import Stack
@@ -27,7 +30,9 @@ def reload(app: App, dry_run: bool, rollback: bool, force: bool, quiet_diff: boo
     with stack.lock("reload the gateway"):
         r = Reloader(stack)
         report = r.rollback() if rollback else r.reload(dry_run=dry_run, force=force)
-    if report.diff and not quiet_diff:
+    if as_json:
+        app.json(dataclasses.asdict(report))
+    elif report.diff and not quiet_diff:
         app.out.file.write(report.diff)
     if report.dry_run:
         app.say("dry run: nothing changed" + ("" if report.diff else " (the config is unchanged)"))
