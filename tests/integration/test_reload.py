@@ -16,7 +16,7 @@ import time
 import pytest
 import yaml
 
-from gwops.loadgen import Background
+from gwops.loadgen import Background, run_load
 from tests.integration.conftest import gateway_containers, master_key, ops
 
 pytestmark = pytest.mark.integration
@@ -136,3 +136,34 @@ def test_up_replaces_a_changed_gateway_without_downtime(copy):
     assert res.switches() == 1 and len(gateway_containers(project)) == 1
     again = ops(root, env, "up")  # nothing changed now: nothing is replaced
     assert again.returncode == 0 and "zero-downtime reload" not in again.stderr, again.stderr
+
+
+def test_a_gateway_that_dies_after_the_switch_is_switched_back(copy):
+    """The watch window: the new gateway stops answering right after the switch (killed here), so
+    the reload switches back to the old one by itself, says so and exits 4."""
+    import subprocess
+
+    root, env, url, project = started(copy)
+    stack_file = root / "config/stack.yaml"
+    s = yaml.safe_load(stack_file.read_text())
+    s["gateway"]["watch_seconds"] = 20  # room for the kill below; the window ends at the first trouble
+    stack_file.write_text(yaml.safe_dump(s))
+    live = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["config_version"]
+    providers(root, "dies-after-switch")
+    p = subprocess.Popen([str(root / "bin/ops"), "reload", "--quiet-diff"], env=env, cwd=root,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in p.stderr:
+        seen.append(line)
+        if "switched the proxy to slot" in line:
+            slot = line.split("`")[1]
+            subprocess.run(["docker", "kill", f"{project}-gateway-{slot}-1"], check=True, capture_output=True)
+            break
+    rest = p.communicate(timeout=300)[1]
+    stderr = "".join(seen) + rest
+    assert p.returncode == 4, stderr
+    assert "switched back automatically" in stderr and "stopped" in stderr, stderr
+    assert json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["config_version"] == live
+    assert len(gateway_containers(project)) == 1
+    res = run_load(url, master_key(root), rate=10, duration=2)  # the old gateway serves as before
+    assert res.failures == [] and res.switches() == 0, res.summary()
