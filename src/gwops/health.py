@@ -121,3 +121,28 @@ class Health:
                                   hint=f"is the provider behind `{route}` running? `bin/ops routes explain {route}`; "
                                        "`--skip-route-checks` starts without this check")
 
+
+    def warm(self, url: str, master_key: str, route: str, n: int, timeout: float, service: str) -> None:
+        """`n` concurrent streaming completions on new connections, so that every worker of a new
+        gateway has served the longest path (a stream) before clients are switched to it: a fresh
+        worker's first requests are its slowest. Any one that fails fails the gate."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1, "stream": True}
+        headers = {"Authorization": f"Bearer {master_key}"}
+
+        def one(_: int) -> str | None:
+            try:
+                with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers,
+                                  timeout=timeout) as r:
+                    text = "".join(r.iter_text())
+            except httpx.HTTPError as exc:
+                return f"{type(exc).__name__}: {exc}"
+            return None if r.status_code == 200 and "data: [DONE]" in text else f"HTTP {r.status_code}: {text[-300:]}"
+
+        with ThreadPoolExecutor(n) as pool:
+            problems = [p for p in pool.map(one, range(n)) if p]
+        if problems:
+            raise HealthError(service, f"streaming chat completion via `{route}`", problems[0],
+                              logs=self.docker.tail_logs(service, 30),
+                              hint=f"{len(problems)} of {n} streams failed; `bin/ops logs {service}`")

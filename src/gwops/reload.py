@@ -204,9 +204,12 @@ class Reloader:
             self.docker.start(svc)
             # straight to the new container, not through the proxy (clients see nothing of it yet),
             # without waiting for Docker's healthcheck interval: readiness is the stronger check
-            health.gateway(f"http://{self._address(svc)}:4000", self.key, plan.routes,
-                           self.gw.ready_timeout, self.gw.route_check_timeout, service=svc, container=True)
+            url = f"http://{self._address(svc)}:4000"
+            health.gateway(url, self.key, plan.routes, self.gw.ready_timeout, self.gw.route_check_timeout,
+                           service=svc, container=True)
             self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
+            if plan.routes:
+                health.warm(url, self.key, plan.routes[0], 2 * self.gw.workers, self.gw.route_check_timeout, svc)
         except OpsError as exc:
             logs = self.docker.tail_logs(svc, 30)
             self.docker.compose_rm([svc])
