@@ -71,15 +71,12 @@ class Docker:
             raise _convert(exc, "`docker compose config`") from exc
         return out if isinstance(out, dict) else json.loads(out)
 
-    def would_recreate(self, service: str) -> bool:
-        """True if `docker compose up` would recreate this service's container: its config hash
-        (`docker compose config --hash`) differs from the one the container was created with."""
+    def would_recreate(self, service: str, c: Any) -> bool:
+        """True if `docker compose up` would recreate `c`, this service's container: its config
+        hash (`docker compose config --hash`) differs from the one it was created with."""
         from python_on_whales.exceptions import DockerException
         from python_on_whales.utils import run
 
-        c = self.container(service)
-        if c is None:
-            return True
         try:
             out = run(self.compose.compose.docker_compose_cmd + ["config", "--hash", service], capture_stdout=True)
         except DockerException as exc:

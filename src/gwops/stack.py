@@ -197,7 +197,7 @@ class Stack:
             routes = compiled.route_names()
             # a serving gateway whose container Compose would recreate (new image, workers, provider
             # variables) is replaced the zero-downtime way, like a new config, not restarted in place
-            respec = serving and self.docker.would_recreate(C.gateway_service(st.active))
+            respec = serving and self.docker.would_recreate(C.gateway_service(st.active), active)
             levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [],
                                        keep_active=respec)
             if not serving:

@@ -14,6 +14,7 @@ regressions. See the closing note of the session that wrote this.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -144,8 +145,6 @@ def test_up_replaces_a_changed_gateway_without_downtime(copy):
 def test_a_gateway_that_dies_after_the_switch_is_switched_back(copy):
     """The watch window: the new gateway stops answering right after the switch (killed here), so
     the reload switches back to the old one by itself, says so and exits 4."""
-    import subprocess
-
     root, env, url, project = started(copy)
     stack_file = root / "config/stack.yaml"
     s = yaml.safe_load(stack_file.read_text())
