@@ -89,6 +89,11 @@ class _Conn:
     def close(self) -> None:
         self.writer.close()
 
+    def where(self) -> str:
+        """The client's end of the connection, to find it in a packet capture or a proxy log."""
+        sock = self.writer.get_extra_info("sockname")
+        return f" [client port {sock[1]}]" if sock else ""
+
     def reusable(self) -> bool:
         """False once the server has closed its side, or once it has been idle for KEEPALIVE_EXPIRY:
         reusing it could race the server's own idle timeout. Every HTTP client makes this check."""
@@ -190,7 +195,7 @@ async def _run(urls: list[str], key: str, rate: float, duration: float, stream_s
                 pool.append(conn)
                 conn = None
         except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            err = (f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__) + reused
+            err = (f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__) + reused + (conn.where() if conn else "")
         finally:
             if conn is not None:
                 conn.close()

@@ -1,0 +1,84 @@
+"""Entry point of the local LiteLLM image: `litellm` with the same arguments, plus one guard.
+
+CPython before 3.12 runs its cyclic garbage collector from inside object allocation. When a
+collection starts inside `ContextVar.set()` (which allocates nodes of the context's HAMT) and a
+finalizer run by that collection sets a context variable itself, the outer set carries on with
+nodes that were just freed, and the process dies with SIGSEGV in `hamt_node_bitmap_clone`
+(CPython gh-148891). Debian bookworm's python3 is 3.11.2: under load, a LiteLLM worker died this
+way every few minutes, and every request it was serving failed.
+
+From 3.12 on, collections run only between bytecodes, where this cannot happen; the official
+image (Python 3.13) needs nothing. Here, in each process that serves requests (a gunicorn worker,
+or the single uvicorn process), automatic collection is turned off and the same thresholds are
+applied from the event loop between callbacks, every TICK seconds. The objects that exist once
+the app has started (modules, the router, the config) are frozen out of collection, so a full
+collection only walks what was allocated since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import sys
+
+TICK = 0.05  # seconds between checks: garbage waits at most this long past its threshold
+
+
+def collect_if_due(thresholds: tuple[int, int, int]) -> int | None:
+    """The collection CPython would have started by now, if any: once the youngest generation's
+    count is over its threshold, the oldest generation over its own. Returns the one collected."""
+    counts = gc.get_count()
+    if counts[0] <= thresholds[0]:
+        return None
+    gen = next(g for g in (2, 1, 0) if g == 0 or counts[g] > thresholds[g])
+    gc.collect(gen)
+    return gen
+
+
+def guard(loop: asyncio.AbstractEventLoop) -> None:
+    """Collect only between event-loop callbacks from now on, in this process."""
+    thresholds = gc.get_threshold()
+    gc.disable()
+
+    def tick() -> None:
+        try:
+            collect_if_due(thresholds)
+        finally:
+            loop.call_later(TICK, tick)
+
+    loop.call_later(TICK, tick)
+
+
+def install() -> None:
+    """Patch uvicorn's server start (gunicorn's UvicornWorker runs it too) to guard its process."""
+    if sys.version_info >= (3, 12):
+        return
+    try:
+        from uvicorn.server import Server
+    except ImportError:
+        print("gwops: uvicorn not found, garbage-collection guard not installed", file=sys.stderr)
+        return
+    startup = Server.startup
+
+    async def guarded_startup(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        guard(asyncio.get_running_loop())
+        print(f"gwops: process {os.getpid()} collects garbage between event-loop callbacks "
+              "(guard against CPython gh-148891, see /opt/gwops/gwops_entry.py)", file=sys.stderr, flush=True)
+        await startup(self, *args, **kwargs)
+        gc.freeze()
+
+    Server.startup = guarded_startup  # type: ignore[method-assign]
+
+
+def main() -> None:
+    if os.environ.get("GWOPS_GC_GUARD", "1") != "0":  # GWOPS_GC_GUARD=0: plain `litellm`, for comparisons
+        install()
+    from litellm import run_server
+
+    sys.argv[0] = "litellm"
+    sys.exit(run_server())
+
+
+if __name__ == "__main__":
+    main()
