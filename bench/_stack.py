@@ -33,9 +33,14 @@ def run(root: Path, env: dict, *args: str) -> tuple[float, str]:
     return time.monotonic() - t0, res.stderr
 
 
-def master_key(root: Path) -> str:
+def env_value(root: Path, name: str) -> str:
+    """A value from the copy's generated `.env`."""
     return next(line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines()
-                if line.startswith("LITELLM_MASTER_KEY="))
+                if line.startswith(f"{name}="))
+
+
+def master_key(root: Path) -> str:
+    return env_value(root, "LITELLM_MASTER_KEY")
 
 
 @contextmanager

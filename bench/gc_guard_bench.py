@@ -19,16 +19,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
-from _stack import free_port, master_key, run, stack_copy  # noqa: E402
+from _stack import env_value, free_port, master_key, run, stack_copy  # noqa: E402
 
 from gwops.loadgen import run_load  # noqa: E402
 from gwops.poll import poll  # noqa: E402
 from gwops.settings import load_settings  # noqa: E402
-
-
-def env_value(root: Path, name: str) -> str:
-    return next(line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines()
-                if line.startswith(f"{name}="))
 
 
 def proc_figures(pids: list[str]) -> tuple[float, list[int]]:
