@@ -8,7 +8,7 @@ nodes that were just freed, and the process dies with SIGSEGV in `hamt_node_bitm
 way every few minutes, and every request it was serving failed.
 
 From 3.12 on, collections run only between bytecodes, where this cannot happen; the official
-image (Python 3.13) needs nothing. Here, in each process that serves requests (a gunicorn worker,
+image (Python 3.12 or later) needs nothing. Here, in each process that serves requests (a gunicorn worker,
 or the single uvicorn process), automatic collection is turned off and the same thresholds are
 applied from the event loop between callbacks, every TICK seconds. The objects that exist once
 the app has started (modules, the router, the config) are frozen out of collection, so a full

@@ -121,7 +121,6 @@ class Health:
                                   hint=f"is the provider behind `{route}` running? `bin/ops routes explain {route}`; "
                                        "`--skip-route-checks` starts without this check")
 
-
     def warm(self, url: str, master_key: str, route: str, n: int, timeout: float, service: str) -> None:
         """`n` concurrent streaming completions on new connections, so that every worker of a new
         gateway has served the longest path (a stream) before clients are switched to it: a fresh
