@@ -99,3 +99,16 @@ def test_rollback_restores_previous_version(project):
     res = ops(project, "config", "rollback")
     assert res.returncode == 0, res.stderr
     assert (project / "state/litellm.config.yaml").read_text() == first
+
+
+def test_malformed_base_url_exit_2_and_nothing_written(project):
+    cfg = project / "config/providers.yaml"
+    cfg.write_text("providers:\n  vllm:\n    type: vllm\n    base_url: http://localhost:8001\n    models: [m]\n")
+    assert ops(project, "generate").returncode == 0
+    before = {p: p.read_bytes() for p in (project / "state").rglob("*") if p.is_file()}
+    cfg.write_text(cfg.read_text().replace("http://localhost:8001", '"localhost:80:01/x y"'))
+    for cmd in ("validate", "generate"):
+        res = ops(project, cmd)
+        assert res.returncode == 2, res.stderr
+        assert "config/providers.yaml:4:5: `base_url` 'localhost:80:01/x y' is not a usable URL" in res.stderr
+    assert {p: p.read_bytes() for p in (project / "state").rglob("*") if p.is_file()} == before

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from gwops.config.models import MappingsFile, Provider, ProviderModel, ProvidersFile
 from gwops.config.providers import REGISTRY
+from gwops.config.urls import example, url_defects
 from gwops.errors import Problem
 from gwops.yamlsrc import KeyPath, SourceDoc
 
@@ -135,6 +136,8 @@ class Checker:
                 self.p((*base, "api_key"), "a key is written in the YAML",
                        "put the key in `.env` and name its variable with `api_key_env:`")
             self._scan_secrets(prov.options, (*base, "options"))
+            if prov.base_url is not None:
+                self._base_url(prov.base_url, (*base, "base_url"))
             if prov.status != "active":
                 continue
             if kind.needs_base_url and not prov.base_url:
@@ -163,6 +166,14 @@ class Checker:
             for k, pid in enumerate(members):
                 if pid not in self.providers.providers:
                     self.m(("load_balanced", name, k), f"unknown provider `{pid}` in load-balanced group `{name}`")
+
+    def _base_url(self, url: str, path: KeyPath) -> None:
+        defects = url_defects(url)
+        if not defects:
+            return
+        creds = " (credentials go in `.env`: name the variable with `api_key_env:`)" if "@" in url else ""
+        self.p(path, f"`base_url` {url!r} is not a usable URL: {'; '.join(defects)}",
+               f"write `scheme://host[:port][/path]`, e.g. `{example(url)}`{creds}")
 
     def _alias(self, alias: str, target: str, path: KeyPath) -> None:
         if self.naming == "kebab-case" and not KEBAB.fullmatch(alias):
