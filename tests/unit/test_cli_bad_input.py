@@ -112,3 +112,18 @@ def test_malformed_base_url_exit_2_and_nothing_written(project):
         assert res.returncode == 2, res.stderr
         assert "config/providers.yaml:4:5: `base_url` 'localhost:80:01/x y' is not a usable URL" in res.stderr
     assert {p: p.read_bytes() for p in (project / "state").rglob("*") if p.is_file()} == before
+
+
+def test_seed_example_validates_and_explains_resolved_fallback(project):
+    for name in ("providers.yaml", "model-mappings.yaml"):
+        shutil.copy(REPO / "tests/fixtures/seed-001" / name, project / "config")
+    res = ops(project, "validate")
+    assert res.returncode == 0, res.stderr
+    assert ("- config/model-mappings.yaml:5: fallback target `vllm` of `llama3.1:8b` is a provider: "
+            "resolved to its model `Qwen2.5-Coder-7B-Instruct-AWQ` (its first model)") in res.stderr
+    option = ops(project, "routes", "--explain", "llama3.1:8b")
+    assert option.returncode == 0, option.stderr
+    assert "  fallbacks: Qwen2.5-Coder-7B-Instruct-AWQ\n" in option.stdout
+    assert "`vllm` is a provider: resolved to `Qwen2.5-Coder-7B-Instruct-AWQ`" in option.stdout
+    assert ops(project, "routes", "explain", "llama3.1:8b").stdout == option.stdout
+

@@ -80,15 +80,18 @@ def generate(app: App, show_diff: bool, check: bool) -> int:
 
 
 @click.group(invoke_without_command=True)
+@click.option("--explain", "explain_name", metavar="NAME", help="Same as `routes explain NAME`.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def routes(ctx: click.Context, as_json: bool) -> int | None:
+def routes(ctx: click.Context, explain_name: str | None, as_json: bool) -> int | None:
     """Requested name -> provider/model -> fallback chain."""
     if ctx.invoked_subcommand:
         return None
+    app: App = ctx.obj
+    if explain_name is not None:
+        return _explain(app, explain_name, as_json)
     from gwops.config.routes import table as route_table
 
-    app: App = ctx.obj
     rows = route_table(_compile(app))
     if as_json:
         app.json(rows)
@@ -108,6 +111,10 @@ def routes(ctx: click.Context, as_json: bool) -> int | None:
 @pass_app
 def explain_cmd(app: App, name: str, as_json: bool) -> int:
     """Which rule matches NAME (exact > capability > pattern > default), and why."""
+    return _explain(app, name, as_json)
+
+
+def _explain(app: App, name: str, as_json: bool) -> int:
     from gwops.config.routes import explain
 
     res = explain(_compile(app), name)
@@ -119,6 +126,8 @@ def explain_cmd(app: App, name: str, as_json: bool) -> int:
             app.out.print(f"  -> {t}", markup=False)
         if res["fallbacks"]:
             app.out.print(f"  fallbacks: {' -> '.join(res['fallbacks'])}", markup=False)
+        for line in res["resolved"]:
+            app.out.print(f"  {line}", markup=False)
     return C.EXIT_OK if res["rule"] != "none" else C.EXIT_DEGRADED
 
 

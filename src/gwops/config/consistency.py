@@ -10,8 +10,17 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from gwops.config.models import MappingsFile, Provider, ProviderModel, ProvidersFile
+from gwops.config.models import (
+    Capability,
+    ExactMatch,
+    MappingsFile,
+    Pattern,
+    Provider,
+    ProviderModel,
+    ProvidersFile,
+)
 from gwops.config.providers import REGISTRY
+from gwops.config.resolve import Resolution, Route, pick_model
 from gwops.config.urls import example, url_defects
 from gwops.errors import Problem
 from gwops.yamlsrc import KeyPath, SourceDoc
@@ -49,6 +58,7 @@ class Catalog:
     default_provider: str | None = None
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     env_needed: dict[str, KeyPath] = field(default_factory=dict)
+    resolutions: list[Resolution] = field(default_factory=list)  # providers that stand for a model
 
 
 def _glob_of(pattern: str) -> str | None:
@@ -97,12 +107,18 @@ class Checker:
         self.problems: list[Problem] = []
         self.cat = Catalog()
         self.chain_paths: dict[str, KeyPath] = {}  # where each fallback source was declared first
+        self.where: dict[str, str] = {}  # model, alias or capability name -> file:line of its definition
+        self.defaults: dict[str, str] = {}  # provider id -> its checked `default_model`
 
     def p(self, path: KeyPath, msg: str, hint: str = "") -> None:
         self.problems.append(self.pdoc.problem(path, msg, hint, "consistency"))
 
     def m(self, path: KeyPath, msg: str, hint: str = "") -> None:
         self.problems.append(self.mdoc.problem(path, msg, hint, "consistency"))
+
+    @staticmethod
+    def _loc(doc: SourceDoc, path: KeyPath) -> str:
+        return f"{doc.file}:{doc.locate(path)[0]}"
 
     def _did_you_mean(self, name: str, choices: list[str], otherwise: str) -> str:
         close = difflib.get_close_matches(name, choices, n=1)
@@ -159,9 +175,12 @@ class Checker:
                            f"rename one, or declare both under `load_balanced: {{{model.name}: [{first.provider_id}, {pid}]}}` in model-mappings.yaml")
                     continue
                 owners.setdefault(model.name, dep)
+                self.where.setdefault(model.name, self._loc(self.pdoc, mpath))
                 self.cat.deployments.setdefault(model.name, []).append(dep)
                 for j, alias in enumerate(model.aliases):
                     self._alias(alias, model.name, (*mpath, "aliases", j))
+            if prov.default_model is not None:
+                self._default_model(pid, prov)
         for name, members in lb.items():
             for k, pid in enumerate(members):
                 if pid not in self.providers.providers:
@@ -183,6 +202,17 @@ class Checker:
             self.p(path, f"alias `{alias}` is already a model name or alias")
             return
         self.cat.aliases[alias] = target
+        self.where[alias] = self._loc(self.pdoc, path)
+
+    def _default_model(self, pid: str, prov: Provider) -> None:
+        name = prov.default_model or ""
+        match = next((m.name for m in prov.models if name in (m.name, *m.aliases)), None)
+        if match is None:
+            models = [m.name for m in prov.models]
+            self.p(("providers", pid, "default_model"), f"`default_model` `{name}` is not a model of provider `{pid}`",
+                   self._did_you_mean(name, models, f"name one of: {', '.join(f'`{m}`' for m in models) or '(none)'}"))
+        else:
+            self.defaults[pid] = match
 
     def _scan_secrets(self, value: object, path: KeyPath) -> None:
         if isinstance(value, dict):
@@ -215,18 +245,42 @@ class Checker:
     def _known(self, name: str) -> bool:
         return name in self.cat.deployments or name in self.cat.aliases or name in self.cat.capabilities
 
-    def _target(self, name: str, path: KeyPath, what: str) -> str | None:
+    def _target(self, name: str, path: KeyPath, what: str, route: Route,
+                same: tuple[str, ...] = ()) -> str | None:
         """Resolve a fallback/capability member: a public name, an alias, or a provider id."""
+        is_provider = name in self.providers.providers
         if self._known(name):
+            if is_provider:
+                self._ambiguous(name, path)
+                return None
             return self.cat.aliases.get(name, name)
-        prov = self.providers.providers.get(name)
-        if prov is not None:
-            if self._provider_ref(name, path):
-                self.m(path, f"{what} `{name}` is a provider, not a model",
-                       f"name one of its models: {', '.join(f'`{m.name}`' for m in prov.models[:5]) or '(it lists none)'}")
-            return None
+        if is_provider:
+            return self._provider_target(name, path, what, route, same)
         self._disabled_or_unknown(name, path, what)
         return None
+
+    def _ambiguous(self, name: str, path: KeyPath) -> None:
+        self.m(path, f"`{name}` is both a provider ({self._loc(self.pdoc, ('providers', name))}) "
+                     f"and a model ({self.where.get(name, '?')}): this reference is ambiguous",
+               f"rename provider `{name}` (or the model) so that the name means one thing")
+
+    def _provider_target(self, pid: str, path: KeyPath, what: str, route: Route, same: tuple[str, ...]) -> str | None:
+        """A provider standing for a model: the model it resolves to, recorded; None if it cannot."""
+        prov = self.providers.providers[pid]
+        label = f"{what} `{pid}` of `{route.label}` is a provider"
+        if prov.status != "active":
+            line = self.pdoc.locate(("providers", pid, "status"))[0]
+            self.m(path, f"{label}, and it is `{prov.status}` (providers.yaml line {line})",
+                   "set the provider's `status: active`, or name an active provider or a model here")
+            return None
+        served = [m.name for m in prov.models if any(d.provider_id == pid for d in self.cat.deployments.get(m.name, []))]
+        picked = pick_model(served, same, self.defaults.get(pid))
+        if picked is None:
+            self.m(path, f"{label}, and it serves no model",
+                   f"add one under `providers.{pid}.models`, or name a model here")
+            return None
+        self.cat.resolutions.append(Resolution(route, what, pid, *picked, self._loc(self.mdoc, path)))
+        return picked[0]
 
     def _disabled_or_unknown(self, name: str, path: KeyPath, what: str) -> None:
         for pid, prov in self.providers.providers.items():
@@ -242,73 +296,111 @@ class Checker:
     def check_routes(self) -> None:
         routes = self.mappings.merged_routes()
         for name, em in routes.exact_matches.items():
-            path = self._route_path("exact_matches", name)
-            if not self._provider_ref(em.provider, (*path, "provider")):
-                continue
-            backend = em.backend_model or name
-            prov = self.providers.providers[em.provider]
-            match = next((m for m in prov.models if m.name == backend), None)
-            if match is None:
-                self.m(path, f"provider `{em.provider}` has no model `{backend}`",
-                       f"add it to `providers.{em.provider}.models`, or set `backend_model:`")
-                continue
-            if name != backend:
-                if name in self.cat.aliases or (name in self.cat.deployments and name != backend):
-                    self.m(path, f"`{name}` is already a model name or alias")
-                else:
-                    self.cat.aliases[name] = backend
-            if em.fallback_chain:
-                self._chain(self.cat.aliases.get(name, name), em.fallback_chain, (*path, "fallback_chain"))
+            self._exact(name, em)
         for cname, cap in routes.capabilities.items():
-            path = self._route_path("capabilities", cname)
-            members = []
-            for i, member in enumerate(cap.models):
-                t = self._target(member, (*path, "preferred_models", i), "capability member")
-                if t:
-                    members.append(t)
-            if not cap.models:
-                self.m(path, f"capability `{cname}` lists no models", "add `preferred_models: [...]`")
-            if cname in self.cat.deployments or cname in self.cat.aliases:
-                self.m(path, f"capability route `{cname}` has the name of a model or alias")
-            elif members:
-                self.cat.capabilities[cname] = members
+            self._capability(cname, cap)
         for i, pat in enumerate(routes.patterns):
-            path = self._route_path("patterns", i)
-            glob = _glob_of(pat.pattern)
-            if glob is None:
-                self.m((*path, "pattern"), f"pattern `{pat.pattern}` cannot be matched by LiteLLM",
-                       "use a glob with `*` (e.g. `qwen*`) or a regex of the form `^prefix.*`")
-            if not self._provider_ref(pat.provider, (*path, "provider")):
-                continue
-            fbs = [t for k, f in enumerate(pat.fallback_chain)
-                   if (t := self._target(f, (*path, "fallback_chain", k), "fallback target"))]
-            if glob:
-                self.cat.patterns.append((glob, pat.provider, fbs))
-        default = self.mappings.default.provider if self.mappings.default else self.mappings.settings().default_provider
-        if default:
-            dpath: KeyPath = ("default", "provider") if self.mappings.default else (
-                ("router_settings" if self.mappings.router_settings else "routing_rules"), "default_provider")
-            if self._provider_ref(default, dpath):
-                self.cat.default_provider = default
+            self._pattern(i, pat)
+        self._default()
         for name, fc in self.mappings.fallback_chains.items():
-            path = ("fallback_chains", name)
-            if not self._known(name):
-                self._disabled_or_unknown(name, path, "fallback chain for")
-                continue
-            self._chain(self.cat.aliases.get(name, name), fc.chain, (*path, "chain"))
+            self._chain_section(name, fc.chain)
         self._cycles()
 
-    def _chain(self, src: str, chain: list[str], path: KeyPath) -> None:
+    def _exact(self, name: str, em: ExactMatch) -> None:
+        path = self._route_path("exact_matches", name)
+        if not self._provider_ref(em.provider, (*path, "provider")):
+            return
+        backend = em.backend_model or name
+        prov = self.providers.providers[em.provider]
+        if not any(m.name == backend for m in prov.models):
+            self.m(path, f"provider `{em.provider}` has no model `{backend}`",
+                   f"add it to `providers.{em.provider}.models`, or set `backend_model:`")
+            return
+        if name != backend:
+            if name in self.cat.aliases or (name in self.cat.deployments and name != backend):
+                self.m(path, f"`{name}` is already a model name or alias")
+            else:
+                self.cat.aliases[name] = backend
+                self.where[name] = self._loc(self.mdoc, path)
+        if em.fallback_chain:
+            src = self.cat.aliases.get(name, name)
+            self._chain(Route(src, name), em.fallback_chain, (*path, "fallback_chain"), (name, backend))
+
+    def _capability(self, cname: str, cap: Capability) -> None:
+        path = self._route_path("capabilities", cname)
+        route = Route(cname, cname)
+        members = [t for i, member in enumerate(cap.models)
+                   if (t := self._target(member, (*path, "preferred_models", i), "capability member", route))]
+        if cap.provider is not None and self._provider_ref(cap.provider, (*path, "provider")) and not cap.models:
+            # seed 001: a capability may name only its provider; it stands for that provider's model
+            t = self._provider_target(cap.provider, (*path, "provider"), "capability provider", route, ())
+            members += [t] if t else []
+        if not cap.models and cap.provider is None:
+            self.m(path, f"capability `{cname}` lists no models", "add `preferred_models: [...]` or `provider:`")
+        if cname in self.cat.deployments or cname in self.cat.aliases:
+            self.m(path, f"capability route `{cname}` has the name of a model or alias")
+        elif members:
+            self.cat.capabilities[cname] = members
+            self.where[cname] = self._loc(self.mdoc, path)
+
+    def _pattern(self, i: int, pat: Pattern) -> None:
+        path = self._route_path("patterns", i)
+        glob = _glob_of(pat.pattern)
+        if glob is None:
+            self.m((*path, "pattern"), f"pattern `{pat.pattern}` cannot be matched by LiteLLM",
+                   "use a glob with `*` (e.g. `qwen*`) or a regex of the form `^prefix.*`")
+        if not self._provider_ref(pat.provider, (*path, "provider")):
+            return
+        route = Route(glob or pat.pattern, pat.pattern)
+        fbs = [t for k, f in enumerate(pat.fallback_chain)
+               if (t := self._target(f, (*path, "fallback_chain", k), "fallback target", route))]
+        if glob:
+            self.cat.patterns.append((glob, pat.provider, fbs))
+
+    def _default(self) -> None:
+        default = self.mappings.default.provider if self.mappings.default else self.mappings.settings().default_provider
+        if not default:
+            return
+        dpath: KeyPath = ("default", "provider") if self.mappings.default else (
+            ("router_settings" if self.mappings.router_settings else "routing_rules"), "default_provider")
+        if self._provider_ref(default, dpath):
+            self.cat.default_provider = default
+
+    def _chain_section(self, name: str, chain: list[str]) -> None:
+        path: KeyPath = ("fallback_chains", name)
+        if self._known(name):
+            src = self.cat.aliases.get(name, name)
+            self._chain(Route(src, name), chain, (*path, "chain"), (name, src))
+            return
+        prov = self.providers.providers.get(name)
+        if prov is None:
+            self._disabled_or_unknown(name, path, "fallback chain for")
+            return
+        self.m(path, f"fallback chain for `{name}`: `{name}` is a provider, and a chain starts from a model",
+               "write one chain per model it serves: "
+               + (", ".join(f"`{m.name}: [...]`" for m in prov.models[:5]) or "(it lists none)"))
+
+    def _chain(self, route: Route, chain: list[str], path: KeyPath, same: tuple[str, ...]) -> None:
+        src = route.key
         targets = []
         for k, name in enumerate(chain):
-            t = self._target(name, (*path, k), "fallback target")
-            if t == src:
+            t = self._target(name, (*path, k), "fallback target", route, same)
+            if t == src and name in self.providers.providers:
+                self._own_provider(name, route, (*path, k))
+            elif t == src:
                 self.m((*path, k), f"`{src}` falls back to itself", "remove it from its own chain")
             elif t:
                 targets.append(t)
         existing = self.cat.fallbacks.setdefault(src, [])
         existing.extend(t for t in targets if t not in existing)
         self.chain_paths.setdefault(src, path)
+
+    def _own_provider(self, pid: str, route: Route, path: KeyPath) -> None:
+        """A chain naming a provider of its own route: fine in a load-balanced group, else a mistake."""
+        if len(self.cat.deployments.get(route.key, [])) > 1:
+            return  # retries within the group reach that provider; noted, no fallback entry needed
+        self.m(path, f"fallback target `{pid}` is the provider of `{route.label}` itself",
+               f"name another provider, or another model of `{pid}`")
 
     def _cycles(self) -> None:
         for cyc in _find_cycles(self.cat.fallbacks):

@@ -44,6 +44,7 @@ class Provider(Strict):
     timeout: float | None = Field(None, gt=0)
     options: dict[str, Any] = {}
     models: list[ProviderModel] = []
+    default_model: str | None = None  # what the provider stands for where a model is expected
 
     @field_validator("models", mode="before")
     @classmethod

@@ -67,6 +67,7 @@ def compile_sources(config_dir: Path, naming: str = "kebab-case",
     catalog, problems = consistency.check(pdoc, mdoc, providers, mappings, naming, env)
     if problems:
         raise ConfigError(problems)
+    notes += [r.note() for r in catalog.resolutions]
     config = generate.build_config(catalog, mappings, providers.providers)
     text = generate.render_yaml(config)
     sources = {d.file: d.sha256 for d in (pdoc, mdoc) if d.sha256}

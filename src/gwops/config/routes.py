@@ -39,7 +39,18 @@ def table(compiled: Compiled) -> list[dict[str, Any]]:
     return rows
 
 
+def _resolved(compiled: Compiled, key: str) -> list[str]:
+    """Providers named in this route's chain or list, and the model each resolved to."""
+    return [r.explain() for r in compiled.catalog.resolutions if r.route.key == key]
+
+
 def explain(compiled: Compiled, name: str) -> dict[str, Any]:
+    res = _explain(compiled, name)
+    res["resolved"] = _resolved(compiled, res.pop("key", name))
+    return res
+
+
+def _explain(compiled: Compiled, name: str) -> dict[str, Any]:
     cat = compiled.catalog
     if name in cat.deployments:
         provs = ", ".join(f"`{d.provider_id}`" for d in cat.deployments[name])
@@ -47,7 +58,7 @@ def explain(compiled: Compiled, name: str) -> dict[str, Any]:
                 "why": f"`{name}` is a model served by {provs}"}
     if name in cat.aliases:
         target = cat.aliases[name]
-        return {"name": name, "rule": "exact", "targets": _target(compiled, target),
+        return {"name": name, "rule": "exact", "targets": _target(compiled, target), "key": target,
                 "fallbacks": _chain(compiled, target), "why": f"`{name}` is an alias of `{target}`"}
     if name in cat.capabilities:
         members = cat.capabilities[name]
@@ -56,7 +67,7 @@ def explain(compiled: Compiled, name: str) -> dict[str, Any]:
                 "why": f"capability route: tries {' -> '.join(members)} in order"}
     for glob, pid, _fbs in cat.patterns:
         if fnmatch.fnmatchcase(name, glob):
-            return {"name": name, "rule": "pattern", "targets": _target(compiled, glob),
+            return {"name": name, "rule": "pattern", "targets": _target(compiled, glob), "key": glob,
                     "fallbacks": _chain(compiled, glob),
                     "why": f"no exact or capability match; pattern `{glob}` sends it to provider `{pid}`"}
     if cat.default_provider:
