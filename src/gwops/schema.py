@@ -84,8 +84,8 @@ def validate_doc(doc: SourceDoc, model: type[M], stage: str = "schema") -> tuple
                 key = str(loc[-1])
                 names = field_names(owner) if owner else []
                 close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-                hint = f"did you mean `{close[0]}`?" if close else (
-                    f"allowed keys: {', '.join(f'`{n}`' for n in names)}" if names else "remove this key")
+                hint = getattr(owner, "key_hints", {}).get(key) or (f"did you mean `{close[0]}`?" if close else (
+                    f"allowed keys: {', '.join(f'`{n}`' for n in names)}" if names else "remove this key"))
                 message = f"unknown key `{key}`"
             elif err["type"] == "missing":
                 message = f"required key `{loc[-1]}` is missing"

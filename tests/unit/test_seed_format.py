@@ -130,3 +130,66 @@ def test_provider_as_chain_source_refused_with_what_to_write(tmp_path):
     [p] = problems_in(tmp_path, TWO, "fallback_chains:\n  vllm: [a]\n")
     assert "`vllm` is a provider, and a chain starts from a model" in p.message
     assert "`q1: [...]`" in p.hint
+
+
+# -- the other snippets of the seed document -------------------------------------------------
+
+SERVED = SEED_PROVIDERS + ("      - name: \"qwen2.5-coder:7b\"\n      - name: \"qwen-coder-vllm\"\n"
+                           "      - name: \"dolphin-uncensored-vllm\"\n")
+FALLBACK_CHAINS = """fallback_chains:
+  "llama3.1:latest":
+    chain:
+      - qwen2.5-coder:7b      # Secondary
+      - qwen-coder-vllm        # Tertiary
+      - dolphin-uncensored-vllm # Last resort
+"""
+
+
+def test_seed_fallback_chains_section(tmp_path):
+    compiled = compile_in(tmp_path, SERVED.replace('"llama3.1:8b"', '"llama3.1:latest"'), FALLBACK_CHAINS)
+    assert fallbacks(compiled) == {"llama3.1:latest": ["qwen2.5-coder:7b", "qwen-coder-vllm", "dolphin-uncensored-vllm"]}
+    [p] = problems_in(tmp_path, SEED_PROVIDERS, FALLBACK_CHAINS)
+    assert "`llama3.1:latest` is not a known model" in p.message and p.hint == "did you mean `llama3.1:8b`?"
+
+
+def test_seed_capability_list(tmp_path):
+    caps = 'capabilities:\n  code_generation: ["qwen2.5-coder:7b", "qwen-coder-vllm"]\n'
+    compiled = compile_in(tmp_path, SERVED, caps)
+    assert compiled.catalog.capabilities == {"code_generation": ["qwen2.5-coder:7b", "qwen-coder-vllm"]}
+    ps = problems_in(tmp_path, SEED_PROVIDERS, caps)
+    assert [p.message for p in ps] == ["capability member `qwen2.5-coder:7b` is not a known model",
+                                       "capability member `qwen-coder-vllm` is not a known model"]
+
+
+@pytest.mark.parametrize("pattern", ['"^Qwen/.*": vllm', '"^Qwen/.*": {provider: vllm}'])
+def test_seed_regex_pattern(tmp_path, pattern):
+    compiled = compile_in(tmp_path, SEED_PROVIDERS, f"patterns:\n  {pattern}\n")
+    assert explain(compiled, "Qwen/Qwen3-8B")["rule"] == "pattern"
+
+
+def test_seed_exact_match_name_to_provider(tmp_path):
+    compiled = compile_in(tmp_path, SEED_PROVIDERS, 'exact_matches:\n  "llama3.1:8b": ollama\n')
+    assert explain(compiled, "llama3.1:8b")["rule"] == "exact"
+    [p] = problems_in(tmp_path, SEED_PROVIDERS, 'exact_matches:\n  "llama3.1:latest": ollama\n')
+    assert p.message == "provider `ollama` has no model `llama3.1:latest`" and "`backend_model:`" in p.hint
+
+
+def test_seed_routing_rules_default_provider(tmp_path):
+    compiled = compile_in(tmp_path, SEED_PROVIDERS, "routing_rules:\n  default_provider: ollama\n")
+    assert explain(compiled, "anything")["rule"] == "default"
+
+
+@pytest.mark.parametrize(("snippet", "hint"), [
+    ("rate_limits:\n  ollama: {rpm: 100, tpm: 50000}\n", "`rpm:` and `tpm:` under `providers.<id>.models[]`"),
+    ('cache_params:\n  type: "redis"\n  ttl: 3600\n', "`router_settings: {caching: {enabled: true, ttl: 3600}}`"),
+])
+def test_seed_snippets_of_other_files_refused_with_what_to_write(tmp_path, snippet, hint):
+    [p] = problems_in(tmp_path, SEED_PROVIDERS, snippet)
+    assert p.message.startswith("unknown key") and hint in p.hint and p.line == 1
+
+
+def test_seed_rate_limits_on_models_compile(tmp_path):
+    src = SEED_PROVIDERS.replace('quantization: "Q4"', 'quantization: "Q4"\n        rpm: 100\n        tpm: 50000')
+    compiled = compile_in(tmp_path, src, "")
+    [entry] = [e for e in compiled.config["model_list"] if e["model_name"] == "llama3.1:8b"]
+    assert (entry["litellm_params"]["rpm"], entry["litellm_params"]["tpm"]) == (100, 50000)

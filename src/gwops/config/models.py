@@ -7,7 +7,7 @@ Accepts the shape documented by the project we replace (seed 001): `routes:` or 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -124,6 +124,13 @@ class Routes(Strict):
     capabilities: dict[str, Capability] = {}
     patterns: list[Pattern] = []
 
+    @field_validator("exact_matches", mode="before")
+    @classmethod
+    def _provider_only(cls, v: Any) -> Any:
+        if isinstance(v, dict):  # `"llama3.1:latest": ollama` form (seed 001: name -> provider)
+            return {k: ({"provider": c} if isinstance(c, str) else c) for k, c in v.items()}
+        return v
+
     @field_validator("capabilities", mode="before")
     @classmethod
     def _list_capability(cls, v: Any) -> Any:
@@ -139,7 +146,19 @@ class Routes(Strict):
         return v
 
 
+RATE_LIMITS_HINT = ("rate limits are set per model in config/providers.yaml: `rpm:` and `tpm:` under "
+                    "`providers.<id>.models[]` (nothing is assumed when they are absent)")
+
+
 class MappingsFile(Routes):
+    # keys of the seed project's other files or of LiteLLM's config: say what to write instead
+    key_hints: ClassVar[dict[str, str]] = {
+        "rate_limits": RATE_LIMITS_HINT,
+        "cache_params": "caching is `router_settings: {caching: {enabled: true, ttl: 3600}}`; "
+                        "the stack's own Redis is used",
+        "model_list": "this is a LiteLLM config: turn it into sources with `bin/ops config import FILE`",
+    }
+
     version: str | int | None = None
     routes: Routes | None = None
     default: DefaultRoute | None = None
