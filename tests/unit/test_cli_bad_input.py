@@ -127,3 +127,8 @@ def test_seed_example_validates_and_explains_resolved_fallback(project):
     assert "`vllm` is a provider: resolved to `Qwen2.5-Coder-7B-Instruct-AWQ`" in option.stdout
     assert ops(project, "routes", "explain", "llama3.1:8b").stdout == option.stdout
 
+
+def test_usage_error_names_bin_ops(project):
+    res = ops(project, "images", "--bogus")
+    assert res.returncode == 2
+    assert "Try 'bin/ops images --help' for help." in res.stderr and "python -m" not in res.stderr

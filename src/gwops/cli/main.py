@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -37,10 +38,15 @@ def _register() -> None:
 _register()
 
 
+def prog_name(argv0: str) -> str:
+    """The name usage messages show: what the operator typed, not `python -m gwops.cli`."""
+    return "gwops" if Path(argv0).name == "gwops" else "bin/ops"
+
+
 def main() -> None:
     app = None
     try:
-        rv = cli.main(standalone_mode=False)
+        rv = cli.main(standalone_mode=False, prog_name=prog_name(sys.argv[0]))
         sys.exit(rv if isinstance(rv, int) else C.EXIT_OK)
     except click.exceptions.Abort:
         sys.stderr.write("aborted\n")
