@@ -15,6 +15,7 @@ from gwops.project import Project
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 
 
@@ -95,23 +96,25 @@ class Docker:
             raise _convert(exc, f"starting {', '.join(services)}") from exc
 
     def set_cpu_shares(self, service: str, shares: int) -> None:
-        """Change a container's CPU weight (relative to the others; 1024 is Docker's default)."""
-        self._on_container(service, f"setting the CPU weight of {service}", lambda c: c.update(cpu_shares=shares))
+        """Change the CPU weight of every container of a service (relative to the others; 1024 is
+        Docker's default)."""
+        self._on_containers(service, f"setting the CPU weight of {service}", lambda c: c.update(cpu_shares=shares))
 
     def start(self, service: str) -> None:
-        self._on_container(service, f"starting {service}", lambda c: c.start())
+        self._on_containers(service, f"starting {service}", lambda c: c.start())
 
     def signal(self, service: str, sig: str) -> None:
-        self._on_container(service, f"sending {sig} to {service}", lambda c: c.kill(signal=sig))
+        self._on_containers(service, f"sending {sig} to {service}", lambda c: c.kill(signal=sig))
 
-    def _on_container(self, service: str, what: str, action: Callable[[Any], object]) -> None:
+    def _on_containers(self, service: str, what: str, action: Callable[[Any], object]) -> None:
         import docker
 
-        c = self.container(service)
-        if c is None:
+        found = self.replicas(service)
+        if not found:
             raise DockerError(f"{what} failed: `{service}` has no container")
         try:
-            action(c)
+            for c in found:
+                action(c)
         except docker.errors.APIError as exc:
             raise _convert(exc, what) from exc
 
@@ -125,31 +128,34 @@ class Docker:
             raise _convert(exc, f"removing {', '.join(services)}") from exc
 
     def stop_and_remove(self, service: str, done_marker: bytes, timeout: float) -> None:
-        """SIGTERM, wait until the container exits or logs `done_marker` (its graceful shutdown
-        is complete), then remove it. Faster than `docker stop` for processes whose interpreter
-        teardown outlasts their shutdown, and just as safe."""
+        """SIGTERM to every container of the service, wait until each exits or logs `done_marker`
+        (its graceful shutdown is complete), then remove them. Faster than `docker stop` for
+        processes whose interpreter teardown outlasts their shutdown, and just as safe."""
         import time
 
         from gwops.poll import Timeout, poll
 
-        c = self.container(service)
-        if c is None:
-            return
-        if c.status == "running":
-            since = int(time.time()) - 1
+        found = self.replicas(service)
+        since = int(time.time()) - 1
+        # no restart policy from here on: a replica that exits is not brought back
+        running = [c for c in found if c.status == "running"]
+        for c in running:
+            c.update(restart_policy={"Name": "no"})
             c.kill(signal="SIGTERM")
 
-            def finished() -> bool | None:
+        def finished() -> bool | None:
+            for c in running:
                 c.reload()
-                if c.status != "running" or done_marker in c.logs(since=since):
-                    return True
-                return None
+            if all(c.status != "running" or done_marker in c.logs(since=since) for c in running):
+                return True
+            return None
 
-            try:
-                poll(finished, timeout, 0.1)
-            except Timeout:
-                pass  # removal below kills it: the drain timeout has passed
-        c.remove(force=True)
+        try:
+            poll(finished, timeout, 0.1)
+        except Timeout:
+            pass  # removal below kills them: the drain timeout has passed
+        for c in found:
+            c.remove(force=True)
 
     def compose_down(self, volumes: bool) -> None:
         from python_on_whales.exceptions import DockerException
@@ -172,22 +178,38 @@ class Docker:
             raise _convert(exc, "`docker compose logs`") from exc
 
     # -- containers ------------------------------------------------------------------------------
-    def containers(self) -> dict[str, Any]:
-        """This project's containers by service name (running or not)."""
+    def all_containers(self) -> dict[str, list[Any]]:
+        """This project's containers (running or not) by service name, each service's in
+        replica order (Compose's container number)."""
         found = self.sdk.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project_name}"})
-        return {c.labels.get(SERVICE_LABEL, c.name): c for c in found}
+        out: dict[str, list[Any]] = {}
+        for c in sorted(found, key=lambda c: int(c.labels.get(NUMBER_LABEL) or 0)):
+            out.setdefault(c.labels.get(SERVICE_LABEL, c.name), []).append(c)
+        return out
+
+    def containers(self) -> dict[str, Any]:
+        """This project's containers by service name: the first replica of each service."""
+        return {svc: cs[0] for svc, cs in self.all_containers().items()}
+
+    def replicas(self, service: str) -> list[Any]:
+        """Every container of a service, in replica order (a gateway slot runs several)."""
+        return self.all_containers().get(service, [])
 
     def container(self, service: str) -> Any | None:
         return self.containers().get(service)
 
     def tail_logs(self, service: str, lines: int = 30) -> str:
-        c = self.container(service)
-        if c is None:
+        found = self.replicas(service)
+        if not found:
             return "(no container)"
-        try:
-            return c.logs(tail=lines).decode(errors="replace").rstrip()
-        except Exception as exc:  # noqa: BLE001
-            return f"(logs unavailable: {exc})"
+        parts = []
+        for c in found:
+            try:
+                text = c.logs(tail=lines).decode(errors="replace").rstrip()
+            except Exception as exc:  # noqa: BLE001
+                text = f"(logs unavailable: {exc})"
+            parts.append(text if len(found) == 1 else f"--- {c.name}\n{text}")
+        return "\n".join(parts)
 
     def exec(self, service: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
         c = self.container(service)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -38,22 +39,25 @@ class Health:
         return HealthError(service, check, reason, logs=self.docker.tail_logs(service, 30))
 
     def container(self, service: str) -> None:
-        """Wait for the container healthcheck to report healthy; fail fast if it exits."""
+        """Wait for the healthcheck of every container of the service (each gateway replica) to
+        report healthy; fail fast if one exits."""
 
         def state() -> str | None:
-            c = self.docker.container(service)
-            if c is None:
+            found = self.docker.replicas(service)
+            if not found:
                 raise self.fail(service, "container", "no container was created")
-            st = c.attrs["State"]  # containers() inspects each container: attrs are fresh
-            if st.get("Status") in ("exited", "dead"):
-                raise self.fail(service, "container", f"container exited with code {st.get('ExitCode')}")
-            health = (st.get("Health") or {}).get("Status")
-            if health == "unhealthy":
-                log = (st["Health"].get("Log") or [{}])[-1].get("Output", "").strip()
-                raise self.fail(service, "healthcheck", f"container healthcheck reports unhealthy: {log[:300]}")
-            if health in (None, "healthy"):
-                return "ok"
-            return None
+            pending = 0
+            for c in found:
+                st = c.attrs["State"]  # replicas() inspects each container: attrs are fresh
+                if st.get("Status") in ("exited", "dead"):
+                    raise self.fail(service, "container", f"container `{c.name}` exited with code {st.get('ExitCode')}")
+                health = (st.get("Health") or {}).get("Status")
+                if health == "unhealthy":
+                    log = (st["Health"].get("Log") or [{}])[-1].get("Output", "").strip()
+                    raise self.fail(service, "healthcheck",
+                                    f"healthcheck of `{c.name}` reports unhealthy: {log[:300]}")
+                pending += health not in (None, "healthy")
+            return None if pending else "ok"
 
         try:
             poll(state, self.timeout, 0.25)
@@ -84,18 +88,18 @@ class Health:
                         ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping'], "PONG")
 
     def gateway(self, url: str, master_key: str, routes: list[str], ready_timeout: float,
-                route_timeout: float, service: str = C.GATEWAY_SERVICE, container: bool = False) -> None:
-        """Readiness, then one completion per route. With `container`, a container that exits
-        fails the wait at once (used when not waiting for Docker's healthcheck first)."""
+                route_timeout: float, service: str = C.GATEWAY_SERVICE, container: Any = None) -> None:
+        """Readiness, then one completion per route. With `container` (the one `url` reaches), its
+        exit fails the wait at once (used when not waiting for Docker's healthcheck first)."""
         svc = service
         last = ""
 
         def ready() -> str | None:
             nonlocal last
-            if container:
-                c = self.docker.container(svc)
-                if c is None or c.status in ("exited", "dead"):
-                    raise self.fail(svc, "container", "the container exited while starting")
+            if container is not None:
+                container.reload()
+                if container.status in ("exited", "dead"):
+                    raise self.fail(svc, "container", f"`{container.name}` exited while starting")
             try:
                 r = httpx.get(f"{url}/health/readiness", timeout=5)
             except httpx.HTTPError as exc:

@@ -29,6 +29,7 @@ class Outcome:
     slot: str = ""
     error: str = ""
     target: str = ""  # the URL it was sent to
+    replica: str = ""  # the gateway replica that answered (the proxy's server name, `X-Gwops-Replica`)
 
 
 @dataclass
@@ -176,7 +177,7 @@ async def _run(urls: list[str], key: str, rate: float, duration: float, stream_s
                 payload["stream"] = True
             method, path, body = "POST", "/v1/chat/completions", json.dumps(payload).encode()
         conn = None
-        slot, err, reused = "", "", ""
+        slot, replica, err, reused = "", "", "", ""
         t0 = time.monotonic()
         try:
             while pooled and pool and not pool[-1].reusable():
@@ -188,7 +189,7 @@ async def _run(urls: list[str], key: str, rate: float, duration: float, stream_s
                 conn = await asyncio.wait_for(_Conn.open(host, port), timeout)
             status, hdrs, data = await asyncio.wait_for(
                 conn.request(method, f"{host}:{port}", path, headers, body, keep_alive=pooled), timeout)
-            slot = hdrs.get("x-gwops-slot", "")
+            slot, replica = hdrs.get("x-gwops-slot", ""), hdrs.get("x-gwops-replica", "")
             err = _check(kind, status, data)
             if pooled and hdrs.get("connection", "").lower() != "close":
                 conn.idle_since = time.monotonic()
@@ -199,7 +200,8 @@ async def _run(urls: list[str], key: str, rate: float, duration: float, stream_s
         finally:
             if conn is not None:
                 conn.close()
-        result.outcomes.append(Outcome(i, sent, kind, conn_kind, not err, time.monotonic() - t0, slot, err, url))
+        result.outcomes.append(Outcome(i, sent, kind, conn_kind, not err, time.monotonic() - t0, slot, err, url,
+                                       replica))
 
     start = time.monotonic()
     tasks = []

@@ -17,17 +17,32 @@ MAP = "/usr/local/etc/haproxy/slot.map"
 CLIENT = 'exec 3<>/dev/tcp/127.0.0.1/9999 && printf "%s\\n" "$GWOPS_CMD" >&3 && cat <&3'
 
 
+def _responses(row: dict[str, str]) -> int:
+    return sum(int(row.get(f"hrsp_{k}xx") or 0) for k in range(1, 6))
+
+
 @dataclass
 class SlotStats:
-    status: str  # "no check" when its address resolves; MAINT (resolution) while it does not
-    sessions: int  # current sessions on the slot's gateway
+    """One slot's backend: totals over its replicas, and each replica's state."""
+
+    servers: dict[str, str]  # replica server (gw1, gw2, ...) -> status: UP, DOWN, MAINT (no address), ...
+    sessions: int  # current sessions on the slot's gateways
     requests: int  # HTTP responses so far
     errors: int  # 5xx responses so far
     conn_errors: int  # connections to it that failed
 
     @property
+    def up(self) -> int:
+        """Replicas in rotation."""
+        return sum(1 for st in self.servers.values() if st.startswith(("UP", "no check")))
+
+    @property
     def reachable(self) -> bool:
-        return self.status.startswith(("UP", "no check", "DRAIN"))
+        return self.up > 0
+
+    @property
+    def status(self) -> str:
+        return f"{self.up}/{len(self.servers)} replicas up"
 
 
 class Proxy:
@@ -55,15 +70,18 @@ class Proxy:
 
     def stats(self) -> dict[str, SlotStats]:
         text = self.cmd("show stat").lstrip("# ")
-        out = {}
+        out: dict[str, SlotStats] = {}
         for row in csv.DictReader(io.StringIO(text)):
             px = row.get("pxname", "")
-            if px.startswith("slot_") and row.get("svname") == "gw":
-                out[px.removeprefix("slot_")] = SlotStats(
-                    row.get("status", ""), int(row.get("scur") or 0),
-                    int(row.get("hrsp_1xx") or 0) + int(row.get("hrsp_2xx") or 0) + int(row.get("hrsp_3xx") or 0)
-                    + int(row.get("hrsp_4xx") or 0) + int(row.get("hrsp_5xx") or 0),
-                    int(row.get("hrsp_5xx") or 0), int(row.get("econ") or 0))
+            if not px.startswith("slot_"):
+                continue
+            st = out.setdefault(px.removeprefix("slot_"), SlotStats({}, 0, 0, 0, 0))
+            sv = row.get("svname", "")
+            if sv == "BACKEND":
+                st.sessions, st.requests = int(row.get("scur") or 0), _responses(row)
+                st.errors, st.conn_errors = int(row.get("hrsp_5xx") or 0), int(row.get("econ") or 0)
+            elif sv.startswith("gw"):  # the checked servers (the unchecked `spare` ones are a fallback)
+                st.servers[sv] = row.get("status", "")
         return out
 
     def pid(self) -> str:
@@ -81,18 +99,27 @@ class Proxy:
             raise OpsError(f"the proxy did not load its new configuration within {timeout:.0f} s",
                            hint="read `bin/ops logs proxy`; `docker compose restart proxy` applies it too") from None
 
-    def wait_up(self, slot: str, timeout: float) -> None:
-        """Until the proxy has resolved the slot's address (DNS on the Compose network)."""
+    def wait_up(self, slot: str, timeout: float, replicas: int = 1) -> None:
+        """Until the proxy has `replicas` of the slot's gateways in rotation (their addresses
+        resolved on the Compose network and their liveness checks passed)."""
+        last: SlotStats | None = None
+
+        def enough() -> bool | None:
+            nonlocal last
+            last = self.stats().get(slot)
+            return True if last is not None and last.up >= replicas else None
+
         try:
-            poll(lambda: True if (s := self.stats().get(slot)) is not None and s.reachable else None,
-                 timeout, 0.25)
+            poll(enough, timeout, 0.25)
         except Timeout:
-            raise OpsError(f"the proxy cannot reach gateway slot `{slot}` after {timeout:.0f} s",
-                           hint="check `bin/ops logs proxy`") from None
+            seen = last.status if last else "no backend"
+            raise OpsError(f"the proxy does not have {replicas} replica(s) of gateway slot `{slot}` in rotation "
+                           f"after {timeout:.0f} s ({seen})",
+                           hint="check `bin/ops status` and `bin/ops logs proxy`") from None
 
     def wait_drained(self, slot: str, timeout: float) -> bool:
         try:
-            poll(lambda: True if self.stats().get(slot, SlotStats("", 0, 0, 0, 0)).sessions == 0 else None,
+            poll(lambda: True if (s := self.stats().get(slot)) is None or s.sessions == 0 else None,
                  timeout, 0.25)
             return True
         except Timeout:

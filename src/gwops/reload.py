@@ -142,7 +142,7 @@ class Reloader:
         self._start_new(plan, new, st, choices)
         report.start_seconds = time.monotonic() - t0
 
-        self.proxy.wait_up(new, self.gw.ready_timeout)
+        self.proxy.wait_up(new, self.gw.ready_timeout, self.gw.replicas)
         before = self.proxy.stats().get(new)
         self.proxy.switch(new)
         self.say(f"switched the proxy to slot `{new}`; watching it for {self.gw.watch_seconds:g} s")
@@ -202,14 +202,16 @@ class Reloader:
             self.docker.compose_up([svc], start=False)
             self.docker.set_cpu_shares(svc, self.gw.start_cpu_weight)
             self.docker.start(svc)
-            # straight to the new container, not through the proxy (clients see nothing of it yet),
+            # straight to each new replica, not through the proxy (clients see nothing of it yet),
             # without waiting for Docker's healthcheck interval: readiness is the stronger check
-            url = f"http://{self._address(svc)}:4000"
-            health.gateway(url, self.key, plan.routes, self.gw.ready_timeout, self.gw.route_check_timeout,
-                           service=svc, container=True)
+            replicas = [(c, f"http://{self._address(c)}:4000") for c in self.docker.replicas(svc)]
+            for c, url in replicas:
+                health.gateway(url, self.key, plan.routes, self.gw.ready_timeout, self.gw.route_check_timeout,
+                               service=svc, container=c)
             self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
             if plan.routes:
-                health.warm(url, self.key, plan.routes[0], 2 * self.gw.workers, self.gw.route_check_timeout, svc)
+                for _c, url in replicas:
+                    health.warm(url, self.key, plan.routes[0], 2 * self.gw.workers, self.gw.route_check_timeout, svc)
         except OpsError as exc:
             logs = self.docker.tail_logs(svc, 30)
             self.docker.compose_rm([svc])
@@ -220,13 +222,13 @@ class Reloader:
                                    "and run `bin/ops reload` again",
                               details=f"last log lines of the new gateway:\n{logs}") from None
 
-    def _address(self, service: str) -> str:
-        c = self.docker.container(service)
-        nets = c.attrs["NetworkSettings"]["Networks"] if c is not None else {}
-        for name, net in nets.items():
+    @staticmethod
+    def _address(c) -> str:
+        c.reload()
+        for name, net in c.attrs["NetworkSettings"]["Networks"].items():
             if name.endswith("_egress") and net.get("IPAddress"):
                 return net["IPAddress"]
-        raise OpsError(f"`{service}` has no address on the egress network")
+        raise OpsError(f"`{c.name}` has no address on the egress network")
 
     def _watch(self, slot: str, before) -> str | None:
         """Watch the new slot for `watch_seconds`; return what went wrong, or None."""
@@ -236,9 +238,10 @@ class Reloader:
         svc = C.gateway_service(slot)
 
         def trouble() -> str | None:
-            c = self.docker.container(svc)
-            if c is None or c.status != "running":
-                return f"`{svc}` stopped ({c.status if c else 'gone'})"
+            found = self.docker.replicas(svc)
+            stopped = [c for c in found if c.status != "running"]
+            if not found or stopped:
+                return f"`{svc}` stopped ({', '.join(f'{c.name}: {c.status}' for c in stopped) or 'gone'})"
             now = self.proxy.stats().get(slot)
             if now is None or not now.reachable:
                 return f"the proxy cannot reach slot `{slot}` ({now.status if now else 'absent'})"

@@ -55,11 +55,16 @@ class Gateway(Strict):
     port: int = Field(4000, ge=1, le=65535)
     ready_timeout: float = Field(120, gt=0, description="seconds to wait for the gateway to be ready")
     route_check_timeout: float = Field(30, gt=0)
-    # One LiteLLM process saturates a core near 50 req/s; two spread over the cores of a small box.
-    # They run under gunicorn with the app preloaded: workers are forked from one started process,
-    # so a gateway with two workers starts in the time and CPU of one (uvicorn's own supervisor
-    # imports LiteLLM once per worker, about 3x the CPU, and kills workers slow to answer its ping).
-    workers: int = Field(2, ge=1, le=16, description="LiteLLM worker processes per gateway")
+    # N+1: the active config version runs as `replicas` containers behind the proxy, so a crashed
+    # one costs no new request (the proxy takes it out of rotation within about a second and
+    # retries connections that failed on another; Docker restarts it).
+    replicas: int = Field(2, ge=1, le=16, description="gateway containers per config version")
+    # One LiteLLM process saturates a core near 50 req/s. Each replica runs `workers` processes
+    # under gunicorn with the app preloaded: workers are forked from one started process, so a
+    # replica with two workers starts in the time and CPU of one (uvicorn's own supervisor imports
+    # LiteLLM once per worker, about 3x the CPU, and kills workers slow to answer its ping).
+    # Two workers per replica: while one replica restarts, the other still spreads over two cores.
+    workers: int = Field(2, ge=1, le=16, description="LiteLLM worker processes per gateway replica")
     # A reload starts the new gateway at this CPU weight (Docker's default is 1024) and raises it
     # before the switch, so starting it never takes CPU the serving gateway needs
     start_cpu_weight: int = Field(2, ge=2, le=1024, description="CPU weight of a gateway while it starts")

@@ -134,13 +134,14 @@ class Stack:
         render_overrides(
             self.project, choices=choices, gateway=self.settings.gateway, versions=versions,
             provider_env=provider_env, database=database_wired(choices), database_reason=NO_DB_REASON)
-        return render_proxy(self.project, st.active, self.settings.gateway.drain_timeout)
+        return render_proxy(self.project, st.active, self.settings.gateway.drain_timeout,
+                            self.settings.gateway.replicas)
 
     def gate_gateway(self, health: Health, slot: str, master_key: str, routes: list[str]) -> None:
         """The active slot behind the proxy: the proxy sees it up and routes to it, then a real
         readiness request and one completion per route through the public port."""
         gw = self.settings.gateway
-        self.proxy.wait_up(slot, gw.ready_timeout)
+        self.proxy.wait_up(slot, gw.ready_timeout, gw.replicas)
         if self.proxy.active() != slot:
             self.proxy.switch(slot)
         health.gateway(self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout,
@@ -255,29 +256,14 @@ class Stack:
         st = slots.load(self.project)
         pins = {C.POSTGRES_SERVICE: self.settings.images.postgres, C.REDIS_SERVICE: self.settings.images.redis,
                 C.PROXY_SERVICE: self.settings.images.proxy}
-        containers = self.docker.containers()
+        containers = self.docker.all_containers()
         expected = [C.PROXY_SERVICE, C.gateway_service(st.active), C.POSTGRES_SERVICE, C.REDIS_SERVICE]
         shown = expected + [s for s in containers if s not in expected and s.startswith(C.GATEWAY_SERVICE)]
-        rows = []
-        for svc in shown:
-            pin = pins.get(svc, self.settings.images.gateway)
-            c = containers.get(svc)
-            if c is None:
-                rows.append({"service": svc, "state": "absent", "health": "-", "image": "-", "kind": "-", "ports": []})
-                continue
-            state = c.attrs["State"]
-            image = c.attrs["Config"]["Image"]
-            ports = [f"{b['HostIp']}:{b['HostPort']}->{p}" for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items()
-                     for b in (bs or [])]
-            rows.append({
-                "service": svc, "state": state.get("Status"),
-                "health": (state.get("Health") or {}).get("Status", "none"),
-                "image": image, "kind": "local" if image == pin.local else ("official" if image == pin.official else "other"),
-                "ports": ports,
-            })
+        rows = [self._status_row(svc, containers.get(svc, []), pins.get(svc, self.settings.images.gateway))
+                for svc in shown]
         gateway: dict[str, Any] = {"url": self.url, "routes": [], "database": None, "active_slot": st.active,
                                    "config_version": st.version, "live_since": st.live_since}
-        gc = containers.get(C.gateway_service(st.active))
+        gc = next(iter(containers.get(C.gateway_service(st.active), [])), None)
         if gc is not None:
             envs = gc.attrs["Config"].get("Env") or []
             gateway["database"] = any(e.startswith("DATABASE_URL=") for e in envs)
@@ -304,6 +290,34 @@ class Stack:
             overall = "degraded"
         return {"project": self.settings.project_name, "overall": overall, "services": rows, "gateway": gateway,
                 "backups": backups}
+
+    @staticmethod
+    def _status_row(svc: str, found: list[Any], pin: Any) -> dict[str, Any]:
+        """One service: its state and health (a gateway slot's: healthy only with every replica
+        ready), replicas ready/total and restarts."""
+        if not found:
+            return {"service": svc, "state": "absent", "health": "-", "image": "-", "kind": "-", "ports": [],
+                    "replicas": "0/0", "restarts": 0}
+        states = [c.attrs["State"] for c in found]
+        healths = [(st.get("Health") or {}).get("Status", "none") for st in states]
+        ready = sum(1 for st, h in zip(states, healths, strict=True)
+                    if st.get("Status") == "running" and h in ("healthy", "none"))
+        running = [st for st in states if st.get("Status") == "running"]
+        image = found[0].attrs["Config"]["Image"]
+        ports = [f"{b['HostIp']}:{b['HostPort']}->{p}" for c in found
+                 for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items() for b in (bs or [])]
+        if ready == len(found):
+            health = healths[0]
+        elif ready:
+            health = "degraded"  # serving on the replicas that are ready
+        else:
+            health = next((h for h in healths if h not in ("healthy", "none")), "unhealthy")
+        return {
+            "service": svc, "state": "running" if running else states[0].get("Status"), "health": health,
+            "image": image, "kind": "local" if image == pin.local else ("official" if image == pin.official else "other"),
+            "ports": ports, "replicas": f"{ready}/{len(found)}",
+            "restarts": sum(int(c.attrs.get("RestartCount") or 0) for c in found),
+        }
 
     def _backup_status(self) -> dict[str, Any]:
         """Age of the last verified backup; stale when older than the schedule allows."""

@@ -53,6 +53,7 @@ def master_key(root: Path) -> str:
 
 
 def gateway_containers(project: str) -> list[str]:
+    """The service of each gateway container (one entry per replica)."""
     out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
                           "--format", '{{.Label "com.docker.compose.service"}}'],
                          capture_output=True, text=True, check=True).stdout.split()

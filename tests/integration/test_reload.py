@@ -58,7 +58,7 @@ def test_twenty_reloads_under_load_fail_no_request(copy):
             marks.append(round(time.monotonic() - t0, 1))
             r = ops(root, env, "reload", "--quiet-diff")
             assert r.returncode == 0, r.stderr
-            assert len(gateway_containers(project)) == 1  # the old one is gone after its drain
+            assert len(set(gateway_containers(project))) == 1  # the old slot is gone after its drain
     res = bg.result
     print(res.summary())
     assert len(res.outcomes) > 20 * 10 * RATE  # each reload takes well over 10 s
@@ -121,8 +121,8 @@ def test_bad_reloads_roll_back_and_a_plain_restart_fails_requests(copy):
 
 
 def test_up_replaces_a_changed_gateway_without_downtime(copy):
-    """New gateway settings (here its worker count) make Compose recreate the container: `up` does
-    it the blue/green way instead of restarting it in place."""
+    """New gateway settings (here its worker count) make Compose recreate the containers: `up` does
+    it the blue/green way instead of restarting them in place."""
     root, env, url, project = started(copy)
     stack_file = root / "config/stack.yaml"
     s = yaml.safe_load(stack_file.read_text())
@@ -135,7 +135,7 @@ def test_up_replaces_a_changed_gateway_without_downtime(copy):
     res = bg.result
     print(res.summary())
     assert res.failures == [], failed(res)
-    assert res.switches() == 1 and len(gateway_containers(project)) == 1
+    assert res.switches() == 1 and len(set(gateway_containers(project))) == 1
     again = ops(root, env, "up")  # nothing changed now: nothing is replaced
     assert again.returncode == 0 and "zero-downtime reload" not in again.stderr, again.stderr
 
@@ -164,6 +164,6 @@ def test_a_gateway_that_dies_after_the_switch_is_switched_back(copy):
     assert p.returncode == 4, stderr
     assert "switched back automatically" in stderr and "stopped" in stderr, stderr
     assert json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["config_version"] == live
-    assert len(gateway_containers(project)) == 1
+    assert len(set(gateway_containers(project))) == 1
     res = run_load(url, master_key(root), rate=10, duration=2)  # the old gateway serves as before
     assert res.failures == [] and res.switches() == 0, res.summary()

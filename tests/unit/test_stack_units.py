@@ -54,6 +54,7 @@ def test_overrides_golden(tmp_path):
     assert "./state/versions/aaa111.yaml:/app/config.yaml:ro" in text and "bbb222.yaml" in text
     assert text.count("DATABASE_URL: !reset null") == 2
     assert text.count('"--num_workers", "2", "--run_gunicorn"') == 2  # forked workers, see settings
+    assert text.count("scale: 2") == 2  # N+1 replicas in each slot
     images = (tmp_path / "compose.d/10-images.yml").read_text()
     assert images.count("image: gwops/litellm:1.106.2") == 2  # both slots
     again = render_overrides(project, choices=choices, gateway=Gateway(), versions=versions,
@@ -77,9 +78,28 @@ def test_proxy_config_does_not_change_with_the_active_slot(tmp_path):
     from gwops.render import render_proxy
 
     project = Project(tmp_path)
-    assert render_proxy(project, "blue", 600) is True
-    assert render_proxy(project, "green", 600) is False
+    assert render_proxy(project, "blue", 600, 2) is True
+    assert render_proxy(project, "green", 600, 2) is False
     assert (tmp_path / "state/proxy/slot.map").read_text() == "active slot_green\n"
     cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
     assert "option http-server-close" in cfg and "timeout server 630s" in cfg
-    assert render_proxy(project, "green", 900) is True
+    assert render_proxy(project, "green", 900, 2) is True
+    assert render_proxy(project, "green", 900, 3) is True  # the number of replicas is in the config
+
+
+def test_proxy_takes_a_dead_replica_out_fast_and_retries_only_failed_connections(tmp_path):
+    """Each slot is one server per replica, found through Docker's DNS; liveness checks every
+    500 ms, live-traffic connection errors mark a replica down at once; retries go elsewhere and
+    HAProxy's retry-on stays at its default (connection failures only: nothing is sent twice)."""
+    from gwops.render import render_proxy
+
+    render_proxy(Project(tmp_path), "blue", 600, 3)
+    cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
+    for slot in ("blue", "green"):
+        assert f"server-template gw 3 gateway-{slot}:4000 init-addr none resolvers docker" in cfg
+        # a busy last replica is never taken out: unchecked backups over the same replicas
+        assert f"server-template spare 3 gateway-{slot}:4000 init-addr none resolvers docker resolve-prefer ipv4 resolve-opts allow-dup-ip backup\n" in cfg
+    assert cfg.count("option httpchk GET /health/liveliness") == 2 and cfg.count("balance leastconn") == 2
+    assert "inter 500ms" in cfg and "fall 2" in cfg and "observe layer4 error-limit 1 on-error mark-down" in cfg
+    assert "option redispatch 1" in cfg and "retries 3" in cfg
+    assert "\n    retry-on" not in cfg  # never a retry of a request that reached a gateway

@@ -64,10 +64,11 @@ def status(app: App, as_json: bool) -> int:
         app.json(st)
         return code
     table = Table(title=f"{st['project']}: {st['overall']}")
-    for col in ("service", "state", "health", "image", "kind", "ports"):
+    for col in ("service", "state", "health", "replicas", "restarts", "image", "kind", "ports"):
         table.add_column(col)
     for r in st["services"]:
-        table.add_row(r["service"], r["state"], r["health"], r["image"], r["kind"], ", ".join(r["ports"]))
+        table.add_row(r["service"], r["state"], r["health"], r["replicas"], str(r["restarts"]), r["image"], r["kind"],
+                      ", ".join(r["ports"]))
     app.out.print(table)
     gw = st["gateway"]
     app.out.print(f"gateway: {gw['url']}  routes: {', '.join(gw['routes']) or '-'}", markup=False)

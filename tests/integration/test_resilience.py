@@ -1,0 +1,163 @@
+"""A crash costs no new request: gateway replicas behind the proxy, and the data services.
+
+Under the load harness (20 requests/s, 20% streaming, through the proxy on the public port):
+- `kill -9` of one gateway replica's main process (from the host: a crash, so Docker's restart
+  policy applies), then of the other one once the first is back in rotation and at least 10 s
+  later. What may fail: requests in flight on the killed replica, and those its kernel still
+  accepted while its processes were being torn down (the listening socket closes last: about
+  0.3-0.7 s here). The proxy cannot tell those from requests a gateway had started, and never
+  replays a request that reached one. Every request sent later than DYING after a kill succeeds.
+- negative control: with `gateway.replicas: 1` the same kill fails requests sent after it.
+- a crash of redis (its main process killed) and postgres paused for 10 s: the gateway serves
+  throughout or fails only for their duration, and everything comes back by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gwops.docker import Docker
+from gwops.loadgen import Background, LoadResult
+from gwops.poll import poll
+from gwops.project import Project
+from gwops.proxy import Proxy
+from tests.integration.conftest import master_key, ops
+
+pytestmark = pytest.mark.integration
+RATE = 20
+DYING = 1.0  # seconds after a kill during which the dying replica may still accept connections
+
+
+def _up(copy, replicas: int) -> tuple[Path, dict[str, str], str, Docker]:
+    root, env = copy
+    stack_file = root / "config/stack.yaml"
+    s = yaml.safe_load(stack_file.read_text())
+    s["gateway"]["replicas"] = replicas
+    stack_file.write_text(yaml.safe_dump(s))
+    r = ops(root, env, "up")
+    assert r.returncode == 0, r.stderr
+    return root, env, f"http://127.0.0.1:{s['gateway']['port']}", Docker(Project(root), s["project_name"])
+
+
+def _crash(docker: Docker, service: str, replica: int = 0) -> float:
+    """SIGKILL to the container's main process from the host, as a crash or the OOM killer would:
+    Docker's restart policy applies (a `docker kill` counts as a manual stop and is not restarted)."""
+    c = docker.replicas(service)[replica]
+    os.kill(int(c.attrs["State"]["Pid"]), signal.SIGKILL)
+    return time.monotonic()
+
+
+def _in_rotation(proxy: Proxy, slot: str, want: int, timeout: float = 120) -> float:
+    poll(lambda: True if (s := proxy.stats().get(slot)) is not None and s.up >= want else None, timeout, 0.1)
+    return time.monotonic()
+
+
+def _split(res: LoadResult, t: float) -> tuple[list, list, list]:
+    """Failures of requests in flight at `t`, sent within DYING after it, and sent later."""
+    during = [o for o in res.failures if o.sent <= t <= o.sent + o.latency]
+    dying = [o for o in res.failures if t < o.sent <= t + DYING]
+    after = [o for o in res.failures if o.sent > t + DYING]
+    return during, dying, after
+
+
+def _hold(seconds: float) -> None:
+    """Keep the load running this long (a measurement window, not a wait for a condition)."""
+    t0 = time.monotonic()
+    poll(lambda: True if time.monotonic() - t0 >= seconds else None, seconds + 5, 0.2)
+
+
+def _describe(fails: list) -> str:
+    return "; ".join(f"{o.kind}/{o.conn} {o.error[:80]}" for o in fails[:5])
+
+
+def test_a_crashed_gateway_replica_costs_no_new_request(copy):
+    root, env, url, docker = _up(copy, replicas=2)
+    proxy = Proxy(docker)
+    svc = next(s for s in docker.all_containers() if s.startswith("gateway-"))
+    slot = svc.removeprefix("gateway-")
+    assert len(docker.replicas(svc)) == 2 and proxy.stats()[slot].up == 2
+    with Background(url, master_key(root), rate=RATE, stream_share=0.2) as bg:
+        _hold(5)  # steady load first
+        in_flight_1 = proxy.stats()[slot].sessions
+        k1 = _crash(docker, svc, 0)
+        back1 = _in_rotation(proxy, slot, 2)
+        # the other replica, at least 10 s after the first and once the first serves again
+        _hold(max(0.0, 10 - (time.monotonic() - k1)))
+        in_flight_2 = proxy.stats()[slot].sessions
+        k2 = _crash(docker, svc, 1)
+        back2 = _in_rotation(proxy, slot, 2)
+        _hold(3)  # and after the recovery
+    res = bg.result
+    assert res is not None
+    print(res.summary())
+    for n, (k, back, flight) in enumerate([(k1, back1, in_flight_1), (k2, back2, in_flight_2)], 1):
+        during, dying, _after = _split(res, k)
+        print(f"replica {n}: {flight} requests in flight through the proxy at the kill; failed: {len(during)} "
+              f"in flight, {len(dying)} sent within {DYING:g} s after; back in rotation after {back - k:.1f} s")
+    # nothing else failed: every other request, before, between and after the kills, succeeded
+    late = [o for o in res.failures if not any(o in _split(res, k)[0] + _split(res, k)[1] for k in (k1, k2))]
+    assert late == [], _describe(late)
+    assert {o.replica for o in res.outcomes if o.ok} >= {"gw1", "gw2"}
+    status = json.loads(ops(root, env, "status", "--json").stdout)
+    row = next(r for r in status["services"] if r["service"] == svc)
+    assert row["replicas"] == "2/2" and row["restarts"] == 2, row
+
+
+def test_negative_control_a_single_gateway_fails_requests_when_it_crashes(copy):
+    """The same kill with `replicas: 1`: the harness sees requests fail until Docker has restarted
+    it and it is ready, so the test above could see failures if there were any."""
+    root, env, url, docker = _up(copy, replicas=1)
+    proxy = Proxy(docker)
+    svc = next(s for s in docker.all_containers() if s.startswith("gateway-"))
+    with Background(url, master_key(root), rate=RATE, stream_share=0.2) as bg:
+        _hold(3)
+        k = _crash(docker, svc)
+        back = _in_rotation(proxy, svc.removeprefix("gateway-"), 1)
+    res = bg.result
+    assert res is not None
+    print(res.summary(), f"back in rotation after {back - k:.1f} s")
+    assert len(_split(res, k)[2]) > 0  # requests sent well after the kill failed
+
+
+def test_data_services_crash_or_stall_and_come_back(copy):
+    """Redis crashes (main process killed; Docker restarts it) and Postgres is paused for 10 s,
+    under load: failures only while each is away, and `status` is healthy again after."""
+    root, env, url, docker = _up(copy, replicas=2)
+    key = master_key(root)
+    figures = {}
+    for case in ("redis-crash", "postgres-pause"):
+        with Background(url, key, rate=RATE, stream_share=0.2) as bg:
+            _hold(3)
+            start = time.monotonic()
+            if case == "redis-crash":
+                _crash(docker, "redis")
+                poll(lambda: True if _healthy(docker, "redis") else None, 60, 0.2)
+            else:
+                subprocess.run(["docker", "pause", docker.container("postgres").id], check=True, capture_output=True)
+                poll(lambda: True if time.monotonic() - start >= 10 else None, 15, 0.2)
+                subprocess.run(["docker", "unpause", docker.container("postgres").id], check=True, capture_output=True)
+            end = time.monotonic()
+            _hold(5)  # serving after it is back
+        res = bg.result
+        assert res is not None
+        late = [o for o in res.failures if o.sent > end + 1]
+        figures[case] = (f"{res.summary()}; away {end - start:.1f} s; failed while away "
+                         f"{len(res.failures) - len(late)}; failed after {len(late)}")
+        assert late == [], f"{case}: {_describe(late)}"
+    print(figures)
+    st = poll(lambda: s if (s := json.loads(ops(root, env, "status", "--json").stdout))["overall"] == "healthy"
+              else None, 60, 1)
+    assert st["overall"] == "healthy"
+
+
+def _healthy(docker: Docker, service: str) -> bool:
+    c = docker.container(service)
+    return c is not None and (c.attrs["State"].get("Health") or {}).get("Status") == "healthy"
