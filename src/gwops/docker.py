@@ -16,6 +16,7 @@ from gwops.project import Project
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+VOLUME_LABEL = "com.docker.compose.volume"
 
 
 def _convert(exc: Exception, what: str) -> DockerError:
@@ -176,6 +177,11 @@ class Docker:
         """This project's containers by service name (running or not)."""
         found = self.sdk.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project_name}"})
         return {c.labels.get(SERVICE_LABEL, c.name): c for c in found}
+
+    def volumes(self) -> list[str]:
+        """This project's volumes by their name in docker-compose.yml (e.g. `postgres-data`)."""
+        found = self.sdk.volumes.list(filters={"label": f"{PROJECT_LABEL}={self.project_name}"})
+        return sorted((v.attrs.get("Labels") or {}).get(VOLUME_LABEL, v.name) for v in found)
 
     def container(self, service: str) -> Any | None:
         return self.containers().get(service)
