@@ -139,8 +139,8 @@ class SafetyBackupError(OpsError):
     def __init__(self, reason: str, hint: str | None, exit_code: int = C.EXIT_DEGRADED):
         super().__init__(
             f"the backup taken before deleting the volumes cannot run: {reason}; nothing was stopped or deleted",
-            hint=(f"{hint}; " if hint else "") + "or add `--no-backup` to delete the volumes without a backup "
-                 "(their data is lost)")
+            hint=hint if hint and "--no-backup" in hint else
+            (f"{hint}; " if hint else "") + "or add `--no-backup` to delete the volumes without a backup (their data is lost)")
         self.exit_code = exit_code
 
 

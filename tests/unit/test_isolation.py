@@ -143,3 +143,37 @@ def test_a_broken_plugin_that_is_not_ours_is_reported_not_overwritten(plugin, tm
     assert "does not overwrite it" in info.value.hint
     assert (link.read_bytes() if foreign == "file" else os.readlink(link)) == before
     assert not (host.plugin_dir() / host.STORE).exists()
+
+
+# -- down --volumes without its backup ------------------------------------------------------------
+class _FakeDocker:
+    """Postgres stopped (no container), its volume still there."""
+
+    def __init__(self, vols: list[str]):
+        self.vols, self.downs = vols, []
+
+    def container(self, service: str):
+        return None
+
+    def volumes(self) -> list[str]:
+        return self.vols
+
+    def compose_down(self, volumes: bool) -> None:
+        self.downs.append(volumes)
+
+
+@pytest.mark.parametrize("vols, refused", [(["postgres-data", "redis-data"], True), ([], False)])
+def test_down_volumes_refuses_when_its_backup_cannot_run(tmp_path, vols, refused):
+    from gwops.errors import SafetyBackupError
+    from gwops.stack import Stack
+
+    stack = Stack(Project(tmp_path), lambda m: None, StackSettings(project_name="p"))
+    stack.docker = _FakeDocker(vols)
+    if refused:
+        with pytest.raises(SafetyBackupError) as info:
+            stack.down(True, lambda q: True)
+        assert "`postgres` is not running, but its volume `postgres-data` exists" in info.value.message
+        assert "`--no-backup`" in info.value.hint and info.value.exit_code == 1 and stack.docker.downs == []
+    else:
+        assert stack.down(True, lambda q: True) is None and stack.docker.downs == [True]  # nothing to lose
+    assert stack.down(True, lambda q: True, backup=False) is None and stack.docker.downs[-1] is True
