@@ -59,5 +59,5 @@ def stack_copy(tmp: str):
     try:
         yield root, env, st
     finally:
-        subprocess.run([str(root / "bin/ops"), "down", "--volumes", "--yes"], env=env, cwd=root,
+        subprocess.run([str(root / "bin/ops"), "down", "--volumes", "--yes", "--no-backup"], env=env, cwd=root,
                        capture_output=True, timeout=300)

@@ -23,6 +23,8 @@ from _stack import env_value, free_port, master_key, run, stack_copy  # noqa: E4
 
 from gwops.loadgen import run_load  # noqa: E402
 from gwops.poll import poll  # noqa: E402
+from gwops.project import Project  # noqa: E402
+from gwops.projectname import resolve  # noqa: E402
 from gwops.settings import load_settings  # noqa: E402
 
 
@@ -39,7 +41,8 @@ def proc_figures(pids: list[str]) -> tuple[float, list[int]]:
 
 def one(root: Path, guard: str, rate: float, seconds: float) -> str:
     settings = load_settings(root / "config/stack.yaml")
-    project, key, port = settings.project_name, master_key(root), free_port()
+    project = resolve(Project(root), settings)
+    key, port = master_key(root), free_port()
     version = max((root / "state/versions").glob("*.yaml"), key=lambda p: p.stat().st_mtime)
     name = f"{project}-gcbench"
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)

@@ -17,6 +17,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+VOLUME_LABEL = "com.docker.compose.volume"
 
 
 def _convert(exc: Exception, what: str) -> DockerError:
@@ -194,6 +195,11 @@ class Docker:
     def replicas(self, service: str) -> list[Any]:
         """Every container of a service, in replica order (a gateway slot runs several)."""
         return self.all_containers().get(service, [])
+
+    def volumes(self) -> list[str]:
+        """This project's volumes by their name in docker-compose.yml (e.g. `postgres-data`)."""
+        found = self.sdk.volumes.list(filters={"label": f"{PROJECT_LABEL}={self.project_name}"})
+        return sorted((v.attrs.get("Labels") or {}).get(VOLUME_LABEL, v.name) for v in found)
 
     def container(self, service: str) -> Any | None:
         return self.containers().get(service)

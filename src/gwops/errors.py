@@ -105,6 +105,45 @@ class HealthError(OpsError):
         )
 
 
+PG_AUTH_FAILED = "password authentication failed"  # what Postgres answers a wrong password
+
+
+class PostgresAuthError(HealthError):
+    """Postgres refuses the stack's own user with the password in `.env`: its data volume was
+    initialised with another password (Postgres sets it only when it creates the data directory)."""
+
+    def __init__(self, answer: str, user: str, database: str, logs: str = ""):
+        super().__init__(
+            C.POSTGRES_SERVICE, "login over TCP with the password in `.env`", answer, logs=logs,
+            hint=("either put back in `.env` the `POSTGRES_PASSWORD` the volume was created with, then "
+                  "`bin/ops up`; or keep the new one and set it in the database (it asks for the new "
+                  f"password: paste `POSTGRES_PASSWORD` from `.env`): `docker compose exec postgres psql -U {user} "
+                  f"-d {database} -c '\\password {user}'`, then `bin/ops up`; or start empty, deleting the "
+                  "data (a backup needs the old password): `bin/ops down --volumes --no-backup`, then `bin/ops up`"))
+        self.message = (f"postgres rejects the password in `.env`: the volume was initialised with another one "
+                        f"(the server answered: {answer})")
+
+    @classmethod
+    def from_output(cls, output: str, user: str, database: str, logs: str = "") -> PostgresAuthError | None:
+        """The error if psql's `output` is the server refusing the password, else None."""
+        line = next((x for x in output.splitlines() if PG_AUTH_FAILED in x), None)
+        if line is None:
+            return None
+        # psql: error: connection to server at "..." failed: FATAL:  password authentication failed for user "x"
+        return cls(line.split("failed: ", 1)[-1].strip()[:300], user, database, logs=logs)
+
+
+class SafetyBackupError(OpsError):
+    """`down --volumes` could not take its backup first; nothing was deleted."""
+
+    def __init__(self, reason: str, hint: str | None, exit_code: int = C.EXIT_DEGRADED):
+        super().__init__(
+            f"the backup taken before deleting the volumes cannot run: {reason}; nothing was stopped or deleted",
+            hint=hint if hint and "--no-backup" in hint else
+            (f"{hint}; " if hint else "") + "or add `--no-backup` to delete the volumes without a backup (their data is lost)")
+        self.exit_code = exit_code
+
+
 class LockedError(OpsError):
     exit_code = C.EXIT_LOCKED
 

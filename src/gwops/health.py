@@ -13,11 +13,15 @@ from typing import Any
 import httpx
 
 from gwops import constants as C
+from gwops import envfile
 from gwops.docker import Docker
-from gwops.errors import HealthError
+from gwops.errors import PG_AUTH_FAILED, HealthError, PostgresAuthError
 from gwops.poll import Timeout, poll
 
 Say = Callable[[str], None]
+# Over TCP to the container's own address, so the login takes the same pg_hba rule as the gateway's
+# (`host all all all scram-sha-256`); 127.0.0.1 and the unix socket are `trust` in the official image.
+PG_LOGIN = ["sh", "-c", 'exec psql -X -w -h "$HOSTNAME" -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT 1"']
 
 
 @dataclass
@@ -52,10 +56,11 @@ class Health:
                 if st.get("Status") in ("exited", "dead"):
                     raise self.fail(service, "container", f"container `{c.name}` exited with code {st.get('ExitCode')}")
                 health = (st.get("Health") or {}).get("Status")
+                log = ((st.get("Health") or {}).get("Log") or [{}])[-1].get("Output", "").strip()
+                if service == C.POSTGRES_SERVICE:
+                    self.check_postgres_answer(log)  # a rejected password never heals: fail at once
                 if health == "unhealthy":
-                    log = (st["Health"].get("Log") or [{}])[-1].get("Output", "").strip()
-                    raise self.fail(service, "healthcheck",
-                                    f"healthcheck of `{c.name}` reports unhealthy: {log[:300]}")
+                    raise self.fail(service, "healthcheck", f"healthcheck of `{c.name}` reports unhealthy: {log[:300]}")
                 pending += health not in (None, "healthy")
             return None if pending else "ok"
 
@@ -78,10 +83,43 @@ class Health:
         except Timeout:
             raise self.fail(service, check, f"no valid answer: {last or '(empty)'}") from None
 
+    def postgres_login(self) -> str | None:
+        """One login as the stack's user with the password from `.env` and a query; None when it
+        works, else the last line of the answer. A rejected password raises PostgresAuthError."""
+        password = envfile.read(self.docker.project.env_file).get("POSTGRES_PASSWORD", "")
+        # the password goes in through the exec environment, never a process argument
+        code, out = self.docker.exec(C.POSTGRES_SERVICE, PG_LOGIN, env={"PGPASSWORD": password,
+                                                                        "PGCONNECT_TIMEOUT": "5"})
+        self.check_postgres_answer(out)
+        if code == 0 and out.strip() == "1":
+            return None
+        return (out.strip().splitlines() or ["(no answer)"])[-1][-300:]
+
+    def check_postgres_answer(self, answer: str) -> None:
+        """Raise PostgresAuthError if `answer` (psql's output) is the server refusing the password."""
+        if PG_AUTH_FAILED not in answer:
+            return
+        env = envfile.read(self.docker.project.env_file)
+        refused = PostgresAuthError.from_output(answer, env.get("POSTGRES_USER", "litellm"), env.get("POSTGRES_DB", "litellm"),
+                                                logs=self.docker.tail_logs(C.POSTGRES_SERVICE, 30))
+        if refused:
+            raise refused
+
     def postgres(self) -> None:
-        self.exec_check(C.POSTGRES_SERVICE, "query `SELECT 1`",
-                        ["sh", "-c", 'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT 1"'],
-                        "1")
+        """Postgres works for the stack: its own user logs in over TCP (password auth, unlike the
+        unix socket) with the password in `.env` and runs a query."""
+        last = ""
+
+        def attempt() -> str | None:
+            nonlocal last
+            last = self.postgres_login() or ""
+            return None if last else "ok"
+
+        try:
+            poll(attempt, min(self.timeout, 30), 0.5)
+        except Timeout:
+            raise self.fail(C.POSTGRES_SERVICE, "login over TCP and `SELECT 1`",
+                            f"no valid answer: {last or '(empty)'}") from None
 
     def redis(self) -> None:
         self.exec_check(C.REDIS_SERVICE, "PING with auth",

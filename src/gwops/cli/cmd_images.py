@@ -25,12 +25,13 @@ def build(app: App, services: tuple[str, ...], force: bool) -> int:
     from gwops.docker import Docker
     from gwops.images import SERVICES, Images
     from gwops.lock import exclusive
+    from gwops.projectname import resolve
     from gwops.settings import load_settings
 
     settings = load_settings(app.project.stack_file)
     host.ensure_engine(app.project.logs_dir, app.say)
     host.ensure_compose(app.say)
-    imgs = Images(app.project, settings, Docker(app.project, settings.project_name), app.say)
+    imgs = Images(app.project, settings, Docker(app.project, resolve(app.project, settings)), app.say)
     with exclusive(app.project.state_dir / "ops.lock", "build images"):
         for svc in services or SERVICES:
             imgs.build(svc, force=force)

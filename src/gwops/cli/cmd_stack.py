@@ -32,9 +32,10 @@ def up(app: App, skip_route_checks: bool) -> int:
 @click.command()
 @click.option("--volumes", is_flag=True, help="Also delete the data volumes (Postgres, Redis).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-backup", is_flag=True, help="With --volumes: delete them without taking a backup first.")
 @pass_app
-def down(app: App, volumes: bool, yes: bool) -> int:
-    """Stop the stack; keep the data volumes unless --volumes."""
+def down(app: App, volumes: bool, yes: bool, no_backup: bool) -> int:
+    """Stop the stack; keep the data volumes unless --volumes (a backup is taken first)."""
     from gwops.stack import Stack
 
     def confirm(question: str) -> bool:
@@ -44,7 +45,7 @@ def down(app: App, volumes: bool, yes: bool) -> int:
             return False
         return click.confirm(question, default=False, err=True)
 
-    taken = Stack(app.project, app.say).down(volumes, confirm)
+    taken = Stack(app.project, app.say).down(volumes, confirm, backup=not no_backup)
     if taken:
         app.say(f"backup `{taken}` was taken first (restore with `bin/ops restore {taken}`)")
     app.say("stack is down" + (" and its volumes deleted" if volumes else " (volumes kept)"))
@@ -70,6 +71,9 @@ def status(app: App, as_json: bool) -> int:
         table.add_row(r["service"], r["state"], r["health"], r["replicas"], str(r["restarts"]), r["image"], r["kind"],
                       ", ".join(r["ports"]))
     app.out.print(table)
+    for r in st["services"]:
+        if r.get("problem"):
+            app.out.print(f"{r['service']}: {r['problem']}\n  next: {r['next']}", markup=False)
     gw = st["gateway"]
     app.out.print(f"gateway: {gw['url']}  routes: {', '.join(gw['routes']) or '-'}", markup=False)
     app.out.print(f"config: version {gw['config_version']} in slot `{gw['active_slot']}`, live since "
@@ -98,9 +102,10 @@ def status(app: App, as_json: bool) -> int:
 def logs(app: App, service: str | None, follow: bool, tail: int | None) -> int:
     """Print the logs of SERVICE (default: all services)."""
     from gwops.docker import Docker
+    from gwops.projectname import resolve
     from gwops.settings import load_settings
 
-    docker = Docker(app.project, load_settings(app.project.stack_file).project_name)
+    docker = Docker(app.project, resolve(app.project, load_settings(app.project.stack_file)))
     for chunk in docker.compose_logs(service, follow, tail):
         app.out.file.write(chunk)
         app.out.file.flush()
@@ -111,13 +116,14 @@ def logs(app: App, service: str | None, follow: bool, tail: int | None) -> int:
 @pass_app
 def env_cmd(app: App) -> int:
     """Print the settings plain `docker compose` needs (eval "$(bin/ops env)")."""
+    from gwops.projectname import resolve
     from gwops.settings import load_settings
 
-    settings = load_settings(app.project.stack_file)
+    name = resolve(app.project, load_settings(app.project.stack_file))
     root = app.project.root
     files = ":".join(str(p) for p in app.project.compose_files())
     app.out.file.write(f"export COMPOSE_FILE='{files}'\n"
-                       f"export COMPOSE_PROJECT_NAME='{settings.project_name}'\n"
+                       f"export COMPOSE_PROJECT_NAME='{name}'\n"
                        f"# then e.g.: docker compose --project-directory '{root}' ps\n")
     return C.EXIT_OK
 
