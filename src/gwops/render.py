@@ -57,12 +57,13 @@ def render_overrides(project: Project, *, choices: list[ImageChoice], gateway: G
     return [rel for rel, text in outputs.items() if atomic_write(project.root / rel, text)]
 
 
-def render_proxy(project: Project, active: str, stream_timeout: float, replicas: int) -> bool:
+def render_proxy(project: Project, active: str, gateway: Gateway) -> bool:
     """The proxy's config and slot map, as they should be after a restart of the proxy. True if
     the config itself changed (the slot map changes with every switch)."""
     d = project.state_dir / "proxy"
     text = _env().get_template("haproxy.cfg.j2").render(
-        slots=C.SLOTS, active=active, stream_timeout=int(stream_timeout) + 30, replicas=replicas)
+        slots=C.SLOTS, active=active, stream_timeout=int(gateway.drain_timeout) + 30, replicas=gateway.replicas,
+        max_inflight=gateway.max_inflight)
     changed = atomic_write(d / "haproxy.cfg", text)
     atomic_write(d / "slot.map", f"active slot_{active}\n")
     d.chmod(0o755)

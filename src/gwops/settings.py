@@ -59,6 +59,10 @@ class Gateway(Strict):
     # one costs no new request (the proxy takes it out of rotation within about a second and
     # retries connections that failed on another; Docker restarts it).
     replicas: int = Field(2, ge=1, le=16, description="gateway containers per config version")
+    # Admission control at the proxy: a replica gets at most this many requests at once, the rest
+    # wait in the proxy's queue (30 s at most). Without it, a replica that is starting or briefly
+    # slow gets every waiting request at once and never catches up.
+    max_inflight: int = Field(64, ge=1, le=100000, description="concurrent requests per gateway replica")
     # One LiteLLM process saturates a core near 50 req/s. Each replica runs `workers` processes
     # under gunicorn with the app preloaded: workers are forked from one started process, so a
     # replica with two workers starts in the time and CPU of one (uvicorn's own supervisor imports

@@ -136,8 +136,7 @@ class Stack:
         render_overrides(
             self.project, choices=choices, gateway=self.settings.gateway, versions=versions,
             provider_env=provider_env, database=database_wired(choices), database_reason=NO_DB_REASON)
-        return render_proxy(self.project, st.active, self.settings.gateway.drain_timeout,
-                            self.settings.gateway.replicas)
+        return render_proxy(self.project, st.active, self.settings.gateway)
 
     def gate_gateway(self, health: Health, slot: str, master_key: str, routes: list[str]) -> None:
         """The active slot behind the proxy: the proxy sees it up and routes to it, then a real

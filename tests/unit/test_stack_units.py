@@ -78,13 +78,13 @@ def test_proxy_config_does_not_change_with_the_active_slot(tmp_path):
     from gwops.render import render_proxy
 
     project = Project(tmp_path)
-    assert render_proxy(project, "blue", 600, 2) is True
-    assert render_proxy(project, "green", 600, 2) is False
+    assert render_proxy(project, "blue", Gateway()) is True
+    assert render_proxy(project, "green", Gateway()) is False
     assert (tmp_path / "state/proxy/slot.map").read_text() == "active slot_green\n"
     cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
     assert "option http-server-close" in cfg and "timeout server 630s" in cfg
-    assert render_proxy(project, "green", 900, 2) is True
-    assert render_proxy(project, "green", 900, 3) is True  # the number of replicas is in the config
+    assert render_proxy(project, "green", Gateway(drain_timeout=900)) is True
+    assert render_proxy(project, "green", Gateway(drain_timeout=900, replicas=3)) is True  # replicas are in it
 
 
 def test_proxy_takes_a_dead_replica_out_fast_and_retries_only_failed_connections(tmp_path):
@@ -93,13 +93,14 @@ def test_proxy_takes_a_dead_replica_out_fast_and_retries_only_failed_connections
     HAProxy's retry-on stays at its default (connection failures only: nothing is sent twice)."""
     from gwops.render import render_proxy
 
-    render_proxy(Project(tmp_path), "blue", 600, 3)
+    render_proxy(Project(tmp_path), "blue", Gateway(replicas=3, max_inflight=50))
     cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
     for slot in ("blue", "green"):
-        assert f"server-template gw 3 gateway-{slot}:4000 init-addr none resolvers docker" in cfg
+        assert f"server-template gw 3 gateway-{slot}:4000 init-addr none resolvers docker resolve-prefer ipv4 maxconn 50 check" in cfg
         # a busy last replica is never taken out: unchecked backups over the same replicas
-        assert f"server-template spare 3 gateway-{slot}:4000 init-addr none resolvers docker resolve-prefer ipv4 resolve-opts allow-dup-ip backup\n" in cfg
+        assert f"server-template spare 3 gateway-{slot}:4000 init-addr none resolvers docker resolve-prefer ipv4 maxconn 50 resolve-opts allow-dup-ip backup\n" in cfg
     assert cfg.count("option httpchk GET /health/liveliness") == 2 and cfg.count("balance leastconn") == 2
     assert "inter 500ms" in cfg and "fall 2" in cfg and "observe layer4 error-limit 1 on-error mark-down" in cfg
     assert "option redispatch 1" in cfg and "retries 3" in cfg
+    assert "option abortonclose" in cfg and "timeout queue 30s" in cfg  # admission control
     assert "\n    retry-on" not in cfg  # never a retry of a request that reached a gateway
