@@ -60,7 +60,7 @@ def test_up_chat_status_idempotent_down(copy):
     docker_ids_after = subprocess.run(["docker", "ps", "-q", "--filter",
                                        f"label=com.docker.compose.project={status['project']}"],
                                       capture_output=True, text=True).stdout.split()
-    assert sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 4  # nothing recreated
+    assert sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 5  # nothing recreated (2 gateway replicas)
 
     # the scheduled backup: installed with a crontab library, run as cron would (no TTY, minimal
     # environment, another working directory)
