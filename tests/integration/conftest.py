@@ -59,6 +59,15 @@ def ops(root: Path, env: dict[str, str], *args: str, timeout: float = 600) -> su
 
 
 
+def set_gateway(root: Path, **settings: object) -> dict:
+    """Set `gateway.*` keys in a copy's config/stack.yaml; returns the whole settings document."""
+    stack_file = root / "config/stack.yaml"
+    doc = yaml.safe_load(stack_file.read_text())
+    doc["gateway"].update(settings)
+    stack_file.write_text(yaml.safe_dump(doc))
+    return doc
+
+
 def master_key(root: Path) -> str:
     for line in (root / ".env").read_text().splitlines():
         if line.startswith("LITELLM_MASTER_KEY="):

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from gwops.loadgen import Background, run_load
-from tests.integration.conftest import gateway_containers, master_key, ops
+from tests.integration.conftest import gateway_containers, master_key, ops, set_gateway
 
 pytestmark = pytest.mark.integration
 RATE = 50
@@ -44,10 +44,7 @@ def started(copy, replicas: int | None = None):
     root, env = copy
     providers(root, "extra-start")
     if replicas is not None:
-        stack_file = root / "config/stack.yaml"
-        s = yaml.safe_load(stack_file.read_text())
-        s["gateway"]["replicas"] = replicas
-        stack_file.write_text(yaml.safe_dump(s))
+        set_gateway(root, replicas=replicas)
     up = ops(root, env, "up")
     assert up.returncode == 0, up.stderr
     settings = yaml.safe_load((root / "config/stack.yaml").read_text())

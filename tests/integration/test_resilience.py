@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gwops.docker import Docker
 from gwops.loadgen import Background, LoadResult
 from gwops.poll import Timeout, poll
 from gwops.project import Project
 from gwops.proxy import Proxy
-from tests.integration.conftest import master_key, ops
+from tests.integration.conftest import master_key, ops, set_gateway
 
 pytestmark = pytest.mark.integration
 RATE = 20
@@ -39,10 +38,7 @@ DYING = 1.0  # seconds after a kill during which the dying replica may still acc
 
 def _up(copy, replicas: int) -> tuple[Path, dict[str, str], str, Docker]:
     root, env = copy
-    stack_file = root / "config/stack.yaml"
-    s = yaml.safe_load(stack_file.read_text())
-    s["gateway"]["replicas"] = replicas
-    stack_file.write_text(yaml.safe_dump(s))
+    s = set_gateway(root, replicas=replicas)
     r = ops(root, env, "up")
     assert r.returncode == 0, r.stderr
     return root, env, f"http://127.0.0.1:{s['gateway']['port']}", Docker(Project(root), s["project_name"])
