@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-
-import httpx
 
 from gwops import constants as C
 from gwops import envfile, host, projectname, slots
 from gwops.backup.service import Backups
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
-from gwops.docker import Docker
+from gwops.docker import ComposeModel, Docker
 from gwops.errors import AbortedError, OpsError, PostgresAuthError, PrerequisiteError, SafetyBackupError
 from gwops.health import Gate, Health, gateway_url
 from gwops.images import Images
@@ -29,6 +28,7 @@ from gwops.render import ImageChoice, render_overrides, render_proxy
 from gwops.settings import StackSettings, load_settings
 
 Say = Callable[[str], None]
+Containers = dict[str, list[Any]]  # Docker.all_containers(): a service's containers by its name
 PG_VOLUME = "postgres-data"  # its volume in docker-compose.yml
 NO_DB_REASON = ("LiteLLM database features (virtual keys, spend tracking) are off: the local gateway "
                 "image has no Prisma engines; use the official image to turn them on")
@@ -47,6 +47,11 @@ class UpReport:
     reloaded: bool = False
 
 
+def first(found: Containers, service: str) -> Any | None:
+    """A service's first container in a listing, if any."""
+    return next(iter(found.get(service, [])), None)
+
+
 def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
     """Services grouped by `depends_on` depth: each level needs only the ones before it."""
     services = compose_config.get("services", {})
@@ -63,6 +68,12 @@ def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
     return levels
 
 
+def image_of(service: str, choices: list[ImageChoice]) -> str | None:
+    """The image a compose service runs (both gateway slots run the gateway's)."""
+    key = C.GATEWAY_SERVICE if service.startswith(f"{C.GATEWAY_SERVICE}-") else service
+    return next((c.image for c in choices if c.service == key), None)
+
+
 def database_wired(choices: list[ImageChoice]) -> bool:
     """LiteLLM's database features need the official gateway image (Prisma engines)."""
     return next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
@@ -76,6 +87,7 @@ class Stack:
         self.project_name = projectname.resolve(project, self.settings)
         self.docker = Docker(project, self.project_name)
         self.proxy = Proxy(self.docker)
+        self.compose_version = ""  # from preflight
 
     @property
     def url(self) -> str:
@@ -90,18 +102,22 @@ class Stack:
                 "COMPOSE_FILE": self.project.compose_file_var(),
                 "COMPOSE_PROFILES": active}
 
-    def preflight(self, active: str) -> envfile.EnvResult:
-        host.ensure_engine(self.project.logs_dir, self.say)
-        host.ensure_compose(self.say)
+    def preflight(self, active: str) -> tuple[envfile.EnvResult, dict[str, list[Any]]]:
+        """Engine, Compose (both checked at once), `.env`, the public port; returns `.env` and the
+        project's containers as they are now (one listing, used by the later stages)."""
+        with ThreadPoolExecutor(1) as pool:
+            compose = pool.submit(host.ensure_compose, self.say)
+            host.ensure_engine(self.project.logs_dir, self.say)
+            self.compose_version = compose.result()
         env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env(active))
         for note in env.notes:
             self.say(note)
-        self._check_ports()
-        return env
+        found = self.docker.all_containers()
+        self._check_ports(first(found, C.PROXY_SERVICE))
+        return env, found
 
-    def _check_ports(self) -> None:
+    def _check_ports(self, c: Any | None) -> None:
         gw = self.settings.gateway
-        c = self.docker.container(C.PROXY_SERVICE)
         if c is not None and c.status == "running":
             ports = c.attrs.get("HostConfig", {}).get("PortBindings") or {}
             bound = {(b.get("HostIp"), b.get("HostPort")) for v in ports.values() for b in (v or [])}
@@ -149,30 +165,55 @@ class Stack:
         health.gateway(self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout,
                        service=C.gateway_service(slot))
 
-    def start(self, st: slots.SlotState, master_key: str, routes: list[str],
-              keep_active: bool = False) -> tuple[list[list[str]], list[Gate]]:
-        """Start the services level by level, each gated on health. The idle gateway slot is left
-        alone, and so is the active one with `keep_active` (a reload replaces it)."""
+    def start(self, st: slots.SlotState, master_key: str, routes: list[str], model: ComposeModel,
+              found: Containers, choices: list[ImageChoice], keep_active: bool = False,
+              ) -> tuple[list[list[str]], list[Gate]]:
+        """Start the services and gate them level by level (`depends_on` order): a level is gated
+        only once every level before it passed. Services that `docker compose up` would leave as
+        they are (`found` running, same config and image) are not passed to it: on a warm stack it
+        does not run at all. Without the database wired, every service starts at once (the gateway
+        connects to Redis when Redis comes up) and only the gates keep the order. The idle gateway
+        slot is left alone, and so is the active one with `keep_active` (a reload replaces it)."""
         skip = {C.gateway_service(st.idle)} | ({C.gateway_service(st.active)} if keep_active else set())
-        levels = [[s for s in lvl if s not in skip] for lvl in levels_of(self.docker.compose_config())]
+        levels = [[s for s in lvl if s not in skip] for lvl in levels_of(model.as_config())]
         levels = [lvl for lvl in levels if lvl]
+        stale = [s for lvl in levels for s in lvl
+                 if not self.docker.up_to_date(s, found.get(s, []), model, image_of(s, choices))]
+        waves = [stale] if not database_wired(choices) else [[s for s in lvl if s in stale] for lvl in levels]
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         gates: list[Gate] = []
+        t0 = time.monotonic()
         for level in levels:
-            t0 = time.monotonic()
-            self.say(f"starting {', '.join(level)}")
-            self.docker.compose_up(level)
-            for svc in level:
-                health.container(svc)
-                if svc == C.POSTGRES_SERVICE:
-                    health.postgres()
-                elif svc == C.REDIS_SERVICE:
-                    health.redis()
-                elif svc == C.gateway_service(st.active):
-                    self.gate_gateway(health, st.active, master_key, routes)
-                gates.append(Gate(svc, time.monotonic() - t0))
-                self.say(f"{svc}: healthy ({gates[-1].seconds:.1f} s)")
+            wave = next((w for w in waves if set(w) & set(level)), [])
+            if wave:
+                waves.remove(wave)
+                self.say(f"starting {', '.join(wave)}")
+                self.docker.compose_up(wave)
+                t0 = time.monotonic()
+            gates += self._gate_level(health, level, st.active, master_key, routes, t0)
         return levels, gates
+
+    def _gate_level(self, health: Health, level: list[str], active: str, master_key: str, routes: list[str],
+                    t0: float) -> list[Gate]:
+        """Every service of one level gated at once; each gate's time counts from `t0`, when its
+        services were started. The first failure (in level order) is raised."""
+
+        def gate(svc: str) -> Gate:
+            health.container(svc)
+            if svc == C.POSTGRES_SERVICE:
+                health.postgres()
+            elif svc == C.REDIS_SERVICE:
+                health.redis()
+            elif svc == C.gateway_service(active):
+                self.gate_gateway(health, active, master_key, routes)
+            return Gate(svc, time.monotonic() - t0)
+
+        with ThreadPoolExecutor(len(level)) as pool:
+            futures = [pool.submit(gate, svc) for svc in level]
+            gates = [f.result() for f in futures]
+        for g in gates:
+            self.say(f"{g.service}: healthy ({g.seconds:.1f} s)")
+        return gates
 
     # -- commands --------------------------------------------------------------------------------
     def up(self, route_checks: bool = True) -> UpReport:
@@ -181,28 +222,29 @@ class Stack:
         t0 = time.monotonic()
         with self.lock("bring the stack up"):
             st = slots.load(self.project)
-            env = self.preflight(st.active)
+            env, found = self.preflight(st.active)
             compiled = self.validate(env.values)
             choices = self.images()
             for c in choices:
                 self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
             version = store.publish_version(self.project, compiled.text)
-            active = self.docker.container(C.gateway_service(st.active))
+            active = first(found, C.gateway_service(st.active))
             serving = bool(active is not None and active.status == "running" and st.version)
             if not serving:
                 st.versions[st.active] = version
-            proxy = self.docker.container(C.PROXY_SERVICE)
+            proxy = first(found, C.PROXY_SERVICE)
             proxy_id = proxy.id if proxy is not None and proxy.status == "running" else None
             proxy_changed = self.render(compiled, choices, st)
+            model = self.docker.compose_model(self.compose_version)
             database = database_wired(choices)
             if not database:
                 self.say(NO_DB_REASON)
             routes = compiled.route_names()
             # a serving gateway whose container Compose would recreate (new image, workers, provider
             # variables) is replaced the zero-downtime way, like a new config, not restarted in place
-            respec = serving and self.docker.would_recreate(C.gateway_service(st.active), active)
+            respec = serving and self.docker.would_recreate(C.gateway_service(st.active), active, model)
             levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [],
-                                       keep_active=respec)
+                                       model, found, choices, keep_active=respec)
             if not serving:
                 st.went_live(st.active, version)
                 slots.save(self.project, st)
@@ -287,6 +329,8 @@ class Stack:
             if not gateway["database"]:
                 gateway["database_note"] = NO_DB_REASON
             key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
+            import httpx
+
             try:
                 r = httpx.get(f"{self.url}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5)
                 if r.status_code == 200:
