@@ -52,6 +52,13 @@ def first(found: Containers, service: str) -> Any | None:
     return next(iter(found.get(service, [])), None)
 
 
+def healthy(found: list[Any]) -> bool:
+    """Every container of a service running and healthy (or running, without a healthcheck)."""
+    return bool(found) and all(c.attrs["State"].get("Status") == "running"
+                               and (c.attrs["State"].get("Health") or {}).get("Status", "healthy") == "healthy"
+                               for c in found)
+
+
 def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
     """Services grouped by `depends_on` depth: each level needs only the ones before it."""
     services = compose_config.get("services", {})
@@ -102,19 +109,31 @@ class Stack:
                 "COMPOSE_FILE": self.project.compose_file_var(),
                 "COMPOSE_PROFILES": active}
 
-    def preflight(self, active: str) -> tuple[envfile.EnvResult, dict[str, list[Any]]]:
-        """Engine, Compose (both checked at once), `.env`, the public port; returns `.env` and the
-        project's containers as they are now (one listing, used by the later stages)."""
-        with ThreadPoolExecutor(1) as pool:
+    def preflight_and_validate(self, active: str) -> tuple[envfile.EnvResult, Compiled, Containers]:
+        """Engine and Compose checked (their CLI calls run while the config compiles: the engine
+        answering is reported before an invalid config), `.env`, the config, the public port.
+        Returns `.env`, the compiled config and the project's containers as they are now (one
+        listing, used by the later stages)."""
+        with ThreadPoolExecutor(2) as pool:
+            engine = pool.submit(host.ensure_engine, self.project.logs_dir, self.say)
             compose = pool.submit(host.ensure_compose, self.say)
-            host.ensure_engine(self.project.logs_dir, self.say)
+            env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env(active))
+            try:
+                compiled: Compiled | OpsError = compile_sources(self.project.config_dir, self.settings.naming,
+                                                                env.values)
+            except OpsError as exc:
+                compiled = exc
+            engine.result()
             self.compose_version = compose.result()
-        env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env(active))
         for note in env.notes:
+            self.say(note)
+        if isinstance(compiled, OpsError):
+            raise compiled
+        for note in compiled.notes:
             self.say(note)
         found = self.docker.all_containers()
         self._check_ports(first(found, C.PROXY_SERVICE))
-        return env, found
+        return env, compiled, found
 
     def _check_ports(self, c: Any | None) -> None:
         gw = self.settings.gateway
@@ -183,6 +202,11 @@ class Stack:
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         gates: list[Gate] = []
         t0 = time.monotonic()
+        if not stale and all(healthy(found.get(s, [])) for lvl in levels for s in lvl):
+            # nothing to start and every container already healthy: every gate at once (each
+            # still checks everything it checks; a failure is reported in level order)
+            return levels, self._gate_level(health, [s for lvl in levels for s in lvl], st.active,
+                                            master_key, routes, t0)
         for level in levels:
             wave = next((w for w in waves if set(w) & set(level)), [])
             if wave:
@@ -222,8 +246,7 @@ class Stack:
         t0 = time.monotonic()
         with self.lock("bring the stack up"):
             st = slots.load(self.project)
-            env, found = self.preflight(st.active)
-            compiled = self.validate(env.values)
+            env, compiled, found = self.preflight_and_validate(st.active)
             choices = self.images()
             for c in choices:
                 self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
