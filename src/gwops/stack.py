@@ -190,31 +190,40 @@ class Stack:
         """Start the services and gate them level by level (`depends_on` order): a level is gated
         only once every level before it passed. Services that `docker compose up` would leave as
         they are (`found` running, same config and image) are not passed to it: on a warm stack it
-        does not run at all. Without the database wired, every service starts at once (the gateway
-        connects to Redis when Redis comes up) and only the gates keep the order. The idle gateway
-        slot is left alone, and so is the active one with `keep_active` (a reload replaces it)."""
+        does not run at all. Without the database wired, every level is started at once, one
+        `compose up` each (one call would wait for `depends_on` conditions), and only the gates keep
+        the order: the gateway connects to Redis when Redis comes up (checked with the local
+        image), and starting it is the longest step. With the database wired (official image),
+        a level starts only once the one before it passed. The idle gateway slot is left alone,
+        and so is the active one with `keep_active` (a reload replaces it)."""
         skip = {C.gateway_service(st.idle)} | ({C.gateway_service(st.active)} if keep_active else set())
         levels = [[s for s in lvl if s not in skip] for lvl in levels_of(model.as_config())]
         levels = [lvl for lvl in levels if lvl]
         stale = [s for lvl in levels for s in lvl
                  if not self.docker.up_to_date(s, found.get(s, []), model, image_of(s, choices))]
-        waves = [stale] if not database_wired(choices) else [[s for s in lvl if s in stale] for lvl in levels]
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
-        gates: list[Gate] = []
-        t0 = time.monotonic()
         if not stale and all(healthy(found.get(s, [])) for lvl in levels for s in lvl):
             # nothing to start and every container already healthy: every gate at once (each
             # still checks everything it checks; a failure is reported in level order)
             return levels, self._gate_level(health, [s for lvl in levels for s in lvl], st.active,
-                                            master_key, routes, t0)
-        for level in levels:
-            wave = next((w for w in waves if set(w) & set(level)), [])
-            if wave:
-                waves.remove(wave)
-                self.say(f"starting {', '.join(wave)}")
-                self.docker.compose_up(wave)
-                t0 = time.monotonic()
-            gates += self._gate_level(health, level, st.active, master_key, routes, t0)
+                                            master_key, routes, time.monotonic())
+        started: dict[int, float] = {}
+
+        def launch(i: int) -> None:
+            todo = [s for s in levels[i] if s in stale]
+            if todo:
+                self.say(f"starting {', '.join(todo)}")
+                self.docker.compose_up(todo)
+            started[i] = time.monotonic()
+
+        if not database_wired(choices):
+            for i in range(len(levels)):
+                launch(i)
+        gates: list[Gate] = []
+        for i, level in enumerate(levels):
+            if i not in started:
+                launch(i)
+            gates += self._gate_level(health, level, st.active, master_key, routes, started[i])
         return levels, gates
 
     def _gate_level(self, health: Health, level: list[str], active: str, master_key: str, routes: list[str],
