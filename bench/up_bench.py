@@ -10,7 +10,7 @@ Runs on a temporary copy of the repo (own Compose project, free port; images mus
      healthy, and the critical path (longest chain of them along depends_on);
   4. warm: `bin/ops up` and a no-op `docker compose up -d --wait`, in turns, 3 each (medians).
 Before each timed step it waits for other Compose projects' containers to be quiet (<= 20% CPU,
-up to 5 min) and notes it when they were not.
+up to BENCH_QUIET_WAIT seconds, default 120) and notes it when they were not.
 Targets (issue 12): cold `up` <= 1.1x cold compose; warm `up` <= 1.2x no-op compose.
 Run: GWOPS_VENV=.venv .venv/bin/python bench/up_bench.py
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import run, stack_copy, wait_quiet  # noqa: E402
+
+QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "120"))  # seconds to wait for other projects
 
 
 def compose_env(root: Path, env: dict) -> dict:
@@ -48,13 +51,15 @@ def compose(root: Path, env: dict, *args: str) -> float:
 
 
 def timed(project: str, notes: list[str], what: str, step):
-    note = wait_quiet(project)
+    note = wait_quiet(project, QUIET_WAIT)
     if note:
         notes.append(f"{what}: {note}")
     return step()
 
 
 def main() -> None:
+    # stopped with SIGTERM (or SIGINT, ignored in a background job): still take the stack down
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
     notes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, stack_copy(tmp) as (root, env, st):
         project = st["project_name"]

@@ -10,11 +10,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gwops import constants as C
 from gwops import envfile, host, projectname, slots
-from gwops.backup.service import Backups
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
 from gwops.docker import ComposeModel, Docker
@@ -26,6 +25,9 @@ from gwops.project import Project
 from gwops.proxy import Proxy
 from gwops.render import ImageChoice, render_overrides, render_proxy
 from gwops.settings import StackSettings, load_settings
+
+if TYPE_CHECKING:
+    from gwops.backup.service import Backups
 
 Say = Callable[[str], None]
 Containers = dict[str, list[Any]]  # Docker.all_containers(): a service's containers by its name
@@ -250,8 +252,6 @@ class Stack:
 
     # -- commands --------------------------------------------------------------------------------
     def up(self, route_checks: bool = True) -> UpReport:
-        from gwops.reload import Reloader
-
         t0 = time.monotonic()
         with self.lock("bring the stack up"):
             st = slots.load(self.project)
@@ -290,6 +290,8 @@ class Stack:
                 what = f"the config changed ({st.version} -> {version})" if st.version != version else \
                     "the gateway's image or settings changed"
                 self.say(f"{what}: applying it with a zero-downtime reload")
+                from gwops.reload import Reloader  # only when a running gateway is replaced
+
                 Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
                                                                              route_checks=route_checks)
                 reloaded = True
@@ -326,6 +328,8 @@ class Stack:
             raise SafetyBackupError(exc.message, exc.hint, exc.exit_code) from exc
 
     def backups(self) -> Backups:
+        from gwops.backup.service import Backups  # not needed by `up`: imported when used
+
         return Backups(self.project, self.settings, self.docker, self.say)
 
     def stop_gateway(self) -> None:
