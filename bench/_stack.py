@@ -33,6 +33,30 @@ def run(root: Path, env: dict, *args: str) -> tuple[float, str]:
     return time.monotonic() - t0, res.stderr
 
 
+def others_busy(project: str, limit: float = 20.0) -> dict[str, float]:
+    """Containers of other Compose projects using more than `limit` % CPU now (a load test of
+    another stack would distort timings on a small machine)."""
+    out = subprocess.run(["docker", "stats", "--no-stream", "--format",
+                          '{{.Name}} {{.CPUPerc}}'], capture_output=True, text=True, timeout=60).stdout
+    busy = {}
+    for line in out.splitlines():
+        name, _, cpu = line.rpartition(" ")
+        if not name.startswith(f"{project}-") and float(cpu.rstrip("%") or 0) > limit:
+            busy[name] = float(cpu.rstrip("%"))
+    return busy
+
+
+def wait_quiet(project: str, timeout: float = 300.0) -> str:
+    """Wait (up to `timeout` s) until no other project's container is busy; "" when quiet, else a
+    note naming what was busy, to print next to the figure it may have distorted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = others_busy(project)
+        if not busy or time.monotonic() > deadline:
+            return "" if not busy else "busy: " + ", ".join(f"{n} {c:.0f}%" for n, c in sorted(busy.items()))
+        time.sleep(5)  # another engineer's load test: nothing to poll but the clock
+
+
 def env_value(root: Path, name: str) -> str:
     """A value from the copy's generated `.env`."""
     return next(line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines()
@@ -53,7 +77,7 @@ def stack_copy(tmp: str):
     st["project_name"] = f"gwops-bench-{uuid.uuid4().hex[:6]}"
     st["gateway"]["port"] = free_port()
     (root / "config/stack.yaml").write_text(yaml.safe_dump(st))
-    env = {**os.environ, "GWOPS_VENV": str(ROOT / ".venv"), "GWOPS_ROOT": str(root)}
+    env = {**os.environ, "GWOPS_VENV": os.environ.get("GWOPS_VENV") or str(ROOT / ".venv"), "GWOPS_ROOT": str(root)}
     for k in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):
         env.pop(k, None)
     try:

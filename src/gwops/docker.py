@@ -3,8 +3,12 @@ for containers, exec, images and builds. Nothing else in the project runs `docke
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,23 @@ SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 VOLUME_LABEL = "com.docker.compose.volume"
+IMAGE_LABEL = "com.docker.compose.image"  # the image id the container was created from
+# `$NAME` / `${NAME...}` in a compose file: the environment variables its interpolation may read
+VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class ComposeModel:
+    """What `up` needs from `docker compose config`: each service's dependencies, replica count
+    and config hash (the `com.docker.compose.config-hash` its containers must carry). No values:
+    it is cached on disk, and the resolved config holds secrets from `.env`."""
+
+    depends_on: dict[str, list[str]]
+    scale: dict[str, int]
+    hashes: dict[str, str]
+
+    def as_config(self) -> dict[str, Any]:
+        return {"services": {s: {"depends_on": {d: {} for d in deps}} for s, deps in self.depends_on.items()}}
 
 
 def _convert(exc: Exception, what: str) -> DockerError:
@@ -73,18 +94,73 @@ class Docker:
             raise _convert(exc, "`docker compose config`") from exc
         return out if isinstance(out, dict) else json.loads(out)
 
-    def would_recreate(self, service: str, c: Any) -> bool:
-        """True if `docker compose up` would recreate `c`, this service's container: its config
-        hash (`docker compose config --hash`) differs from the one it was created with."""
+    def _config_hashes(self) -> dict[str, str]:
         from python_on_whales.exceptions import DockerException
         from python_on_whales.utils import run
 
         try:
-            out = run(self.compose.compose.docker_compose_cmd + ["config", "--hash", service], capture_stdout=True)
+            out = run(self.compose.compose.docker_compose_cmd + ["config", "--hash", "*"], capture_stdout=True)
         except DockerException as exc:
-            raise _convert(exc, f"`docker compose config --hash {service}`") from exc
-        words = (out or "").split()  # "SERVICE HASH"
-        return not words or c.labels.get(CONFIG_HASH_LABEL) != words[-1]
+            raise _convert(exc, "`docker compose config --hash '*'`") from exc
+        return dict(line.split()[-2:] for line in (out or "").splitlines() if len(line.split()) >= 2)
+
+    def _model_key(self, compose_version: str) -> str:
+        """Everything the resolved config depends on: the compose files, `.env`, the variables of
+        this process's environment they name (these override `.env`), the Compose version."""
+        h = hashlib.sha256(f"{compose_version}\0{self.project_name}\0{self.project.root}\0".encode())
+        texts = []
+        for path in [*self.project.compose_files(), self.project.env_file]:
+            data = path.read_bytes() if path.exists() else b""
+            h.update(f"{path}\0{len(data)}\0".encode() + data)
+            texts.append(data.decode(errors="replace"))
+        names = set(VARIABLE.findall("\n".join(texts)))
+        for k in sorted(os.environ):
+            if k in names or k.startswith(("COMPOSE_", "DOCKER_")):
+                h.update(f"{k}={os.environ[k]}\0".encode())
+        return h.hexdigest()
+
+    def compose_model(self, compose_version: str = "") -> ComposeModel:
+        """The compose model, from a cache under state/ while its inputs are unchanged (a warm `up`
+        runs no `docker compose config` at all), else from `docker compose config` (twice at once)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        key = self._model_key(compose_version)
+        cache = self.project.state_dir / "cache" / "compose-model.json"
+        try:
+            cached = json.loads(cache.read_text())
+            if cached.get("key") == key:
+                return ComposeModel(cached["depends_on"], cached["scale"], cached["hashes"])
+        except (OSError, ValueError, KeyError):
+            pass
+        with ThreadPoolExecutor(2) as pool:
+            hashes = pool.submit(self._config_hashes)
+            config = self.compose_config()
+        services = config.get("services", {})
+        model = ComposeModel(
+            depends_on={n: sorted((svc.get("depends_on") or {}).keys()) for n, svc in services.items()},
+            scale={n: int(svc.get("scale") or (svc.get("deploy") or {}).get("replicas") or 1)
+                   for n, svc in services.items()},
+            hashes=hashes.result())
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({"key": key, "depends_on": model.depends_on, "scale": model.scale,
+                                   "hashes": model.hashes}))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, cache)
+        return model
+
+    def would_recreate(self, service: str, c: Any, model: ComposeModel) -> bool:
+        """True if `docker compose up` would recreate `c`, this service's container: its config
+        hash (`docker compose config --hash`) differs from the one it was created with."""
+        return c.labels.get(CONFIG_HASH_LABEL) != model.hashes.get(service)
+
+    def up_to_date(self, service: str, found: list[Any], model: ComposeModel, image: str | None) -> bool:
+        """True if `docker compose up` would leave this service as it is: as many containers as its
+        scale, all running, none to recreate (same config hash, created from the current `image`)."""
+        image_id = self.image_id(image) if image else None
+        return (len(found) == model.scale.get(service, 1) and image_id is not None
+                and all(c.status == "running" and not self.would_recreate(service, c, model)
+                        and c.labels.get(IMAGE_LABEL) == image_id for c in found))
 
     def compose_up(self, services: list[str], start: bool = True) -> None:
         """Create (and unless `start` is False, start) these services' containers."""
@@ -179,10 +255,12 @@ class Docker:
             raise _convert(exc, "`docker compose logs`") from exc
 
     # -- containers ------------------------------------------------------------------------------
-    def all_containers(self) -> dict[str, list[Any]]:
-        """This project's containers (running or not) by service name, each service's in
-        replica order (Compose's container number)."""
-        found = self.sdk.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project_name}"})
+    def all_containers(self, service: str | None = None) -> dict[str, list[Any]]:
+        """This project's containers (running or not; only `service`'s if given) by service name,
+        each service's in replica order (Compose's container number). One list call, then one
+        inspect per container (the SDK's): their attrs are fresh."""
+        labels = [f"{PROJECT_LABEL}={self.project_name}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
+        found = self.sdk.containers.list(all=True, filters={"label": labels})
         out: dict[str, list[Any]] = {}
         for c in sorted(found, key=lambda c: int(c.labels.get(NUMBER_LABEL) or 0)):
             out.setdefault(c.labels.get(SERVICE_LABEL, c.name), []).append(c)
@@ -194,7 +272,7 @@ class Docker:
 
     def replicas(self, service: str) -> list[Any]:
         """Every container of a service, in replica order (a gateway slot runs several)."""
-        return self.all_containers().get(service, [])
+        return self.all_containers(service).get(service, [])
 
     def volumes(self) -> list[str]:
         """This project's volumes by their name in docker-compose.yml (e.g. `postgres-data`)."""
@@ -202,7 +280,8 @@ class Docker:
         return sorted((v.attrs.get("Labels") or {}).get(VOLUME_LABEL, v.name) for v in found)
 
     def container(self, service: str) -> Any | None:
-        return self.containers().get(service)
+        """A service's first container (its first replica), if it has one."""
+        return next(iter(self.replicas(service)), None)
 
     def tail_logs(self, service: str, lines: int = 30) -> str:
         found = self.replicas(service)
@@ -225,22 +304,29 @@ class Docker:
         return res.exit_code, (res.output or b"").decode(errors="replace")
 
     # -- images ----------------------------------------------------------------------------------
-    def image_labels(self, ref: str) -> dict[str, str] | None:
+    @cached_property
+    def _images(self) -> dict[str, Any]:
+        """Images looked up in this run, by reference (None: not present); emptied by a build,
+        import or pull, so the choice of images looks each one up once."""
+        return {}
+
+    def _image(self, ref: str) -> Any | None:
         import docker.errors
 
-        try:
-            img = self.sdk.images.get(ref)
-        except docker.errors.ImageNotFound:
-            return None
-        return dict(img.labels or {})
+        if ref not in self._images:
+            try:
+                self._images[ref] = self.sdk.images.get(ref)
+            except docker.errors.ImageNotFound:
+                self._images[ref] = None
+        return self._images[ref]
+
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        img = self._image(ref)
+        return None if img is None else dict(img.labels or {})
 
     def image_id(self, ref: str) -> str | None:
-        import docker.errors
-
-        try:
-            return str(self.sdk.images.get(ref).id)
-        except docker.errors.ImageNotFound:
-            return None
+        img = self._image(ref)
+        return None if img is None else str(img.id)
 
     def image_exists(self, ref: str) -> bool:
         return self.image_labels(ref) is not None
@@ -248,6 +334,7 @@ class Docker:
     def pull(self, ref: str) -> bool:
         import docker.errors
 
+        self._images.clear()
         try:
             self.sdk.images.pull(ref)
             return True
@@ -258,6 +345,7 @@ class Docker:
               on_line: Callable[[str], None]) -> None:
         import docker.errors
 
+        self._images.clear()
         try:
             for chunk in self.sdk.api.build(path=str(context), tag=tag, buildargs=buildargs,
                                             labels=labels, rm=True, forcerm=True, decode=True):
@@ -271,5 +359,6 @@ class Docker:
             raise DockerError(f"building `{tag}` failed: {exc}") from exc
 
     def import_rootfs(self, tar_stream: Any, tag: str) -> None:
+        self._images.clear()
         repo, _, t = tag.partition(":")
         self.sdk.api.import_image_from_stream(tar_stream, repository=repo, tag=t or "latest")

@@ -6,11 +6,12 @@ chat completion through each model route. Everything is polled with a deadline.
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from gwops import constants as C
 from gwops import envfile
@@ -28,6 +29,25 @@ PG_LOGIN = ["sh", "-c", 'exec psql -X -w -h "$HOSTNAME" -U "$POSTGRES_USER" -d "
 class Gate:
     service: str
     seconds: float  # from the start of its level to passing every check
+
+
+def http_request(url: str, timeout: float, body: Any = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """One request on a new connection (GET, or POST of `body` as JSON): status and text. The
+    standard library's client: `up` starts without importing an HTTP package (httpx: 0.1-0.5 s).
+    Raises OSError (http.client.HTTPException included) when there is no answer."""
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port or 80, timeout=timeout)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        hdrs = {**(headers or {}), **({"Content-Type": "application/json"} if data is not None else {})}
+        conn.request("GET" if data is None else "POST", u.path or "/", body=data, headers=hdrs)
+        r = conn.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    except http.client.HTTPException as exc:
+        raise OSError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        conn.close()
 
 
 def gateway_url(bind: str, port: int) -> str:
@@ -139,12 +159,12 @@ class Health:
                 if container.status in ("exited", "dead"):
                     raise self.fail(svc, "container", f"`{container.name}` exited while starting")
             try:
-                r = httpx.get(f"{url}/health/readiness", timeout=5)
-            except httpx.HTTPError as exc:
+                code, text = http_request(f"{url}/health/readiness", timeout=5)
+            except OSError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 return None
-            last = f"HTTP {r.status_code}: {r.text[:200]}"
-            return "ok" if r.status_code == 200 else None
+            last = f"HTTP {code}: {text[:200]}"
+            return "ok" if code == 200 else None
 
         try:
             poll(ready, ready_timeout, 0.25)
@@ -154,11 +174,11 @@ class Health:
         for route in routes:
             body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
             try:
-                r = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=route_timeout)
-            except httpx.HTTPError as exc:
+                code, text = http_request(f"{url}/v1/chat/completions", route_timeout, body, headers)
+            except OSError as exc:
                 raise self.fail(svc, f"chat completion via `{route}`", f"{type(exc).__name__}: {exc}") from None
-            if r.status_code != 200 or "choices" not in r.text:
-                raise HealthError(svc, f"chat completion via `{route}`", f"HTTP {r.status_code}: {r.text[:300]}",
+            if code != 200 or "choices" not in text:
+                raise HealthError(svc, f"chat completion via `{route}`", f"HTTP {code}: {text[:300]}",
                                   logs=self.docker.tail_logs(svc, 30),
                                   hint=f"is the provider behind `{route}` running? `bin/ops routes explain {route}`; "
                                        "`--skip-route-checks` starts without this check")
@@ -168,6 +188,8 @@ class Health:
         gateway has served the longest path (a stream) before clients are switched to it: a fresh
         worker's first requests are its slowest. Any one that fails fails the gate."""
         from concurrent.futures import ThreadPoolExecutor
+
+        import httpx
 
         body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1, "stream": True}
         headers = {"Authorization": f"Bearer {master_key}"}

