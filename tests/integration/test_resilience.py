@@ -54,12 +54,15 @@ def _crash(docker: Docker, service: str, replica: int = 0) -> tuple[float, Any]:
 
 
 def _back(proxy: Proxy, slot: str, c: Any, want: int, timeout: float = 180) -> float:
-    """Once Docker has restarted the killed container and the proxy has `want` replicas in rotation."""
+    """Once Docker has restarted the killed container, it is healthy, and the proxy has `want`
+    replicas in rotation."""
     restarts = int(c.attrs.get("RestartCount") or 0)
 
     def restarted() -> bool | None:
+        """Restarted by Docker and healthy again (its health starts over at `starting`)."""
         c.reload()
-        return True if int(c.attrs.get("RestartCount") or 0) > restarts else None
+        healthy = (c.attrs["State"].get("Health") or {}).get("Status") == "healthy"
+        return True if int(c.attrs.get("RestartCount") or 0) > restarts and healthy else None
 
     try:
         poll(restarted, timeout, 0.1)
