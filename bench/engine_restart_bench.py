@@ -47,7 +47,7 @@ def main() -> None:
             t_hold = time.monotonic()
             poll(lambda: True if time.monotonic() - t_hold > 5 else None, 10, 0.2)
             t0 = time.monotonic()
-            restart_engine(root / "logs")
+            restart_engine(HERE.parent / "logs")  # dockerd outlives the copy: its log stays in the repo
             engine = time.monotonic() - t0
 
             def serving() -> bool | None:
