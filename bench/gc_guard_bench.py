@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What the local gateway image's collection guard (images/litellm/gwops_entry.py) costs and saves.
+"""What the local gateway image's collection guard (src/gwops/components/gateway/image/gwops_entry.py) costs and saves.
 
 Brings up a throwaway stack, then runs one extra gateway container at a time next to it (same
 image, config, networks and secrets), with the guard on (GWOPS_GC_GUARD=1) and off (0), and sends

@@ -45,17 +45,18 @@ def docker_engine() -> None:
 @pytest.fixture(scope="session")
 def local_images(docker_engine: None) -> dict[str, str]:
     """The local images, built (cached) through the same code `bin/ops images build` runs."""
+    from gwops.components import names
     from gwops.docker import Docker
-    from gwops.images import SERVICES, Images
+    from gwops.images import Images
     from gwops.project import Project
     from gwops.settings import load_settings
 
     project = Project(REPO)
     settings = load_settings(project.stack_file)
     images = Images(project, settings, Docker(project, "gwops-test-images"), lambda m: None)
-    for svc in SERVICES:
+    for svc in names():
         images.build(svc)
-    return {svc: getattr(settings.images, svc).local for svc in SERVICES}
+    return {svc: getattr(settings.images, svc).local for svc in names()}
 
 
 def free_port() -> int:

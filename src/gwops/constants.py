@@ -31,16 +31,3 @@ PROVIDERS_FILE = "providers.yaml"
 MAPPINGS_FILE = "model-mappings.yaml"
 LITELLM_CONFIG = "litellm.config.yaml"
 LITELLM_META = "litellm.config.meta.json"
-
-# Generated compose overrides, in the order compose merges them.
-OVERRIDE_FILES = ("compose.d/10-images.yml", "compose.d/20-gateway.yml")
-
-GATEWAY_SERVICE = "gateway"  # the image/settings key; containers run as gateway-<slot>
-SLOTS = ("blue", "green")
-POSTGRES_SERVICE = "postgres"
-REDIS_SERVICE = "redis"
-PROXY_SERVICE = "proxy"
-
-
-def gateway_service(slot: str) -> str:
-    return f"{GATEWAY_SERVICE}-{slot}"

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from gwops import constants as C
+from gwops.components.gateway import SLOTS
 from gwops.errors import DockerError
 from gwops.project import Project
 
@@ -70,7 +70,7 @@ class Docker:
             compose_project_name=self.project_name,
             compose_project_directory=str(self.project.root),
             # both gateway slots are visible to bin/ops; plain compose uses COMPOSE_PROFILES in .env
-            compose_profiles=list(C.SLOTS),
+            compose_profiles=list(SLOTS),
             compose_env_files=[str(env_file)] if env_file.exists() else [],
         )
 

@@ -114,7 +114,7 @@ class PostgresAuthError(HealthError):
 
     def __init__(self, answer: str, user: str, database: str, logs: str = ""):
         super().__init__(
-            C.POSTGRES_SERVICE, "login over TCP with the password in `.env`", answer, logs=logs,
+            "postgres", "login over TCP with the password in `.env`", answer, logs=logs,
             hint=("either put back in `.env` the `POSTGRES_PASSWORD` the volume was created with, then "
                   "`bin/ops up`; or keep the new one and set it in the database (it asks for the new "
                   f"password: paste `POSTGRES_PASSWORD` from `.env`): `docker compose exec postgres psql -U {user} "

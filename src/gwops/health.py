@@ -13,16 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from gwops import constants as C
-from gwops import envfile
 from gwops.docker import Docker
-from gwops.errors import PG_AUTH_FAILED, HealthError, PostgresAuthError
+from gwops.errors import HealthError
 from gwops.poll import Timeout, poll
 
 Say = Callable[[str], None]
-# Over TCP to the container's own address, so the login takes the same pg_hba rule as the gateway's
-# (`host all all all scram-sha-256`); 127.0.0.1 and the unix socket are `trust` in the official image.
-PG_LOGIN = ["sh", "-c", 'exec psql -X -w -h "$HOSTNAME" -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT 1"']
 
 
 @dataclass
@@ -62,9 +57,10 @@ class Health:
     def fail(self, service: str, check: str, reason: str) -> HealthError:
         return HealthError(service, check, reason, logs=self.docker.tail_logs(service, 30))
 
-    def container(self, service: str) -> None:
+    def container(self, service: str, hopeless: Callable[[Health, str], None] | None = None) -> None:
         """Wait for the healthcheck of every container of the service (each gateway replica) to
-        report healthy; fail fast if one exits."""
+        report healthy; fail fast if one exits, or when `hopeless` (the component's) raises on
+        the healthcheck's output (e.g. postgres refusing the password: that never heals)."""
 
         def state() -> str | None:
             found = self.docker.replicas(service)
@@ -77,8 +73,8 @@ class Health:
                     raise self.fail(service, "container", f"container `{c.name}` exited with code {st.get('ExitCode')}")
                 health = (st.get("Health") or {}).get("Status")
                 log = ((st.get("Health") or {}).get("Log") or [{}])[-1].get("Output", "").strip()
-                if service == C.POSTGRES_SERVICE:
-                    self.check_postgres_answer(log)  # a rejected password never heals: fail at once
+                if hopeless is not None:
+                    hopeless(self, log)
                 if health == "unhealthy":
                     raise self.fail(service, "healthcheck", f"healthcheck of `{c.name}` reports unhealthy: {log[:300]}")
                 pending += health not in (None, "healthy")
@@ -103,50 +99,8 @@ class Health:
         except Timeout:
             raise self.fail(service, check, f"no valid answer: {last or '(empty)'}") from None
 
-    def postgres_login(self) -> str | None:
-        """One login as the stack's user with the password from `.env` and a query; None when it
-        works, else the last line of the answer. A rejected password raises PostgresAuthError."""
-        password = envfile.read(self.docker.project.env_file).get("POSTGRES_PASSWORD", "")
-        # the password goes in through the exec environment, never a process argument
-        code, out = self.docker.exec(C.POSTGRES_SERVICE, PG_LOGIN, env={"PGPASSWORD": password,
-                                                                        "PGCONNECT_TIMEOUT": "5"})
-        self.check_postgres_answer(out)
-        if code == 0 and out.strip() == "1":
-            return None
-        return (out.strip().splitlines() or ["(no answer)"])[-1][-300:]
-
-    def check_postgres_answer(self, answer: str) -> None:
-        """Raise PostgresAuthError if `answer` (psql's output) is the server refusing the password."""
-        if PG_AUTH_FAILED not in answer:
-            return
-        env = envfile.read(self.docker.project.env_file)
-        refused = PostgresAuthError.from_output(answer, env.get("POSTGRES_USER", "litellm"), env.get("POSTGRES_DB", "litellm"),
-                                                logs=self.docker.tail_logs(C.POSTGRES_SERVICE, 30))
-        if refused:
-            raise refused
-
-    def postgres(self) -> None:
-        """Postgres works for the stack: its own user logs in over TCP (password auth, unlike the
-        unix socket) with the password in `.env` and runs a query."""
-        last = ""
-
-        def attempt() -> str | None:
-            nonlocal last
-            last = self.postgres_login() or ""
-            return None if last else "ok"
-
-        try:
-            poll(attempt, min(self.timeout, 30), 0.5)
-        except Timeout:
-            raise self.fail(C.POSTGRES_SERVICE, "login over TCP and `SELECT 1`",
-                            f"no valid answer: {last or '(empty)'}") from None
-
-    def redis(self) -> None:
-        self.exec_check(C.REDIS_SERVICE, "PING with auth",
-                        ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping'], "PONG")
-
     def gateway(self, url: str, master_key: str, routes: list[str], ready_timeout: float,
-                route_timeout: float, service: str = C.GATEWAY_SERVICE, container: Any = None) -> None:
+                route_timeout: float, service: str, container: Any = None) -> None:
         """Readiness, then one completion per route. With `container` (the one `url` reaches), its
         exit fails the wait at once (used when not waiting for Docker's healthcheck first)."""
         svc = service

@@ -13,11 +13,10 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gwops import constants as C
+from gwops import components
 from gwops.docker import Docker
 from gwops.errors import OpsError, PrerequisiteError
 from gwops.host import apt_install
@@ -27,9 +26,6 @@ from gwops.settings import ImagePin, StackSettings
 
 Say = Callable[[str], None]
 INPUTS_LABEL = "gwops.inputs-sha256"
-SERVICES = (C.POSTGRES_SERVICE, C.REDIS_SERVICE, C.PROXY_SERVICE, C.GATEWAY_SERVICE)
-IMAGE_DIRS = {C.POSTGRES_SERVICE: "postgres", C.REDIS_SERVICE: "redis", C.GATEWAY_SERVICE: "litellm",
-              C.PROXY_SERVICE: "haproxy"}
 
 
 def pin_of(settings: StackSettings, service: str) -> ImagePin:
@@ -44,7 +40,7 @@ class Images:
 
     # -- choice ----------------------------------------------------------------------------------
     def choose(self, build: bool = True) -> list[ImageChoice]:
-        return [self.choose_one(svc, build) for svc in SERVICES]
+        return [self.choose_one(c.name, build) for c in components.REGISTRY]
 
     def choose_one(self, service: str, build: bool = True) -> ImageChoice:
         pin = pin_of(self.settings, service)
@@ -68,13 +64,10 @@ class Images:
 
     # -- local builds ----------------------------------------------------------------------------
     def _context(self, service: str) -> Path:
-        return self.project.root / "images" / IMAGE_DIRS[service]
+        return components.get(service).image_dir
 
     def _buildargs(self, service: str) -> dict[str, str]:
-        args = {"BASE_IMAGE": self.settings.images.base}
-        if service == C.GATEWAY_SERVICE:
-            args["LITELLM_VERSION"] = self.settings.images.litellm_version
-        return args
+        return {"BASE_IMAGE": self.settings.images.base, **components.get(service).build_args(self.settings)}
 
     def _inputs_hash(self, service: str) -> str:
         h = hashlib.sha256()
@@ -101,9 +94,8 @@ class Images:
         if not force and self.is_current(service, inputs):
             self.say(f"{service}: local image {tag} is up to date")
             return "current"
-        context = self._context(service)
-        if service == C.GATEWAY_SERVICE:
-            context = self._gateway_context()
+        make_context = components.get(service).build_context
+        context = make_context(self) if make_context else self._context(service)
         self.say(f"{service}: building local image {tag} (log: {self.log})")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as fh:
@@ -145,40 +137,3 @@ class Images:
             proc.stdout.close() if proc.stdout else None
             proc.wait()
         shutil.rmtree(rootfs, ignore_errors=True)
-
-    def wheels(self) -> Path:
-        """Download LiteLLM and its dependencies as wheels on the host, once per version."""
-        version = self.settings.images.litellm_version
-        reqs = self._context(C.GATEWAY_SERVICE) / "requirements.txt"
-        dest = self.cache / "wheels" / f"litellm-{version}-{hashlib.sha256(reqs.read_bytes()).hexdigest()[:8]}"
-        stamp = dest / ".complete"
-        if stamp.exists():
-            return dest
-        dest.mkdir(parents=True, exist_ok=True)
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.say(f"gateway: downloading LiteLLM {version} wheels for the image (about 30 s; log: {self.log})")
-        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "-d", str(dest),
-               "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
-               "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-               "--platform", "manylinux_2_28_x86_64", "--platform", "any",
-               f"litellm[proxy]=={version}", "-r", str(reqs)]
-        with self.log.open("a") as fh:
-            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=1800, check=False).returncode
-        if rc != 0:
-            raise OpsError(f"downloading the LiteLLM {version} wheels failed (exit {rc})",
-                           hint=f"read `{self.log}`; the host needs access to the Python package index")
-        stamp.write_text("\n".join(sorted(p.name for p in dest.glob("*.whl"))) + "\n")
-        return dest
-
-    def _gateway_context(self) -> Path:
-        wheels = self.wheels()
-        ctx = self.cache / "build" / "litellm"
-        shutil.rmtree(ctx, ignore_errors=True)
-        shutil.copytree(self._context(C.GATEWAY_SERVICE), ctx)
-        (ctx / "wheels").mkdir()
-        for whl in wheels.glob("*.whl"):
-            try:
-                os.link(whl, ctx / "wheels" / whl.name)
-            except OSError:
-                shutil.copy2(whl, ctx / "wheels" / whl.name)
-        return ctx

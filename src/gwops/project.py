@@ -65,8 +65,12 @@ class Project:
         return self.state_dir / "config-history"
 
     def compose_files(self) -> list[Path]:
-        return [self.root / C.COMPOSE_FILE, *(self.root / f for f in C.OVERRIDE_FILES)]
+        from gwops.components import compose_files
+
+        return [self.root / C.COMPOSE_FILE, *(self.root / f for f in compose_files())]
 
     def compose_file_var(self) -> str:
         """COMPOSE_FILE value (relative paths, `:`-separated) for plain `docker compose`."""
-        return ":".join([C.COMPOSE_FILE, *C.OVERRIDE_FILES])
+        from gwops.components import compose_files
+
+        return ":".join([C.COMPOSE_FILE, *compose_files()])

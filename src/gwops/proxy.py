@@ -8,7 +8,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gwops import constants as C
+from gwops.components.proxy import SERVICE
 from gwops.docker import Docker
 from gwops.errors import OpsError
 from gwops.poll import Timeout, poll
@@ -52,7 +52,7 @@ class Proxy:
         self.docker = docker
 
     def cmd(self, command: str) -> str:
-        code, out = self.docker.exec(C.PROXY_SERVICE, ["bash", "-c", CLIENT], env={"GWOPS_CMD": command})
+        code, out = self.docker.exec(SERVICE, ["bash", "-c", CLIENT], env={"GWOPS_CMD": command})
         if code != 0:
             raise OpsError(f"the proxy's runtime API did not answer `{command}`: {out.strip()[-200:]}",
                            hint="check `bin/ops status` and `bin/ops logs proxy`")
@@ -123,7 +123,7 @@ class Proxy:
         """HAProxy's own graceful reload (master-worker mode, SIGUSR2): a new worker reads the
         config files (slot.map included) and the old one finishes the connections it has."""
         old = self.pid()
-        self.docker.signal(C.PROXY_SERVICE, "SIGUSR2")
+        self.docker.signal(SERVICE, "SIGUSR2")
         try:
             poll(lambda: True if self.pid() not in ("", old) else None, timeout, 0.25)
         except (Timeout, OpsError):

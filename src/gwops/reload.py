@@ -18,6 +18,7 @@ import yaml
 
 from gwops import constants as C
 from gwops import envfile, slots
+from gwops.components import gateway
 from gwops.config import store
 from gwops.config.pipeline import Compiled
 from gwops.errors import OpsError
@@ -148,10 +149,10 @@ class Reloader:
         self.say(f"switched the proxy to slot `{new}`; watching it for {self.gw.watch_seconds:g} s")
         trouble = self._watch(new, before)
         if trouble:
-            logs = self.docker.tail_logs(C.gateway_service(new), 30)
+            logs = self.docker.tail_logs(gateway.service(new), 30)
             self.proxy.switch(old)
             self.proxy.wait_drained(new, 30)
-            self.docker.compose_rm([C.gateway_service(new)])
+            self.docker.compose_rm([gateway.service(new)])
             self._render(Plan.from_version(self.stack, st.version), choices, st, None)
             raise ReloadError(f"config {plan.version} was switched back automatically: {trouble}",
                               hint=f"slot `{old}` with config {st.version} is serving again; fix the config "
@@ -163,7 +164,7 @@ class Reloader:
         report.drain_seconds = time.monotonic() - t1
         if not report.drained:
             self.say(f"slot `{old}` still had requests after the {self.gw.drain_timeout:g} s drain timeout")
-        self.docker.stop_and_remove(C.gateway_service(old), SHUTDOWN_DONE, 90)
+        self.docker.stop_and_remove(gateway.service(old), SHUTDOWN_DONE, 90)
         st.versions[new] = plan.version
         st.went_live(new, plan.version)
         slots.save(self.stack.project, st)
@@ -179,7 +180,7 @@ class Reloader:
         self.say(f"plain restart of slot `{st.active}` (--force): requests fail until it is ready again")
         staged = replace(st, versions={**st.versions, st.active: plan.version})
         self._render(plan, choices, staged, compiled)
-        svc = C.gateway_service(st.active)
+        svc = gateway.service(st.active)
         self.docker.compose_up([svc])
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         health.container(svc)
@@ -194,7 +195,7 @@ class Reloader:
         self.stack.render_plan(plan.provider_env, choices, st, compiled)
 
     def _start_new(self, plan: Plan, slot: str, st: slots.SlotState, choices: list[ImageChoice]) -> None:
-        svc = C.gateway_service(slot)
+        svc = gateway.service(slot)
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         try:
             # it starts at a low CPU weight: the serving gateway keeps the CPU its clients need, and
@@ -235,7 +236,7 @@ class Reloader:
         base_req = before.requests if before else 0
         base_err = before.errors if before else 0
         base_conn = before.conn_errors if before else 0
-        svc = C.gateway_service(slot)
+        svc = gateway.service(slot)
 
         def trouble() -> str | None:
             found = self.docker.replicas(svc)

@@ -9,13 +9,14 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, create_model, field_validator
 
+from gwops.components import REGISTRY
+from gwops.components.gateway import LITELLM_VERSION
 from gwops.errors import ConfigError
 from gwops.schema import Strict, validate_doc
 from gwops.yamlsrc import load_file
 
-LITELLM_VERSION = "1.106.2"
 FLOATING_TAGS = {"latest", "main-latest", "main-stable", "stable", "main", "edge"}
 
 
@@ -36,18 +37,17 @@ class ImagePin(Strict):
         return v
 
 
-class Images(Strict):
+class ImageChoices(Strict):
     prefer: Literal["auto", "local", "official"] = "auto"
-    gateway: ImagePin = ImagePin(official=f"ghcr.io/berriai/litellm:v{LITELLM_VERSION}",
-                                 local=f"gwops/litellm:{LITELLM_VERSION}")
-    # Postgres data directories do not cross major versions: the local build is Debian
-    # bookworm's 15, so the official pin is 15 as well.
-    postgres: ImagePin = ImagePin(official="postgres:15.14-bookworm", local="gwops/postgres:15")
-    redis: ImagePin = ImagePin(official="redis:7.0.15-bookworm", local="gwops/redis:7")
-    # the front proxy (HAProxy: runtime API to switch and drain gateway slots without a restart)
-    proxy: ImagePin = ImagePin(official="haproxy:2.6.12", local="gwops/haproxy:2.6")
     base: str = "gwops/debian:bookworm"
     litellm_version: str = LITELLM_VERSION
+
+
+# `images.<component>`: one pin per component of the registry, its defaults from the component
+Images = create_model(
+    "Images", __base__=ImageChoices,
+    **{c.name: (ImagePin, ImagePin(official=c.official, local=c.local)) for c in REGISTRY},  # type: ignore[call-overload]
+)
 
 
 class Gateway(Strict):
@@ -114,7 +114,7 @@ class StackSettings(Strict):
     # None: derived from the checkout and kept in `.env` (see gwops.projectname.resolve)
     project_name: str | None = Field(None, description="Compose project name; default: derived from the checkout")
     naming: Literal["kebab-case", "any"] = "kebab-case"
-    images: Images = Images()
+    images: Images = Images()  # type: ignore[valid-type]
     gateway: Gateway = Gateway()
     health: Health = Health()
     backups: Backups = Backups()

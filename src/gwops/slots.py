@@ -6,21 +6,21 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 
-from gwops import constants as C
+from gwops.components.gateway import SLOTS
 from gwops.fsutil import atomic_write
 from gwops.project import Project
 
 
 @dataclass
 class SlotState:
-    active: str = C.SLOTS[0]
+    active: str = SLOTS[0]
     versions: dict[str, str] = field(default_factory=dict)  # slot -> config version it runs/ran
     live_since: str | None = None  # when the active slot's version went live
     history: list[dict[str, str]] = field(default_factory=list)  # earlier live versions, newest last
 
     @property
     def idle(self) -> str:
-        return next(s for s in C.SLOTS if s != self.active)
+        return next(s for s in SLOTS if s != self.active)
 
     @property
     def version(self) -> str | None:
@@ -42,7 +42,7 @@ def load(project: Project) -> SlotState:
     try:
         data = json.loads(path(project).read_text())
         st = SlotState(**data)
-        if st.active not in C.SLOTS:
+        if st.active not in SLOTS:
             return SlotState()
         return st
     except (OSError, ValueError, TypeError):

@@ -12,12 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gwops import constants as C
-from gwops import envfile, host, projectname, slots
+from gwops import components, envfile, host, projectname, slots
+from gwops.components import REGISTRY, gateway, postgres, proxy
+from gwops.components.base import GateContext
+from gwops.components.gateway import SLOTS
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
 from gwops.docker import ComposeModel, Docker
-from gwops.errors import AbortedError, OpsError, PostgresAuthError, PrerequisiteError, SafetyBackupError
+from gwops.errors import AbortedError, OpsError, PrerequisiteError, SafetyBackupError
 from gwops.health import Gate, Health, gateway_url
 from gwops.images import Images
 from gwops.lock import exclusive
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 Containers = dict[str, list[Any]]  # Docker.all_containers(): a service's containers by its name
-PG_VOLUME = "postgres-data"  # its volume in docker-compose.yml
 NO_DB_REASON = ("LiteLLM database features (virtual keys, spend tracking) are off: the local gateway "
                 "image has no Prisma engines; use the official image to turn them on")
 
@@ -79,13 +80,13 @@ def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
 
 def image_of(service: str, choices: list[ImageChoice]) -> str | None:
     """The image a compose service runs (both gateway slots run the gateway's)."""
-    key = C.GATEWAY_SERVICE if service.startswith(f"{C.GATEWAY_SERVICE}-") else service
-    return next((c.image for c in choices if c.service == key), None)
+    comp = components.of_service(service)
+    return next((c.image for c in choices if comp is not None and c.service == comp.name), None)
 
 
 def database_wired(choices: list[ImageChoice]) -> bool:
     """LiteLLM's database features need the official gateway image (Prisma engines)."""
-    return next(c for c in choices if c.service == C.GATEWAY_SERVICE).kind == "official"
+    return next(c for c in choices if c.service == gateway.SERVICE).kind == "official"
 
 
 class Stack:
@@ -134,7 +135,7 @@ class Stack:
         for note in compiled.notes:
             self.say(note)
         found = self.docker.all_containers()
-        self._check_ports(first(found, C.PROXY_SERVICE))
+        self._check_ports(first(found, proxy.SERVICE))
         return env, compiled, found
 
     def _check_ports(self, c: Any | None) -> None:
@@ -169,9 +170,9 @@ class Stack:
                     compiled: Compiled | None) -> bool:
         if compiled is not None:
             store.write(self.project, compiled)
-        versions = {s: st.versions.get(s) or st.versions.get(st.active) or "" for s in C.SLOTS}
+        versions = {s: st.versions.get(s) or st.versions.get(st.active) or "" for s in SLOTS}
         render_overrides(
-            self.project, choices=choices, gateway=self.settings.gateway, versions=versions,
+            self.project, choices=choices, settings=self.settings, versions=versions,
             provider_env=provider_env, database=database_wired(choices), database_reason=NO_DB_REASON)
         return render_proxy(self.project, st.active, self.settings.gateway)
 
@@ -183,7 +184,7 @@ class Stack:
         if self.proxy.active() != slot:
             self.proxy.switch(slot)
         health.gateway(self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout,
-                       service=C.gateway_service(slot))
+                       service=gateway.service(slot))
 
     def start(self, st: slots.SlotState, master_key: str, routes: list[str], model: ComposeModel,
               found: Containers, choices: list[ImageChoice], keep_active: bool = False,
@@ -197,7 +198,7 @@ class Stack:
         image), and starting it is the longest step. With the database wired (official image),
         a level starts only once the one before it passed. The idle gateway slot is left alone,
         and so is the active one with `keep_active` (a reload replaces it)."""
-        skip = {C.gateway_service(st.idle)} | ({C.gateway_service(st.active)} if keep_active else set())
+        skip = {gateway.service(st.idle)} | ({gateway.service(st.active)} if keep_active else set())
         levels = [[s for s in lvl if s not in skip] for lvl in levels_of(model.as_config())]
         levels = [lvl for lvl in levels if lvl]
         stale = [s for lvl in levels for s in lvl
@@ -232,14 +233,13 @@ class Stack:
         """Every service of one level gated at once; each gate's time counts from `t0`, when its
         services were started. The first failure (in level order) is raised."""
 
+        ctx = GateContext(self, health, active, master_key, routes)
+
         def gate(svc: str) -> Gate:
-            health.container(svc)
-            if svc == C.POSTGRES_SERVICE:
-                health.postgres()
-            elif svc == C.REDIS_SERVICE:
-                health.redis()
-            elif svc == C.gateway_service(active):
-                self.gate_gateway(health, active, master_key, routes)
+            comp = components.of_service(svc, active)
+            health.container(svc, comp.hopeless if comp else None)
+            if comp is not None and comp.gate is not None:
+                comp.gate(ctx, svc)
             return Gate(svc, time.monotonic() - t0)
 
         with ThreadPoolExecutor(len(level)) as pool:
@@ -259,12 +259,12 @@ class Stack:
             for c in choices:
                 self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
             version = store.publish_version(self.project, compiled.text)
-            active = first(found, C.gateway_service(st.active))
+            active = first(found, gateway.service(st.active))
             serving = bool(active is not None and active.status == "running" and st.version)
             if not serving:
                 st.versions[st.active] = version
-            proxy = first(found, C.PROXY_SERVICE)
-            proxy_id = proxy.id if proxy is not None and proxy.status == "running" else None
+            front = first(found, proxy.SERVICE)
+            proxy_id = front.id if front is not None and front.status == "running" else None
             proxy_changed = self.render(compiled, choices, st)
             model = self.docker.compose_model(self.compose_version)
             database = database_wired(choices)
@@ -273,14 +273,14 @@ class Stack:
             routes = compiled.route_names()
             # a serving gateway whose container Compose would recreate (new image, workers, provider
             # variables) is replaced the zero-downtime way, like a new config, not restarted in place
-            respec = serving and self.docker.would_recreate(C.gateway_service(st.active), active, model)
+            respec = serving and self.docker.would_recreate(gateway.service(st.active), active, model)
             levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [],
                                        model, found, choices, keep_active=respec)
             if not serving:
                 st.went_live(st.active, version)
                 slots.save(self.project, st)
-            proxy = self.docker.container(C.PROXY_SERVICE)
-            if proxy_changed and proxy_id and proxy is not None and proxy.id == proxy_id:
+            front = self.docker.container(proxy.SERVICE)
+            if proxy_changed and proxy_id and front is not None and front.id == proxy_id:
                 # still the container that read the old file: HAProxy's own graceful reload
                 self.say("the proxy's configuration changed: reloading it (open connections are kept)")
                 self.proxy.reload_config(self.settings.health.service_timeout)
@@ -314,12 +314,12 @@ class Stack:
 
     def safety_backup(self) -> str | None:
         """The backup `down --volumes` takes first; None when there is no database volume to lose."""
-        pg = self.docker.container(C.POSTGRES_SERVICE)
+        pg = self.docker.container(postgres.SERVICE)
         if pg is None or pg.status != "running":
-            if PG_VOLUME not in self.docker.volumes():
+            if postgres.VOLUME not in self.docker.volumes():
                 return None
-            raise SafetyBackupError(f"service `{C.POSTGRES_SERVICE}` is not running, but its volume "
-                                    f"`{PG_VOLUME}` exists", hint="start it with `bin/ops up` and retry")
+            raise SafetyBackupError(f"service `{postgres.SERVICE}` is not running, but its volume "
+                                    f"`{postgres.VOLUME}` exists", hint="start it with `bin/ops up` and retry")
         self.say("taking a backup before deleting the volumes")
         try:
             return self.backups().backup().manifest.id
@@ -332,14 +332,14 @@ class Stack:
         return Backups(self.project, self.settings, self.docker, self.say)
 
     def stop_gateway(self) -> None:
-        c = self.docker.container(C.gateway_service(slots.load(self.project).active))
+        c = self.docker.container(gateway.service(slots.load(self.project).active))
         if c is not None and c.status == "running":
             c.stop(timeout=90)
 
     def start_gateway(self) -> None:
         """Start the active gateway slot again, gated on health (readiness; no route checks)."""
         st = slots.load(self.project)
-        svc = C.gateway_service(st.active)
+        svc = gateway.service(st.active)
         self.docker.compose_up([svc])
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         health.container(svc)
@@ -348,45 +348,56 @@ class Stack:
 
     def status(self) -> dict[str, Any]:
         st = slots.load(self.project)
-        pins = {C.POSTGRES_SERVICE: self.settings.images.postgres, C.REDIS_SERVICE: self.settings.images.redis,
-                C.PROXY_SERVICE: self.settings.images.proxy}
         containers = self.docker.all_containers()
-        expected = [C.PROXY_SERVICE, C.gateway_service(st.active), C.POSTGRES_SERVICE, C.REDIS_SERVICE]
-        shown = expected + [s for s in containers if s not in expected and s.startswith(C.GATEWAY_SERVICE)]
-        rows = [self._status_row(svc, containers.get(svc, []), pins.get(svc, self.settings.images.gateway))
-                for svc in shown]
-        gateway: dict[str, Any] = {"url": self.url, "routes": [], "database": None, "active_slot": st.active,
-                                   "config_version": st.version, "live_since": st.live_since}
-        gc = next(iter(containers.get(C.gateway_service(st.active), [])), None)
-        if gc is not None:
-            envs = gc.attrs["Config"].get("Env") or []
-            gateway["database"] = any(e.startswith("DATABASE_URL=") for e in envs)
-            if not gateway["database"]:
-                gateway["database_note"] = NO_DB_REASON
-            key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
-            import httpx
-
-            try:
-                r = httpx.get(f"{self.url}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5)
-                if r.status_code == 200:
-                    gateway["routes"] = sorted(m["id"] for m in r.json().get("data", []))
-                else:
-                    gateway["error"] = f"/v1/models answered HTTP {r.status_code}"
-            except (httpx.HTTPError, ValueError) as exc:
-                gateway["error"] = f"/v1/models: {type(exc).__name__}"
-        self._postgres_login(next(r for r in rows if r["service"] == C.POSTGRES_SERVICE))
+        rows, core = [], []
+        for comp in REGISTRY:
+            shown, others = comp.services(st.active) if comp.services else ([comp.name], [])
+            pin = getattr(self.settings.images, comp.name)
+            for svc in [*shown, *(o for o in others if containers.get(o))]:
+                row = self._status_row(svc, containers.get(svc, []), pin)
+                if comp.status_row is not None:
+                    comp.status_row(self, row)
+                rows.append(row)
+                if comp.core and svc in shown:
+                    core.append(row)
+        gateway_info = self._gateway_status(st, containers)
         backups = self._backup_status()
-        core = [r for r in rows if r["service"] in expected]
         running = [r for r in core if r["state"] == "running"]
         healthy = [r for r in running if r["health"] in ("healthy", "none")]
         if not running:
             overall = "down"
-        elif len(healthy) == len(core) and not any("problem" in r for r in rows) and "error" not in gateway and not backups.get("stale"):
+        elif (len(healthy) == len(core) and not any("problem" in r for r in rows) and "error" not in gateway_info
+              and not backups.get("stale")):
             overall = "healthy"
         else:
             overall = "degraded"
-        return {"project": self.project_name, "overall": overall, "services": rows, "gateway": gateway,
+        return {"project": self.project_name, "overall": overall, "services": rows, "gateway": gateway_info,
                 "backups": backups}
+
+    def _gateway_status(self, st: slots.SlotState, containers: Containers) -> dict[str, Any]:
+        """The gateway as clients see it: its URL, active slot and config version, whether the
+        database is wired, and the routes `/v1/models` lists through the public port."""
+        info: dict[str, Any] = {"url": self.url, "routes": [], "database": None, "active_slot": st.active,
+                                "config_version": st.version, "live_since": st.live_since}
+        gc = first(containers, gateway.service(st.active))
+        if gc is None:
+            return info
+        envs = gc.attrs["Config"].get("Env") or []
+        info["database"] = any(e.startswith("DATABASE_URL=") for e in envs)
+        if not info["database"]:
+            info["database_note"] = NO_DB_REASON
+        key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.url}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+            if r.status_code == 200:
+                info["routes"] = sorted(m["id"] for m in r.json().get("data", []))
+            else:
+                info["error"] = f"/v1/models answered HTTP {r.status_code}"
+        except (httpx.HTTPError, ValueError) as exc:
+            info["error"] = f"/v1/models: {type(exc).__name__}"
+        return info
 
     @staticmethod
     def _status_row(svc: str, found: list[Any], pin: Any) -> dict[str, Any]:
@@ -415,16 +426,6 @@ class Stack:
             "ports": ports, "replicas": f"{ready}/{len(found)}",
             "restarts": sum(int(c.attrs.get("RestartCount") or 0) for c in found),
         }
-
-    def _postgres_login(self, row: dict[str, Any]) -> None:
-        """A running Postgres that refuses the password in `.env` is a problem of its row, with the
-        reason and the next step (the container healthcheck alone says only `starting`/`unhealthy`)."""
-        if row["state"] != "running":
-            return
-        try:
-            Health(self.docker, self.say, self.settings.health.service_timeout).postgres_login()
-        except PostgresAuthError as exc:
-            row.update(health="unhealthy", problem=exc.message, next=exc.hint)
 
     def _backup_status(self) -> dict[str, Any]:
         """Age of the last verified backup; stale when older than the schedule allows."""

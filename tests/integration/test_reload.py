@@ -5,7 +5,7 @@ requests on new connections, through the proxy on the public port.
 
 RATE is the issue's 50/s, on our 2-core machines. Two things made that possible: two LiteLLM
 workers forked by gunicorn with the new gateway starting at a low CPU weight, and the image's
-guard against a CPython 3.11 crash (images/litellm/gwops_entry.py) that killed a worker every
+guard against a CPython 3.11 crash (src/gwops/components/gateway/image/gwops_entry.py) that killed a worker every
 few minutes under load and failed the requests it held.
 """
 

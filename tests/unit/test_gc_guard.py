@@ -1,4 +1,4 @@
-"""The gateway image's collection guard (images/litellm/gwops_entry.py) collects what CPython's
+"""The gateway image's collection guard (src/gwops/components/gateway/image/gwops_entry.py) collects what CPython's
 automatic collector would have, only later: the same thresholds pick the same generation."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 spec = importlib.util.spec_from_file_location(
-    "gwops_entry", Path(__file__).resolve().parents[2] / "images" / "litellm" / "gwops_entry.py")
+    "gwops_entry", Path(__file__).resolve().parents[2] / "src/gwops/components/gateway/image/gwops_entry.py")
 entry = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(entry)
 

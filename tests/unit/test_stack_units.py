@@ -1,13 +1,14 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
-from gwops import envfile
+from gwops import components, envfile
 from gwops.errors import ConfigError
 from gwops.project import Project
 from gwops.render import ImageChoice, render_overrides
-from gwops.settings import Gateway
+from gwops.settings import Gateway, StackSettings
 from gwops.stack import levels_of
 
 pytestmark = pytest.mark.unit
@@ -40,26 +41,43 @@ def test_weak_secret_refused_with_line(tmp_path):
     assert msgs == {(1, "LITELLM_MASTER_KEY"), (3, "REDIS_PASSWORD")}
 
 
-def test_overrides_golden(tmp_path):
+def render_all(project, **gateway):
+    choices = [ImageChoice(c.name, c.local, "local", "present") for c in components.REGISTRY]
+    settings = StackSettings(gateway=Gateway(**gateway))
+    return render_overrides(project, choices=choices, settings=settings, versions={"blue": "aaa111", "green": "bbb222"},
+                            provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
+
+
+def test_compose_fragments_golden(tmp_path):
+    """Each component's compose fragment, rendered with the defaults, is its golden file
+    (tests/golden_compose/; UPDATE_GOLDEN=1 rewrites them after a reviewed change)."""
     project = Project(tmp_path)
-    choices = [ImageChoice("postgres", "gwops/postgres:15", "local", "present"),
-               ImageChoice("redis", "gwops/redis:7", "local", "present"),
-               ImageChoice("gateway", "gwops/litellm:1.106.2", "local", "built")]
-    versions = {"blue": "aaa111", "green": "bbb222"}
-    changed = render_overrides(project, choices=choices, gateway=Gateway(), versions=versions,
-                               provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
-    assert changed == ["compose.d/10-images.yml", "compose.d/20-gateway.yml"]
-    text = (tmp_path / "compose.d/20-gateway.yml").read_text()
-    assert '"127.0.0.1:4000:4000"' in text and text.count("OPENAI_API_KEY: ${OPENAI_API_KEY:?") == 2
-    assert "./state/versions/aaa111.yaml:/app/config.yaml:ro" in text and "bbb222.yaml" in text
-    assert text.count("DATABASE_URL: !reset null") == 2
-    assert text.count('"--num_workers", "2", "--run_gunicorn"') == 2  # forked workers, see settings
-    assert text.count("scale: 2") == 2  # N+1 replicas in each slot
-    images = (tmp_path / "compose.d/10-images.yml").read_text()
-    assert images.count("image: gwops/litellm:1.106.2") == 2  # both slots
-    again = render_overrides(project, choices=choices, gateway=Gateway(), versions=versions,
-                             provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
-    assert again == []  # deterministic: nothing rewritten
+    (tmp_path / "compose.d").mkdir()
+    (tmp_path / "compose.d/10-images.yml").write_text("services: {}\n")  # an earlier release's override
+    changed = render_all(project)
+    assert changed == [c.compose_file for c in components.REGISTRY] == project.compose_file_var().split(":")[1:]
+    assert not (tmp_path / "compose.d/10-images.yml").exists()
+    golden = Path(__file__).parents[1] / "golden_compose"
+    for rel in changed:
+        text = (tmp_path / rel).read_text()
+        if os.environ.get("UPDATE_GOLDEN"):
+            golden.mkdir(exist_ok=True)
+            (golden / Path(rel).name).write_text(text)
+        assert text == (golden / Path(rel).name).read_text(), f"{rel} differs from its golden file"
+    assert render_all(project) == []  # deterministic: nothing rewritten
+
+
+def test_compose_fragments_carry_the_settings(tmp_path):
+    project = Project(tmp_path)
+    render_all(project, port=4100, replicas=3, workers=4)
+    gw = (tmp_path / "compose.d/gateway.yml").read_text()
+    assert gw.count("OPENAI_API_KEY: ${OPENAI_API_KEY:?") == 2 and "DATABASE_URL" not in gw
+    assert "./state/versions/aaa111.yaml:/app/config.yaml:ro" in gw and "bbb222.yaml" in gw
+    assert gw.count('"--num_workers", "4", "--run_gunicorn"') == 2 and gw.count("scale: 3") == 2
+    assert gw.count("image: gwops/litellm:1.106.2") == 2  # both slots
+    assert '"127.0.0.1:4100:4000"' in (tmp_path / "compose.d/proxy.yml").read_text()
+    # secrets reach the containers only through interpolation from `.env`
+    assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?" in (tmp_path / "compose.d/postgres.yml").read_text()
 
 
 def test_went_live_keeps_the_previous_version_for_rollback():

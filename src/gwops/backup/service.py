@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gwops import constants as C
 from gwops import envfile
 from gwops.backup import retention
 from gwops.backup import verify as verifying
 from gwops.backup.dump import BackupError, Target, dump
 from gwops.backup.manifest import Manifest, load_all
+from gwops.components import postgres
 from gwops.docker import Docker
 from gwops.errors import UsageError
 from gwops.lock import exclusive
@@ -58,9 +58,9 @@ class Backups:
         if self._target is not None:
             self._target.container.reload()
             return self._target
-        c = self.docker.container(C.POSTGRES_SERVICE)
+        c = self.docker.container(postgres.SERVICE)
         if c is None:
-            raise BackupError(f"service `{C.POSTGRES_SERVICE}` has no container",
+            raise BackupError(f"service `{postgres.SERVICE}` has no container",
                               hint="start the stack with `bin/ops up`, then retry")
         password = envfile.read(self.project.env_file).get("POSTGRES_PASSWORD")
         return Target.from_container(c, password)
@@ -115,7 +115,7 @@ class Backups:
         with self.lock("verify a backup"):
             m = self.find(ref) if ref else self.manifests()[-1] if self.manifests() else self.find(None)
             path = self.root / m.id
-            image = m.images.get(C.POSTGRES_SERVICE) or self.settings.images.postgres.local
+            image = m.images.get(postgres.SERVICE) or self.settings.images.postgres.local
             user = self._user()
             m.verification = verifying.verify(self.docker.sdk, image, path, m, user, self.cfg.timeout, self.say)
             m.write(path)

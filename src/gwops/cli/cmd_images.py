@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from gwops import components
 from gwops import constants as C
 from gwops.cli.app import App
 
@@ -16,14 +17,14 @@ def images() -> None:
 
 
 @images.command("build")
-@click.argument("services", nargs=-1, type=click.Choice(["postgres", "redis", "proxy", "gateway"]))
+@click.argument("services", nargs=-1, type=click.Choice(components.names()))
 @click.option("--force", is_flag=True, help="Rebuild even when the inputs did not change.")
 @pass_app
 def build(app: App, services: tuple[str, ...], force: bool) -> int:
     """Build local images for SERVICES (default: all)."""
     from gwops import host
     from gwops.docker import Docker
-    from gwops.images import SERVICES, Images
+    from gwops.images import Images
     from gwops.lock import exclusive
     from gwops.projectname import resolve
     from gwops.settings import load_settings
@@ -33,7 +34,7 @@ def build(app: App, services: tuple[str, ...], force: bool) -> int:
     host.ensure_compose(app.say)
     imgs = Images(app.project, settings, Docker(app.project, resolve(app.project, settings)), app.say)
     with exclusive(app.project.state_dir / "ops.lock", "build images"):
-        for svc in services or SERVICES:
+        for svc in services or components.names():
             imgs.build(svc, force=force)
     return C.EXIT_OK
 

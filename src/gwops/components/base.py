@@ -1,0 +1,101 @@
+"""What a service of the stack is: one `Component`, defined in its own folder under
+gwops/components/ next to its compose fragment (`compose.yml.j2`) and the build context of its
+local drop-in image (`image/`), and listed once in the registry (gwops/components/__init__.py).
+
+The core iterates over the registry: images (choice and local builds), the compose fragments
+written to compose.d/, the health gates of `up`, the rows of `status`. Start order comes from
+each fragment's `depends_on`, as plain `docker compose` reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+if TYPE_CHECKING:
+    from gwops.health import Health
+    from gwops.images import Images
+    from gwops.settings import StackSettings
+    from gwops.stack import Stack
+
+COMPONENTS_DIR = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """What a component's gate may use during `up`: the stack, the health checker, the active
+    gateway slot and the checks the gateway's gate makes."""
+
+    stack: Stack
+    health: Health
+    active: str
+    master_key: str
+    routes: list[str]
+
+
+@dataclass(frozen=True)
+class MetricsTarget:
+    """Where Prometheus scrapes a component: a port on its compose service(s), and a path."""
+
+    port: int
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str  # its key everywhere: `images.<name>` in stack.yaml, `bin/ops images build <name>`
+    official: str  # the official image, pinned (the default of `images.<name>.official`)
+    local: str  # the tag of the drop-in image built offline from `image/`
+    package: str  # its module (`__name__`): its folder holds compose.yml.j2 and image/
+    description: str = ""
+    # the compose services it runs, given the active gateway slot: the first are the ones `status`
+    # always lists (a missing one is `absent`); the rest are listed when they exist
+    services: Callable[[str], tuple[list[str], list[str]]] | None = None
+    # counted in `status`'s overall state and gated by `up`
+    core: bool = True
+    # the application-level gate of `up`, after the container's own healthcheck passed
+    gate: Callable[[GateContext, str], None] | None = None
+    # a reason the container's healthcheck output proves it will never heal (fail at once)
+    hopeless: Callable[[Health, str], None] | None = None
+    # extra facts on its `status` row (e.g. postgres: does the password in `.env` log in)
+    status_row: Callable[[Stack, dict[str, Any]], None] | None = None
+    # the image's build arguments beyond BASE_IMAGE, and a build context other than image/
+    build_args: Callable[[StackSettings], dict[str, str]] = lambda _s: {}
+    build_context: Callable[[Images], Path] | None = None
+    metrics: MetricsTarget | None = None
+
+    @property
+    def folder(self) -> Path:
+        return COMPONENTS_DIR / self.package.rsplit(".", 1)[-1]
+
+    @property
+    def image_dir(self) -> Path:
+        return self.folder / "image"
+
+    @property
+    def compose_file(self) -> str:
+        """Its generated compose fragment, relative to the project (listed in COMPOSE_FILE)."""
+        return f"compose.d/{self.name}.yml"
+
+    def service_names(self, active: str) -> list[str]:
+        shown, others = self.services(active) if self.services else ([self.name], [])
+        return [*shown, *others]
+
+    def render(self, template: str, **variables: Any) -> str:
+        return template_env(self.folder).get_template(template).render(**variables)
+
+
+def template_env(folder: Path) -> jinja2.Environment:
+    """Strict, deterministic templates; `_partials.j2` (shared macros) is found from any folder."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(folder), str(COMPONENTS_DIR)]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )

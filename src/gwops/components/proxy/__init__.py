@@ -1,0 +1,16 @@
+"""The front proxy (HAProxy): owns the gateway's public port, switches between the gateway slots
+at run time (runtime API: gwops.proxy) and spreads requests over each slot's replicas."""
+
+from __future__ import annotations
+
+from gwops.components.base import Component
+
+SERVICE = "proxy"
+
+COMPONENT = Component(
+    name=SERVICE,
+    official="haproxy:2.6.12",
+    local="gwops/haproxy:2.6",
+    package=__name__,
+    description="front proxy on the public port",
+)
