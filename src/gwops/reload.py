@@ -12,7 +12,7 @@ import difflib
 import re
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
@@ -27,7 +27,29 @@ from gwops.poll import Timeout, poll
 from gwops.render import ImageChoice
 
 if TYPE_CHECKING:
-    from gwops.stack import Stack
+    from gwops.docker import Docker
+    from gwops.health import Health
+    from gwops.project import Project
+    from gwops.proxy import Proxy
+    from gwops.settings import StackSettings
+
+
+class Stack(Protocol):
+    """What a reload needs of the stack (gwops.stack.Stack is one): reload does not import the
+    stack module, so `up` can hand a changed config to a reload without an import cycle."""
+
+    project: Project
+    docker: Docker
+    proxy: Proxy
+    settings: StackSettings
+
+    def say(self, message: str) -> None: ...
+    def validate(self, env: dict[str, str] | None) -> Compiled: ...
+    def images(self, build: bool = True) -> list[ImageChoice]: ...
+    def managed_env(self, active: str) -> dict[str, str]: ...
+    def render_plan(self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState,
+                    compiled: Compiled | None) -> bool: ...
+    def gate_gateway(self, health: Health, slot: str, master_key: str, routes: list[str]) -> None: ...
 
 CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
 # gunicorn's last line of a graceful stop: its workers have finished their requests, streams and

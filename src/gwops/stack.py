@@ -289,7 +289,7 @@ class Stack:
                 what = f"the config changed ({st.version} -> {version})" if st.version != version else \
                     "the gateway's image or settings changed"
                 self.say(f"{what}: applying it with a zero-downtime reload")
-                from gwops.reload import Reloader  # only when a running gateway is replaced
+                from gwops.reload import Reloader  # imported only when a running gateway is replaced
 
                 Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
                                                                              route_checks=route_checks)
