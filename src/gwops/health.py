@@ -18,6 +18,7 @@ from gwops.errors import HealthError
 from gwops.poll import Timeout, poll
 
 Say = Callable[[str], None]
+READINESS_CHECK = "GET /health/readiness"
 
 
 @dataclass
@@ -123,7 +124,7 @@ class Health:
         try:
             poll(ready, ready_timeout, 0.25)
         except Timeout:
-            raise self.fail(svc, "GET /health/readiness", f"not ready after {ready_timeout:.0f} s ({last})") from None
+            raise self.fail(svc, READINESS_CHECK, f"not ready after {ready_timeout:.0f} s ({last})") from None
         headers = {"Authorization": f"Bearer {master_key}"}
         for route in routes:
             body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}

@@ -40,19 +40,25 @@ class Images:
 
     # -- choice ----------------------------------------------------------------------------------
     def choose(self, build: bool = True) -> list[ImageChoice]:
-        return [self.choose_one(c.name, build) for c in components.REGISTRY]
+        """An image for every component turned on in the settings."""
+        return [self.choose_one(c.name, build) for c in components.REGISTRY if c.enabled(self.settings)]
 
     def choose_one(self, service: str, build: bool = True) -> ImageChoice:
         pin = pin_of(self.settings, service)
         prefer = self.settings.images.prefer
         if prefer != "local" and self.docker.image_exists(pin.official):
             return ImageChoice(service, pin.official, "official", "present")
-        if prefer != "official" and self.is_current(service):
+        if prefer != "official" and pin.local and self.is_current(service):
             return ImageChoice(service, pin.local, "local", "present")
-        if prefer != "local":
+        if prefer != "local" or not pin.local:
             self.say(f"{service}: pulling {pin.official}")
             if self.docker.pull(pin.official):
                 return ImageChoice(service, pin.official, "official", "pulled")
+            if not pin.local:  # no offline build exists (Grafana): the rest of the stack runs without it
+                self.say(f"{service}: not started: {pin.official} is not on this host and cannot be pulled "
+                         f"(no registry access?) and cannot be built offline; fetch it with `docker pull "
+                         f"{pin.official}` (or `docker load` a saved copy), then `bin/ops up`")
+                return ImageChoice(service, pin.official, "missing", "absent")
             if prefer == "official":
                 raise OpsError(f"cannot pull `{pin.official}` for `{service}` and `images.prefer` is `official`",
                                hint="check registry access, or set `images.prefer: auto` in config/stack.yaml")
@@ -88,8 +94,11 @@ class Images:
 
     def build(self, service: str, force: bool = False) -> str:
         """Build the local image for `service` unless it is current. Returns what happened."""
-        self.ensure_base()
         tag = pin_of(self.settings, service).local
+        if not tag:
+            official = pin_of(self.settings, service).official
+            raise OpsError(f"`{service}` has no offline build", hint=f"fetch its image: `docker pull {official}`")
+        self.ensure_base()
         inputs = self._inputs_hash(service)
         if not force and self.is_current(service, inputs):
             self.say(f"{service}: local image {tag} is up to date")

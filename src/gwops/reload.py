@@ -21,14 +21,14 @@ from gwops import envfile, slots
 from gwops.components import gateway
 from gwops.config import store
 from gwops.config.pipeline import Compiled
-from gwops.errors import OpsError
-from gwops.health import Health
+from gwops.errors import HealthError, OpsError
+from gwops.health import READINESS_CHECK, Health
 from gwops.poll import Timeout, poll
 from gwops.render import ImageChoice
 
 if TYPE_CHECKING:
     from gwops.docker import Docker
-    from gwops.health import Health
+    from gwops.health import READINESS_CHECK, Health
     from gwops.project import Project
     from gwops.proxy import Proxy
     from gwops.settings import StackSettings
@@ -56,6 +56,7 @@ CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
 # LiteLLM's shutdown hooks (DB flushes); the interpreter's teardown after it takes seconds more
 SHUTDOWN_DONE = b"Shutting down: Master"
 DEFAULT_CPU_WEIGHT = 1024  # Docker's
+STARVED_AFTER = 30.0  # seconds a new gateway may take to be ready at its low start weight (idle: ~8 s)
 
 
 class ReloadError(OpsError):
@@ -228,9 +229,9 @@ class Reloader:
             # straight to each new replica, not through the proxy (clients see nothing of it yet),
             # without waiting for Docker's healthcheck interval: readiness is the stronger check
             replicas = [(c, f"http://{self._address(c)}:4000") for c in self.docker.replicas(svc)]
+            t0, boosted = time.monotonic(), False
             for c, url in replicas:
-                health.gateway(url, self.key, plan.routes, self.gw.ready_timeout, self.gw.route_check_timeout,
-                               service=svc, container=c)
+                boosted = self._ready(health, svc, c, url, plan.routes, t0, boosted)
             self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
             if plan.routes:
                 for _c, url in replicas:
@@ -244,6 +245,27 @@ class Reloader:
                               hint=f"slot `{st.active}` with config {st.version} keeps serving; fix the config "
                                    "and run `bin/ops reload` again",
                               details=f"last log lines of the new gateway:\n{logs}") from None
+
+    def _ready(self, health: Health, svc: str, c, url: str, routes: list[str], t0: float, boosted: bool) -> bool:
+        """One new replica ready and answering on each route. At the low start weight it gets only
+        the CPU nobody else wants: on a host kept busy by others (a build, another stack) that can
+        be none at all, so after `STARVED_AFTER` seconds it starts at Docker's default weight.
+        Returns whether the weight was raised."""
+        deadline = t0 + self.gw.ready_timeout
+        if not boosted:
+            first = min(deadline, t0 + STARVED_AFTER) - time.monotonic()
+            try:
+                health.gateway(url, self.key, [], max(first, 1), self.gw.route_check_timeout, service=svc, container=c)
+            except HealthError as exc:
+                if exc.check != READINESS_CHECK or time.monotonic() >= deadline:
+                    raise
+                self.say(f"{svc}: not ready after {STARVED_AFTER:g} s at CPU weight {self.gw.start_cpu_weight} "
+                         f"(the host is busy): starting it at the default weight")
+                self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
+                boosted = True
+        health.gateway(url, self.key, routes, max(deadline - time.monotonic(), 1), self.gw.route_check_timeout,
+                       service=svc, container=c)
+        return boosted
 
     @staticmethod
     def _address(c) -> str:

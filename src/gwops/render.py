@@ -28,13 +28,13 @@ def render_overrides(project: Project, *, choices: list[ImageChoice], settings: 
                      database_reason: str) -> list[str]:
     """Write each component's compose fragment (`versions`: gateway slot -> config version);
     returns the files that changed."""
-    images = {c.service: c.image for c in choices}
-    context = dict(settings=settings, gw=settings.gateway, provider_env=sorted(provider_env),
+    images = {c.service: c.image for c in choices if c.kind != "missing"}
+    context = dict(gw=settings.gateway, provider_env=sorted(provider_env),
                    slots=[{"name": s, "version": versions[s]} for s in SLOTS],
                    database=database, database_reason=database_reason)
     changed = [c.compose_file for c in REGISTRY
                if atomic_write(project.root / c.compose_file,
-                               c.render("compose.yml.j2", image=images[c.name], **context))]
+                               c.render_fragment(settings, images.get(c.name), **context))]
     for rel in OBSOLETE:
         (project.root / rel).unlink(missing_ok=True)
     return changed

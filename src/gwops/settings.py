@@ -22,7 +22,8 @@ FLOATING_TAGS = {"latest", "main-latest", "main-stable", "stable", "main", "edge
 
 class ImagePin(Strict):
     official: str = Field(description="official image, pinned to a release")
-    local: str = Field(description="tag of the drop-in image `bin/ops images build` makes offline")
+    local: str | None = Field(None, description="tag of the drop-in image `bin/ops images build` makes offline "
+                              "(none: no offline build exists)")
 
     @field_validator("official")
     @classmethod
@@ -110,6 +111,45 @@ class Backups(Strict):
         return v
 
 
+class Receiver(Strict):
+    """Where alerts go: webhooks (e.g. a chat or paging integration) and e-mail addresses."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    webhooks: list[str] = Field(default_factory=list, description="URLs that receive every alert (POST, JSON)")
+    emails: list[str] = Field(default_factory=list, description="addresses that receive every alert (needs `smtp`)")
+
+
+class Smtp(Strict):
+    smarthost: str = Field(description="host:port of the mail relay")
+    sender: str = Field(description="From: address")
+    username: str | None = None
+    password_env: str | None = Field(None, description="variable in `.env` holding the relay's password")
+    require_tls: bool = True
+
+
+class Thresholds(Strict):
+    error_ratio: float = Field(0.05, gt=0, le=1, description="share of failed gateway requests over 5 min")
+    latency_p95_seconds: float = Field(30, gt=0, description="gateway request latency, 95th percentile over 5 min")
+    disk_free_ratio: float = Field(0.10, gt=0, lt=1, description="free share of a filesystem")
+    backup_slack_hours: float = Field(6, ge=0, description="past the backup schedule before a backup is stale")
+
+
+class Monitoring(Strict):
+    enabled: bool = Field(True, description="Prometheus, Alertmanager and the exporters, started by `up`")
+    bind: str = "127.0.0.1"
+    prometheus_port: int = Field(9090, ge=1, le=65535)
+    alertmanager_port: int = Field(9093, ge=1, le=65535)
+    grafana_port: int = Field(3000, ge=1, le=65535)
+    scrape_interval: int = Field(15, ge=1, le=300, description="seconds between scrapes (and rule evaluations)")
+    retention_time: str = Field("15d", pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")
+    retention_size: str = Field("2GB", pattern=r"^[0-9]+(B|KB|MB|GB|TB|PB|EB)$")
+    thresholds: Thresholds = Thresholds()
+    receivers: list[Receiver] = Field(default_factory=list)
+    smtp: Smtp | None = None
+
+    _bind = field_validator("bind")(Gateway._bind.__func__)  # type: ignore[attr-defined]
+
+
 class StackSettings(Strict):
     # None: derived from the checkout and kept in `.env` (see gwops.projectname.resolve)
     project_name: str | None = Field(None, description="Compose project name; default: derived from the checkout")
@@ -118,6 +158,7 @@ class StackSettings(Strict):
     gateway: Gateway = Gateway()
     health: Health = Health()
     backups: Backups = Backups()
+    monitoring: Monitoring = Monitoring()
 
     @field_validator("project_name")
     @classmethod

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gwops import components, envfile, host, projectname, slots
 from gwops.components import REGISTRY, gateway, postgres, proxy
-from gwops.components.base import GateContext
+from gwops.components.base import FilesContext, GateContext
 from gwops.components.gateway import SLOTS
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
@@ -48,6 +48,7 @@ class UpReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     reloaded: bool = False
+    problems: list[str] = field(default_factory=list)  # components that are not core and failed (monitoring)
 
 
 def first(found: Containers, service: str) -> Any | None:
@@ -76,6 +77,12 @@ def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
         levels.append(ready)
         done |= set(ready)
     return levels
+
+
+def is_core(service: str) -> bool:
+    """Whether `up` gates a compose service before the gateway serves (its component is core)."""
+    comp = components.of_service(service)
+    return comp is None or comp.core
 
 
 def image_of(service: str, choices: list[ImageChoice]) -> str | None:
@@ -199,7 +206,7 @@ class Stack:
         a level starts only once the one before it passed. The idle gateway slot is left alone,
         and so is the active one with `keep_active` (a reload replaces it)."""
         skip = {gateway.service(st.idle)} | ({gateway.service(st.active)} if keep_active else set())
-        levels = [[s for s in lvl if s not in skip] for lvl in levels_of(model.as_config())]
+        levels = [[s for s in lvl if s not in skip and is_core(s)] for lvl in levels_of(model.as_config())]
         levels = [lvl for lvl in levels if lvl]
         stale = [s for lvl in levels for s in lvl
                  if not self.docker.up_to_date(s, found.get(s, []), model, image_of(s, choices))]
@@ -274,6 +281,7 @@ class Stack:
             # a serving gateway whose container Compose would recreate (new image, workers, provider
             # variables) is replaced the zero-downtime way, like a new config, not restarted in place
             respec = serving and self.docker.would_recreate(gateway.service(st.active), active, model)
+            files_changed = self.write_files(env.values)
             levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [],
                                        model, found, choices, keep_active=respec)
             if not serving:
@@ -294,8 +302,61 @@ class Stack:
                 Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
                                                                              route_checks=route_checks)
                 reloaded = True
-        return UpReport(choices, levels, gates, database, self.url, routes, env.notes + compiled.notes,
-                        time.monotonic() - t0, reloaded)
+            # the gateway serves: now what watches it (monitoring), never a reason it does not serve
+            extra_gates, problems = self.start_extras(st, model, found, choices, files_changed)
+        return UpReport(choices, levels, gates + extra_gates, database, self.url, routes,
+                        env.notes + compiled.notes, time.monotonic() - t0, reloaded, problems)
+
+    def write_files(self, env: dict[str, str]) -> set[str]:
+        """Each enabled component's files under state/<name>/; returns the components whose
+        files changed."""
+        ctx = FilesContext(self.project, self.settings, self.project_name, env)
+        return {c.name for c in REGISTRY if c.files is not None and c.enabled(self.settings) and c.files(ctx)}
+
+    def start_extras(self, st: slots.SlotState, model: ComposeModel, found: Containers,
+                     choices: list[ImageChoice], files_changed: set[str]) -> tuple[list[Gate], list[str]]:
+        """Start and gate the components that are not core (monitoring), once the gateway serves.
+        A failure is returned as a problem (service, check, next step), not raised. A running one
+        whose files changed takes them without a restart where it can (`apply`)."""
+        wanted = [s for lvl in levels_of(model.as_config()) for s in lvl if not is_core(s)]
+        if not wanted:
+            return [], []
+        stale = [s for s in wanted if not self.docker.up_to_date(s, found.get(s, []), model, image_of(s, choices))]
+        problems: list[str] = []
+        try:
+            if stale:
+                self.say(f"starting {', '.join(stale)}")
+                self.docker.compose_up(stale)
+            for s in wanted:
+                comp = components.of_service(s)
+                if comp is not None and s not in stale and comp.name in files_changed and comp.apply is not None:
+                    comp.apply(self)
+        except OpsError as exc:
+            return [], [f"{exc.message}" + (f" (next: {exc.hint})" if exc.hint else "")]
+        health = Health(self.docker, self.say, self.settings.health.service_timeout)
+        ctx = GateContext(self, health, st.active, "", [])
+        t0 = time.monotonic()
+        gates: list[Gate] = []
+
+        def gate(svc: str) -> Gate | str:
+            comp = components.of_service(svc, st.active)
+            try:
+                health.container(svc, comp.hopeless if comp else None)
+                if comp is not None and comp.gate is not None:
+                    comp.gate(ctx, svc)
+            except OpsError as exc:
+                return exc.message + (f" (next: {exc.hint})" if exc.hint else "")
+            return Gate(svc, time.monotonic() - t0)
+
+        with ThreadPoolExecutor(len(wanted)) as pool:
+            for res in pool.map(gate, wanted):
+                if isinstance(res, Gate):
+                    self.say(f"{res.service}: healthy ({res.seconds:.1f} s)")
+                    gates.append(res)
+                else:
+                    self.say(f"warning: {res}")
+                    problems.append(res)
+        return gates, problems
 
     def down(self, volumes: bool, confirm: Callable[[str], bool], backup: bool = True) -> str | None:
         """Stop the stack. With `volumes`, a verified backup is taken first (unless not `backup`);
@@ -351,12 +412,21 @@ class Stack:
         containers = self.docker.all_containers()
         rows, core = [], []
         for comp in REGISTRY:
-            shown, others = comp.services(st.active) if comp.services else ([comp.name], [])
+            if not comp.enabled(self.settings):
+                continue
+            shown, others = comp.services(st.active) if comp.services else ([comp.service], [])
             pin = getattr(self.settings.images, comp.name)
             for svc in [*shown, *(o for o in others if containers.get(o))]:
-                row = self._status_row(svc, containers.get(svc, []), pin)
+                row = {"component": comp.name, "core": comp.core,
+                       **self._status_row(svc, containers.get(svc, []), pin)}
                 if comp.status_row is not None:
                     comp.status_row(self, row)
+                if not comp.core and row["state"] == "absent" and not pin.local and \
+                        not self.docker.image_exists(pin.official):
+                    row["note"] = f"not started: its image {pin.official} is not on this host (`docker pull` it)"
+                elif not comp.core and (row["state"] != "running" or row["health"] not in ("healthy", "none")):
+                    row.setdefault("problem", f"{svc} is {row['state']} ({row['health']})")
+                    row.setdefault("next", "`bin/ops up` starts it; `bin/ops logs " + svc + "` says why it stopped")
                 rows.append(row)
                 if comp.core and svc in shown:
                     core.append(row)

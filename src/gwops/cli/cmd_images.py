@@ -34,7 +34,7 @@ def build(app: App, services: tuple[str, ...], force: bool) -> int:
     host.ensure_compose(app.say)
     imgs = Images(app.project, settings, Docker(app.project, resolve(app.project, settings)), app.say)
     with exclusive(app.project.state_dir / "ops.lock", "build images"):
-        for svc in services or components.names():
+        for svc in services or [c.name for c in components.REGISTRY if c.local]:
             imgs.build(svc, force=force)
     return C.EXIT_OK
 

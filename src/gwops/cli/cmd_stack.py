@@ -26,6 +26,11 @@ def up(app: App, skip_route_checks: bool) -> int:
     if not report.database:
         app.err.print("note: keys and spend tracking are off (local gateway image, no database features)",
                       markup=False)
+    if report.problems:
+        # the gateway serves; what watches it does not: exit 1 (degraded), as `status` would
+        app.err.print(f"degraded: {len(report.problems)} component(s) that are not core failed (see the "
+                      "warnings above); the gateway serves; `bin/ops status` shows them", markup=False)
+        return C.EXIT_DEGRADED
     return C.EXIT_OK
 
 

@@ -1,0 +1,15 @@
+"""postgres-exporter: Postgres' own metrics (`pg_up`, connections, database size) for Prometheus."""
+
+from gwops.components.base import Component, MetricsTarget
+from gwops.components.monitoring import enabled
+
+COMPONENT = Component(
+    name="postgres_exporter",
+    official="quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
+    local="gwops/postgres-exporter:0.11.1",
+    package=__name__,
+    description="Postgres metrics",
+    core=False,
+    enabled=enabled,
+    metrics=MetricsTarget("postgres", 9187),
+)
