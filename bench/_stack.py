@@ -68,7 +68,7 @@ def master_key(root: Path) -> str:
 
 
 @contextmanager
-def stack_copy(tmp: str):
+def stack_copy(tmp: str, monitoring: bool = False):
     root = Path(tmp) / "repo"
     shutil.copytree(ROOT, root, ignore=IGNORE)
     for d in ("state", "logs", "compose.d"):
@@ -76,6 +76,8 @@ def stack_copy(tmp: str):
     st = yaml.safe_load((root / "config/stack.yaml").read_text())
     st["project_name"] = f"gwops-bench-{uuid.uuid4().hex[:6]}"
     st["gateway"]["port"] = free_port()
+    st["monitoring"] = {"enabled": monitoring, "prometheus_port": free_port(), "alertmanager_port": free_port(),
+                        "grafana_port": free_port()}
     (root / "config/stack.yaml").write_text(yaml.safe_dump(st))
     env = {**os.environ, "GWOPS_VENV": os.environ.get("GWOPS_VENV") or str(ROOT / ".venv"), "GWOPS_ROOT": str(root)}
     for k in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):

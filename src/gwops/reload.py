@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import yaml
 
 from gwops import constants as C
-from gwops import envfile, slots
+from gwops import envfile, metrics, slots
 from gwops.components import gateway
 from gwops.config import store
 from gwops.config.pipeline import Compiled
@@ -177,6 +177,8 @@ class Reloader:
             self.proxy.wait_drained(new, 30)
             self.docker.compose_rm([gateway.service(new)])
             self._render(Plan.from_version(self.stack, st.version), choices, st, None)
+            metrics.record(self.stack.project, "reload", {"gwops_reload_last_outcome": 2},
+                           inc=("gwops_reload_rollbacks_total",))
             raise ReloadError(f"config {plan.version} was switched back automatically: {trouble}",
                               hint=f"slot `{old}` with config {st.version} is serving again; fix the config "
                                    "and run `bin/ops reload` again",
@@ -194,6 +196,9 @@ class Reloader:
         self._render(plan, choices, st, compiled)
         envfile.ensure(self.stack.project.env_file, self.stack.project.env_example, self.stack.managed_env(new))
         report.seconds = time.monotonic() - t0
+        metrics.record(self.stack.project, "reload", {
+            "gwops_reload_last_outcome": 0, "gwops_reload_last_success_timestamp_seconds": metrics.now(),
+            "gwops_reload_last_duration_seconds": round(report.seconds, 3)})
         return report
 
     def restart(self, plan: Plan, choices: list[ImageChoice], compiled: Compiled, report: ReloadReport) -> ReloadReport:
@@ -241,6 +246,8 @@ class Reloader:
             self.docker.compose_rm([svc])
             if st.version:
                 self._render(Plan.from_version(self.stack, st.version), choices, st, None)
+            metrics.record(self.stack.project, "reload", {"gwops_reload_last_outcome": 1},
+                           inc=("gwops_reload_failures_total",))
             raise ReloadError(f"the new gateway (config {plan.version}) failed: {exc.message}",
                               hint=f"slot `{st.active}` with config {st.version} keeps serving; fix the config "
                                    "and run `bin/ops reload` again",

@@ -131,7 +131,7 @@ class Thresholds(Strict):
     error_ratio: float = Field(0.05, gt=0, le=1, description="share of failed gateway requests over 5 min")
     latency_p95_seconds: float = Field(30, gt=0, description="gateway request latency, 95th percentile over 5 min")
     disk_free_ratio: float = Field(0.10, gt=0, lt=1, description="free share of a filesystem")
-    backup_slack_hours: float = Field(6, ge=0, description="past the backup schedule before a backup is stale")
+    backup_slack_hours: float = Field(1, ge=0, description="hours past the backup schedule before a backup is stale")
 
 
 class Monitoring(Strict):

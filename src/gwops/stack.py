@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gwops import components, envfile, host, projectname, slots
+from gwops import components, envfile, host, metrics, projectname, slots
 from gwops.components import REGISTRY, gateway, postgres, proxy
 from gwops.components.base import FilesContext, GateContext
 from gwops.components.gateway import SLOTS
@@ -304,6 +304,8 @@ class Stack:
                 reloaded = True
             # the gateway serves: now what watches it (monitoring), never a reason it does not serve
             extra_gates, problems = self.start_extras(st, model, found, choices, files_changed)
+            metrics.record(self.project, "up", {"gwops_up_last_success_timestamp_seconds": metrics.now(),
+                                                "gwops_up_last_duration_seconds": round(time.monotonic() - t0, 3)})
         return UpReport(choices, levels, gates + extra_gates, database, self.url, routes,
                         env.notes + compiled.notes, time.monotonic() - t0, reloaded, problems)
 
@@ -442,7 +444,18 @@ class Stack:
         else:
             overall = "degraded"
         return {"project": self.project_name, "overall": overall, "services": rows, "gateway": gateway_info,
-                "backups": backups}
+                "backups": backups, "alerts": self._alerts(rows)}
+
+    def _alerts(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Firing and pending alerts when Prometheus runs (None: monitoring off or not answering)."""
+        from gwops.components import prometheus as prom
+
+        if not any(r["component"] == prom.SERVICE and r["state"] == "running" for r in rows):
+            return None
+        try:
+            return prom.alerts(self)
+        except (OSError, ValueError, KeyError):
+            return None
 
     def _gateway_status(self, st: slots.SlotState, containers: Containers) -> dict[str, Any]:
         """The gateway as clients see it: its URL, active slot and config version, whether the

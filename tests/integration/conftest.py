@@ -17,9 +17,11 @@ IGNORE = shutil.ignore_patterns(".venv", ".git", "state", "logs", ".env", "compo
                                 ".pytest_cache", ".hypothesis", "backups")
 
 
-def make_copy(root: Path, project_name: str | None, **env_extra: str) -> dict[str, str]:
+def make_copy(root: Path, project_name: str | None, monitoring: bool = False, **env_extra: str) -> dict[str, str]:
     """Copy the repo to `root` with a free port; `project_name` None leaves the name to the
-    checkout (derived). Returns the environment to run its bin/ops with."""
+    checkout (derived). Monitoring is off unless asked for (tests about it share one stack:
+    test_monitoring.py); with it, Prometheus and Alertmanager get free ports too. Returns the
+    environment to run its bin/ops with."""
     shutil.copytree(REPO, root, ignore=IGNORE)
     for d in ("state", "logs", "compose.d"):
         (root / d).mkdir()
@@ -29,6 +31,8 @@ def make_copy(root: Path, project_name: str | None, **env_extra: str) -> dict[st
     if project_name:
         settings["project_name"] = project_name
     settings["gateway"]["port"] = free_port()
+    settings["monitoring"] = {"enabled": False} if not monitoring else {
+        "enabled": True, "prometheus_port": free_port(), "alertmanager_port": free_port(), "grafana_port": free_port()}
     (root / "config/stack.yaml").write_text(yaml.safe_dump(settings))
     env = {**os.environ, "GWOPS_VENV": str(REPO / ".venv"), "GWOPS_ROOT": str(root),
            "GWOPS_CRONTAB_FILE": str(root.parent / "crontab"), **env_extra}

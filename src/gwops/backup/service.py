@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gwops import envfile
+from gwops import envfile, metrics
 from gwops.backup import retention
 from gwops.backup import verify as verifying
 from gwops.backup.dump import BackupError, Target, dump
 from gwops.backup.manifest import Manifest, load_all
 from gwops.components import postgres
 from gwops.docker import Docker
-from gwops.errors import UsageError
+from gwops.errors import OpsError, UsageError
 from gwops.lock import exclusive
 from gwops.project import Project
 from gwops.settings import StackSettings
@@ -92,6 +93,24 @@ class Backups:
         if not locked:
             with self.lock("take a backup"):
                 return self.backup(verify, prune, locked=True)
+        t0 = time.monotonic()
+        try:
+            result = self._backup(verify, prune)
+        except OpsError:
+            metrics.record(self.project, "backup", {"gwops_backup_max_age_seconds": self.max_age(),
+                                                    "gwops_backup_last_verified": 0},
+                           inc=("gwops_backup_failures_total",))
+            raise
+        m = result.manifest
+        values = {"gwops_backup_max_age_seconds": self.max_age(), "gwops_backup_last_verified": int(m.verified),
+                  "gwops_backup_last_size_bytes": sum(f["size"] for f in m.files.values()),
+                  "gwops_backup_last_duration_seconds": round(time.monotonic() - t0, 3)}
+        if m.verified:
+            values["gwops_backup_last_verified_timestamp_seconds"] = metrics.now()
+        metrics.record(self.project, "backup", values)
+        return result
+
+    def _backup(self, verify: bool | None, prune: bool) -> BackupResult:
         for name in self.sweep_partials():
             self.say(f"removed the unfinished backup `{name}` left by an earlier run")
         target = self.target()
@@ -155,10 +174,11 @@ class Backups:
         return (dt.datetime.now(dt.UTC) - created).total_seconds()
 
     def max_age(self) -> float:
-        """How old the last verified backup may be: one schedule interval plus an hour of grace."""
+        """How old the last verified backup may be: one schedule interval plus the slack
+        (`monitoring.thresholds.backup_slack_hours`)."""
         from croniter import croniter
 
         it = croniter(self.cfg.schedule, dt.datetime.now(dt.UTC))
         prev = it.get_prev(dt.datetime)
         prev2 = it.get_prev(dt.datetime)
-        return (prev - prev2).total_seconds() + 3600
+        return (prev - prev2).total_seconds() + 3600 * self.settings.monitoring.thresholds.backup_slack_hours

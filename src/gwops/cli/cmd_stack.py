@@ -89,6 +89,10 @@ def status(app: App, as_json: bool) -> int:
         app.out.print("database features: on", markup=False)
     if gw.get("error"):
         app.out.print(f"gateway check: {gw['error']}", markup=False)
+    if st.get("alerts"):
+        firing = [a for a in st["alerts"] if a["state"] == "firing"]
+        app.out.print(f"alerts: {len(firing)} firing, {len(st['alerts']) - len(firing)} pending "
+                      f"({', '.join(sorted({a['alert'] for a in st['alerts']}))}; `bin/ops alerts`)", markup=False)
     b = st["backups"]
     if b["last_verified_age_seconds"] is None:
         app.out.print(f"backups: {b['note']}", markup=False)
@@ -133,4 +137,35 @@ def env_cmd(app: App) -> int:
     return C.EXIT_OK
 
 
-COMMANDS = [up, down, status, logs, env_cmd]
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def alerts(app: App, as_json: bool) -> int:
+    """The alerts Prometheus has firing or pending. Exit 0 none firing, 1 some firing, 2 no answer."""
+    from gwops.components import prometheus
+    from gwops.errors import OpsError
+    from gwops.stack import Stack
+
+    stack = Stack(app.project, app.say)
+    if not stack.settings.monitoring.enabled:
+        raise OpsError("monitoring is off (`monitoring.enabled: false` in config/stack.yaml)",
+                       hint="turn it on and run `bin/ops up`")
+    try:
+        found = prometheus.alerts(stack)
+    except (OSError, ValueError, KeyError) as exc:
+        raise OpsError(f"Prometheus does not answer on port {stack.settings.monitoring.prometheus_port}: {exc}",
+                       hint="`bin/ops status` shows whether it runs; `bin/ops up` starts it") from None
+    code = C.EXIT_DEGRADED if any(a["state"] == "firing" for a in found) else C.EXIT_OK
+    if as_json:
+        app.json({"alerts": found})
+        return code
+    if not found:
+        app.out.print("no alert firing or pending", markup=False)
+    for a in found:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(a["labels"].items()))
+        app.out.print(f"{a['state']:8} {a['alert']} ({a['severity']}) since {a['since']}: {a['summary']}"
+                      + (f" [{labels}]" if labels else ""), markup=False)
+    return code
+
+
+COMMANDS = [up, down, status, logs, env_cmd, alerts]

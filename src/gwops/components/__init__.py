@@ -4,7 +4,17 @@ the order of `status`, `images build` and the compose fragments; start order com
 
 from __future__ import annotations
 
-from gwops.components import gateway, postgres, proxy, redis
+from gwops.components import (
+    alertmanager,
+    gateway,
+    node_exporter,
+    postgres,
+    postgres_exporter,
+    prometheus,
+    proxy,
+    redis,
+    redis_exporter,
+)
 from gwops.components.base import Component
 
 REGISTRY: tuple[Component, ...] = (
@@ -12,6 +22,11 @@ REGISTRY: tuple[Component, ...] = (
     gateway.COMPONENT,
     postgres.COMPONENT,
     redis.COMPONENT,
+    prometheus.COMPONENT,
+    alertmanager.COMPONENT,
+    node_exporter.COMPONENT,
+    postgres_exporter.COMPONENT,
+    redis_exporter.COMPONENT,
 )
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gwops.components.base import Component, GateContext
+from gwops.components.base import Component, GateContext, MetricsTarget
 from gwops.errors import OpsError
 
 if TYPE_CHECKING:
@@ -93,4 +93,6 @@ COMPONENT = Component(
     gate=gate,
     build_args=build_args,
     build_context=build_context,
+    # LiteLLM's /metrics, with the master key (from a file: see the prometheus component)
+    metrics=MetricsTarget("gateway", 4000, path="/metrics/", gateway_key=True),  # /metrics redirects there
 )

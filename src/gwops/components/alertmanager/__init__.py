@@ -1,0 +1,39 @@
+"""Alertmanager: routes the alerts Prometheus fires to the receivers in `monitoring.receivers`
+(webhooks, e-mail). With none (the default), alerts are kept and listed by `bin/ops alerts` and
+`bin/ops status`, and sent nowhere."""
+
+from __future__ import annotations
+
+from gwops.components.base import Component, FilesContext, MetricsTarget
+from gwops.components.monitoring import enabled
+from gwops.fsutil import atomic_write
+
+SERVICE = "alertmanager"
+
+
+def files(ctx: FilesContext) -> bool:
+    m = ctx.settings.monitoring
+    receivers = [{"name": r.name, "webhooks": r.webhooks, "emails": r.emails} for r in m.receivers]
+    smtp = None
+    if m.smtp is not None:
+        smtp = {"smarthost": m.smtp.smarthost, "from": m.smtp.sender, "require_tls": m.smtp.require_tls}
+        if m.smtp.username:
+            smtp["auth_username"] = m.smtp.username
+    d = ctx.dir(SERVICE)
+    changed = atomic_write(d / "alertmanager.yml", COMPONENT.render("alertmanager.yml.j2", receivers=receivers,
+                                                                    smtp=smtp))
+    d.chmod(0o755)
+    return changed
+
+
+COMPONENT = Component(
+    name=SERVICE,
+    official="prom/alertmanager:v0.25.0",
+    local="gwops/alertmanager:0.25.0",
+    package=__name__,
+    description="alert routing",
+    core=False,
+    enabled=enabled,
+    files=files,
+    metrics=MetricsTarget("alertmanager", 9093),
+)

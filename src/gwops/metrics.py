@@ -1,0 +1,68 @@
+"""The toolkit's own metrics: what only `backup`, `reload` and `up` know (last success, duration,
+size, verified, rollbacks, failures), written for node-exporter's textfile collector into
+state/metrics/<subject>.prom (atomically: a scrape never reads half a file), so Prometheus
+scrapes them and the alert rules see them (backup stale, reload failed or rolled back).
+
+Counters survive between runs: their values are kept beside the file in <subject>.json (the
+collector reads only *.prom)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from gwops.fsutil import atomic_write
+from gwops.project import Project
+
+# name -> (type, help); every metric the toolkit writes
+METRICS = {
+    "gwops_backup_last_verified_timestamp_seconds": ("gauge", "Unix time of the newest backup whose restore was verified"),
+    "gwops_backup_max_age_seconds": ("gauge", "age above which the last verified backup is stale (schedule plus slack)"),
+    "gwops_backup_last_size_bytes": ("gauge", "size of the last backup"),
+    "gwops_backup_last_duration_seconds": ("gauge", "duration of the last backup, its verification included"),
+    "gwops_backup_last_verified": ("gauge", "1 if the last backup was restored and checked, else 0"),
+    "gwops_backup_failures_total": ("counter", "backups that failed or could not be verified"),
+    "gwops_reload_last_success_timestamp_seconds": ("gauge", "Unix time of the last reload that went live"),
+    "gwops_reload_last_duration_seconds": ("gauge", "duration of the last reload"),
+    "gwops_reload_last_outcome": ("gauge", "outcome of the last reload: 0 went live, 1 failed, 2 rolled back"),
+    "gwops_reload_failures_total": ("counter", "reloads that failed before the switch (the old config kept serving)"),
+    "gwops_reload_rollbacks_total": ("counter", "reloads switched back to the old config by themselves"),
+    "gwops_up_last_success_timestamp_seconds": ("gauge", "Unix time of the last `up` that brought the gateway up"),
+    "gwops_up_last_duration_seconds": ("gauge", "duration of the last successful `up`"),
+}
+ZERO = {"backup": ("gwops_backup_failures_total",),
+        "reload": ("gwops_reload_failures_total", "gwops_reload_rollbacks_total")}
+
+
+def directory(project: Project) -> Path:
+    return project.state_dir / "metrics"
+
+
+def record(project: Project, subject: str, set_: dict[str, float] | None = None,
+           inc: tuple[str, ...] = ()) -> None:
+    """Set gauges, add one to counters, and rewrite <subject>.prom. Counters start at 0 (a counter
+    that first appears above 0 has no `increase`). Never fails the command it reports on."""
+    d = directory(project)
+    state_file = d / f"{subject}.json"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o755)  # read by node-exporter's user
+        values: dict[str, float] = json.loads(state_file.read_text()) if state_file.exists() else {}
+        for name in ZERO.get(subject, ()):
+            values.setdefault(name, 0)
+        values.update(set_ or {})
+        for name in inc:
+            values[name] = values.get(name, 0) + 1
+        atomic_write(state_file, json.dumps(values, sort_keys=True) + "\n")
+        lines = []
+        for name in sorted(values):
+            kind, text = METRICS[name]
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {values[name]:g}"]
+        atomic_write(d / f"{subject}.prom", "\n".join(lines) + "\n")
+    except (OSError, ValueError):
+        pass  # metrics are an account of the command, never a reason it fails
+
+
+def now() -> float:
+    return round(time.time(), 3)
