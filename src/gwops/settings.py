@@ -132,6 +132,7 @@ class Thresholds(Strict):
     latency_p95_seconds: float = Field(30, gt=0, description="gateway request latency, 95th percentile over 5 min")
     disk_free_ratio: float = Field(0.10, gt=0, lt=1, description="free share of a filesystem")
     backup_slack_hours: float = Field(1, ge=0, description="hours past the backup schedule before a backup is stale")
+    down_for_seconds: int = Field(60, ge=0, description="how long the gateway, Postgres or Redis is down before it alerts")
 
 
 class Monitoring(Strict):
@@ -144,6 +145,7 @@ class Monitoring(Strict):
     retention_time: str = Field("15d", pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")
     retention_size: str = Field("2GB", pattern=r"^[0-9]+(B|KB|MB|GB|TB|PB|EB)$")
     thresholds: Thresholds = Thresholds()
+    group_wait_seconds: int = Field(30, ge=0, description="Alertmanager waits this long to group a new alert's first notification")
     receivers: list[Receiver] = Field(default_factory=list)
     smtp: Smtp | None = None
 

@@ -334,7 +334,9 @@ class Stack:
                 if comp is not None and s not in stale and comp.name in files_changed and comp.apply is not None:
                     comp.apply(self)
         except OpsError as exc:
-            return [], [f"{exc.message}" + (f" (next: {exc.hint})" if exc.hint else "")]
+            problem = exc.message + (f" (next: {exc.hint})" if exc.hint else "")
+            self.say(f"warning: {problem}")
+            return [], [problem]
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         ctx = GateContext(self, health, st.active, "", [])
         t0 = time.monotonic()

@@ -20,7 +20,13 @@ HERE = Path(__file__).resolve().parent
 COMPONENTS = HERE.parents[1] / "src" / "gwops" / "components"
 PROMETHEUS_IMAGE = os.environ.get("GWOPS_PROMETHEUS_IMAGE", "gwops/prometheus:2.42.0")
 ALERTMANAGER_IMAGE = os.environ.get("GWOPS_ALERTMANAGER_IMAGE", "gwops/alertmanager:0.25.0")
-TOKEN_FILE = "/etc/prometheus/secrets/gateway_token"
+TOKEN_FILE = "/run/secrets/gateway-metrics.key"
+
+
+def prometheus_key() -> str:
+    from gwops.components.prometheus import KEY_FILE
+
+    return KEY_FILE
 
 
 def render(component: str, template: str, **variables: object) -> str:
@@ -66,16 +72,19 @@ def alertmanager_image(docker_engine: None) -> str:
 
 @pytest.fixture
 def rendered(tmp_path: Path) -> Path:
-    """prometheus.yml, rules/gwops.rules.yml, a token file, and unit/ (rules_test.yml next to the
-    rules it tests), all readable by nobody."""
-    rules = render("prometheus", "rules/gwops.rules.yml.j2")
-    (tmp_path / "rules").mkdir()
+    """The files `bin/ops up` writes for Prometheus (state/prometheus/: prometheus.yml from the
+    component registry, rules/; the gateway key in state/secrets/), with the default settings,
+    and unit/ (rules_test.yml next to the rules it tests), all readable by nobody."""
+    from gwops.components import prometheus
+    from gwops.components.base import FilesContext
+    from gwops.project import Project
+    from gwops.settings import StackSettings
+
+    project = Project(tmp_path)
+    prometheus.files(FilesContext(project, StackSettings(), "test", {"LITELLM_MASTER_KEY": "sk-" + "x" * 40}))
     (tmp_path / "unit").mkdir()
-    (tmp_path / "prometheus.yml").write_text(render("prometheus", "prometheus.yml.j2"))
-    (tmp_path / "rules" / "gwops.rules.yml").write_text(rules)
-    (tmp_path / "unit" / "gwops.rules.yml").write_text(rules)
+    shutil.copy(tmp_path / "state/prometheus/rules/gwops.rules.yml", tmp_path / "unit" / "gwops.rules.yml")
     shutil.copy(HERE / "rules_test.yml", tmp_path / "unit" / "rules_test.yml")
-    (tmp_path / "gateway_token").write_text("sk-" + "x" * 40)
     for p in [tmp_path, *tmp_path.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     return tmp_path
@@ -83,9 +92,8 @@ def rendered(tmp_path: Path) -> Path:
 
 def promtool(image: str, files: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = ["docker", "run", "--rm", "--network", "none",
-           "-v", f"{files / 'prometheus.yml'}:/etc/prometheus/prometheus.yml:ro",
-           "-v", f"{files / 'rules'}:/etc/prometheus/rules:ro",
-           "-v", f"{files / 'gateway_token'}:{TOKEN_FILE}:ro",
+           "-v", f"{files / 'state/prometheus'}:/etc/prometheus:ro",
+           "-v", f"{files / 'state' / prometheus_key()}:{TOKEN_FILE}:ro",
            "-v", f"{files / 'unit'}:/unit:ro",
            "-w", "/unit", "--entrypoint", "promtool", image, *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)

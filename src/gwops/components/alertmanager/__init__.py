@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from gwops.components.base import Component, FilesContext, MetricsTarget
 from gwops.components.monitoring import enabled
+from gwops.components.prometheus import write_secret
 from gwops.fsutil import atomic_write
 
 SERVICE = "alertmanager"
+SMTP_PASSWORD = "secrets/alertmanager-smtp-password"  # under state/
 
 
 def files(ctx: FilesContext) -> bool:
@@ -19,9 +21,12 @@ def files(ctx: FilesContext) -> bool:
         smtp = {"smarthost": m.smtp.smarthost, "from": m.smtp.sender, "require_tls": m.smtp.require_tls}
         if m.smtp.username:
             smtp["auth_username"] = m.smtp.username
+        if m.smtp.password_env:  # from `.env`, into a file only the container reads
+            write_secret(ctx, SMTP_PASSWORD, ctx.env.get(m.smtp.password_env, ""))
+            smtp["auth_password_file"] = "/run/secrets/smtp-password"
     d = ctx.dir(SERVICE)
     changed = atomic_write(d / "alertmanager.yml", COMPONENT.render("alertmanager.yml.j2", receivers=receivers,
-                                                                    smtp=smtp))
+                                                                    smtp=smtp, group_wait=f"{m.group_wait_seconds}s"))
     d.chmod(0o755)
     return changed
 

@@ -12,11 +12,10 @@ import os
 from typing import TYPE_CHECKING
 
 from gwops import components
-from gwops.components.base import Component, FilesContext, GateContext, MetricsTarget
+from gwops.components.base import Component, FilesContext, MetricsTarget
 from gwops.components.monitoring import enabled
-from gwops.errors import HealthError, OpsError
+from gwops.errors import OpsError
 from gwops.fsutil import atomic_write
-from gwops.poll import Timeout, poll
 
 if TYPE_CHECKING:
     from gwops.stack import Stack
@@ -49,7 +48,8 @@ def files(ctx: FilesContext) -> bool:
     t = m.thresholds
     changed |= atomic_write(d / "rules/gwops.rules.yml", COMPONENT.render(
         "rules/gwops.rules.yml.j2", error_ratio=t.error_ratio, latency_seconds=t.latency_p95_seconds,
-        disk_free_ratio=t.disk_free_ratio))
+        disk_free_ratio=t.disk_free_ratio, gateway_down_for=f"{t.down_for_seconds}s",
+        postgres_down_for=f"{t.down_for_seconds}s", redis_down_for=f"{t.down_for_seconds}s"))
     for p in (d, d / "rules"):
         p.chmod(0o755)  # read by the container's user (nobody)
     write_key(ctx)
@@ -57,18 +57,22 @@ def files(ctx: FilesContext) -> bool:
 
 
 def write_key(ctx: FilesContext) -> None:
-    """The gateway's key for the scrape, in a file (never in a compose file or an argument):
-    state/secrets/ is 0700, so only the owner reaches it on the host; the file itself is 0644
-    for the container's user. Rewritten in place: the container's mount follows the same file."""
-    key_path = ctx.project.state_dir / KEY_FILE
-    key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key_path.parent.chmod(0o700)
-    key = ctx.env.get("LITELLM_MASTER_KEY", "")
-    if not key_path.exists() or key_path.read_text() != key:
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    """The gateway's key for the scrape, in a file (never in a compose file or an argument)."""
+    write_secret(ctx, KEY_FILE, ctx.env.get("LITELLM_MASTER_KEY", ""))
+
+
+def write_secret(ctx: FilesContext, rel: str, value: str) -> None:
+    """A secret for a container, in a file under state/secrets/: that folder is 0700, so only its
+    owner reaches it on the host; the file itself is 0644 for the container's user (nobody), and
+    mounted alone. Rewritten in place: the container's mount follows the same file."""
+    path = ctx.project.state_dir / rel
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    if not path.exists() or path.read_text() != value:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         with os.fdopen(fd, "w") as fh:
-            fh.write(key)
-    key_path.chmod(0o644)
+            fh.write(value)
+    path.chmod(0o644)
 
 
 def apply(stack: Stack) -> None:
@@ -118,36 +122,33 @@ def alerts(stack: Stack) -> list[dict[str, str]]:
     return sorted(out, key=lambda a: a["since"], reverse=True)
 
 
-def gate(ctx: GateContext, service: str) -> None:
-    """Ready, and every scrape target of the running components up (each exporter proves itself
-    this way: it answered a real scrape)."""
-    stack = ctx.stack
-    wanted = {c.metrics.job for c in components.REGISTRY
-              if c.metrics is not None and c.enabled(stack.settings) and c.name != "grafana"}
-    last = ""
+def down_targets(stack: Stack) -> list[str]:
+    """The scrape targets of the running components that are not up, as `job: url health error`
+    (a job with no target at all is listed too). Raises OSError when Prometheus does not answer."""
+    wanted = {c.metrics.job for c in components.REGISTRY if c.metrics is not None and c.enabled(stack.settings)}
+    active = api(stack, "/api/v1/targets?state=active")["data"]["activeTargets"]
+    by_job: dict[str, list[dict]] = {}
+    for t in active:
+        by_job.setdefault(t["labels"].get("job", ""), []).append(t)
+    out = [f"{job}: no target found" for job in sorted(wanted - set(by_job))]
+    out += [f"{job}: {t['scrapeUrl']} {t['health']} {t.get('lastError', '')}".strip()
+            for job in sorted(wanted & set(by_job)) for t in by_job[job] if t["health"] == "down"]
+    return out
 
-    def all_up() -> bool | None:
-        nonlocal last
-        try:
-            active = api(stack, "/api/v1/targets?state=active")["data"]["activeTargets"]
-        except (OSError, ValueError, KeyError) as exc:
-            last = f"targets API: {exc}"
-            return None
-        by_job: dict[str, list[dict]] = {}
-        for t in active:
-            by_job.setdefault(t["labels"].get("job", ""), []).append(t)
-        bad = [f"{job}: " + (", ".join(f"{t['scrapeUrl']} {t['health']} {t.get('lastError', '')}".strip()
-                                      for t in by_job[job] if t["health"] != "up") if job in by_job else "no target")
-               for job in sorted(wanted) if job not in by_job or any(t["health"] != "up" for t in by_job[job])]
-        last = "; ".join(bad)
-        return None if bad else True
 
-    timeout = 3 * stack.settings.monitoring.scrape_interval + 15
+def status_row(stack: Stack, row: dict) -> None:
+    """A running Prometheus whose targets are down names them (a target not yet scraped is
+    `unknown`, not down)."""
+    if row["state"] != "running":
+        return
     try:
-        poll(all_up, timeout, 1.0)
-    except Timeout:
-        raise HealthError(service, "every scrape target up", last[:600],
-                          hint="`bin/ops logs <service>` of the target named; the gateway serves meanwhile") from None
+        down = down_targets(stack)
+    except (OSError, ValueError, KeyError) as exc:
+        row.update(problem=f"its API does not answer: {exc}", next="`bin/ops logs prometheus`")
+        return
+    if down:
+        row.update(problem="scrape targets down: " + "; ".join(down)[:600],
+                   next="`bin/ops logs <service>` of the target; `bin/ops alerts` lists what fired")
 
 
 COMPONENT = Component(
@@ -160,6 +161,6 @@ COMPONENT = Component(
     enabled=enabled,
     files=files,
     apply=apply,
-    gate=gate,
+    status_row=status_row,
     metrics=MetricsTarget("prometheus", 9090),
 )
