@@ -4,10 +4,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gwops.components.base import Component, FilesContext, MetricsTarget
-from gwops.components.monitoring import enabled
+from gwops.components.monitoring import enabled, reload_config
 from gwops.components.prometheus import write_secret
 from gwops.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from gwops.stack import Stack
 
 SERVICE = "alertmanager"
 SMTP_PASSWORD = "secrets/alertmanager-smtp-password"  # under state/
@@ -31,6 +36,12 @@ def files(ctx: FilesContext) -> bool:
     return changed
 
 
+def apply(stack: Stack) -> None:
+    """New receivers into the running Alertmanager (amtool first, then /-/reload)."""
+    reload_config(stack, COMPONENT.service, stack.settings.monitoring.alertmanager_port,
+                  ["amtool", "check-config", "/etc/alertmanager/alertmanager.yml"])
+
+
 COMPONENT = Component(
     name=SERVICE,
     official="prom/alertmanager:v0.25.0",
@@ -40,5 +51,6 @@ COMPONENT = Component(
     core=False,
     enabled=enabled,
     files=files,
+    apply=apply,
     metrics=MetricsTarget("alertmanager", 9093),
 )

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from gwops import components
 from gwops.components.base import Component, FilesContext, MetricsTarget
-from gwops.components.monitoring import enabled
-from gwops.errors import OpsError
+from gwops.components.monitoring import enabled, host, reload_config
 from gwops.fsutil import atomic_write
 
 if TYPE_CHECKING:
@@ -48,8 +47,9 @@ def files(ctx: FilesContext) -> bool:
     t = m.thresholds
     changed |= atomic_write(d / "rules/gwops.rules.yml", COMPONENT.render(
         "rules/gwops.rules.yml.j2", error_ratio=t.error_ratio, latency_seconds=t.latency_p95_seconds,
-        disk_free_ratio=t.disk_free_ratio, gateway_down_for=f"{t.down_for_seconds}s",
-        postgres_down_for=f"{t.down_for_seconds}s", redis_down_for=f"{t.down_for_seconds}s"))
+        disk_free_ratio=t.disk_free_ratio, gateway_down_for=f"{t.alert_after_seconds}s",
+        postgres_down_for=f"{t.alert_after_seconds}s", redis_down_for=f"{t.alert_after_seconds}s",
+        backup_stale_for=f"{t.alert_after_seconds}s"))
     for p in (d, d / "rules"):
         p.chmod(0o755)  # read by the container's user (nobody)
     write_key(ctx)
@@ -76,26 +76,9 @@ def write_secret(ctx: FilesContext, rel: str, value: str) -> None:
 
 
 def apply(stack: Stack) -> None:
-    """New config or rules into the running Prometheus: promtool checks them first (a bad file
-    leaves the running config in place), then the reload endpoint."""
-    code, out = stack.docker.exec(COMPONENT.service, ["promtool", "check", "config", CONFIG])
-    if code != 0:
-        raise OpsError(f"Prometheus' new config is refused by promtool: {out.strip()[-400:]}",
-                       hint="the running config stays in place; fix config/stack.yaml `monitoring:` and run `bin/ops up`")
-    from gwops.health import http_request
-
-    m = stack.settings.monitoring
-    try:
-        status, text = http_request(f"http://{_host(m.bind)}:{m.prometheus_port}/-/reload", 10, body={})
-    except OSError as exc:
-        raise OpsError(f"Prometheus' reload endpoint did not answer: {exc}", hint="`bin/ops logs prometheus`") from None
-    if status != 200:
-        raise OpsError(f"Prometheus refused the reload: HTTP {status}: {text[:300]}", hint="`bin/ops logs prometheus`")
-    stack.say("prometheus: new config and rules loaded (no restart)")
-
-
-def _host(bind: str) -> str:
-    return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
+    """New config or rules into the running Prometheus (promtool first, then /-/reload)."""
+    reload_config(stack, COMPONENT.service, stack.settings.monitoring.prometheus_port,
+                  ["promtool", "check", "config", CONFIG])
 
 
 def api(stack: Stack, path: str, timeout: float = 5) -> dict:
@@ -105,7 +88,7 @@ def api(stack: Stack, path: str, timeout: float = 5) -> dict:
     from gwops.health import http_request
 
     m = stack.settings.monitoring
-    status, text = http_request(f"http://{_host(m.bind)}:{m.prometheus_port}{path}", timeout)
+    status, text = http_request(f"http://{host(m.bind)}:{m.prometheus_port}{path}", timeout)
     if status != 200:
         raise OSError(f"HTTP {status}: {text[:200]}")
     return json.loads(text)

@@ -1,0 +1,236 @@
+"""The monitoring components on one shared stack (real Prometheus, Alertmanager, exporters, proxy
+and LiteLLM; local images): every target scraped, requests counted exactly, the toolkit's own
+metrics scraped, alerts delivered to a webhook and resolved, config changes applied without a
+restart. Fast settings: scrape every 2 s, alert after 5 s down, no Alertmanager grouping delay.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import free_port, unique
+from tests.integration.conftest import make_copy, master_key, ops, remove_stack
+
+pytestmark = pytest.mark.integration
+SCRAPE = 2  # seconds
+DOWN_FOR = 5  # seconds
+
+
+class Webhook:
+    """A receiver on the host: every notification Alertmanager POSTs, with the time it came."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.got: list[tuple[float, dict]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hook.got.append((time.monotonic(), json.loads(body or b"{}")))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        # on every address: Alertmanager reaches it from its container as host.docker.internal
+        self.server = ThreadingHTTPServer(("0.0.0.0", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, alert: str, status: str, since: float, timeout: float) -> float:
+        """Seconds from `since` until a notification of `alert` with `status` arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, body in list(self.got):
+                if at >= since and any(a["labels"].get("alertname") == alert and a["status"] == status
+                                       for a in body.get("alerts", [])):
+                    return at - since
+            time.sleep(0.2)
+        seen = [(a["labels"].get("alertname"), a["status"]) for _, b in self.got for a in b.get("alerts", [])]
+        raise AssertionError(f"no `{status}` notification of {alert} within {timeout:.0f} s (seen: {seen})")
+
+
+@pytest.fixture(scope="module")
+def mon(tmp_path_factory, local_images):
+    hook = Webhook()
+    root = tmp_path_factory.mktemp("mon") / "repo"
+    env = make_copy(root, unique("gwops-mon"), monitoring=True)
+    doc = yaml.safe_load((root / "config/stack.yaml").read_text())
+    doc["monitoring"].update(scrape_interval=SCRAPE, group_wait_seconds=0,
+                             thresholds={"alert_after_seconds": DOWN_FOR},
+                             receivers=[{"name": "test", "webhooks": [f"http://host.docker.internal:{hook.port}/"]}])
+    (root / "config/stack.yaml").write_text(yaml.safe_dump(doc))
+    up = ops(root, env, "up")
+    assert up.returncode == 0, up.stderr
+    m = doc["monitoring"]
+    yield {"root": root, "env": env, "hook": hook, "prom": f"http://127.0.0.1:{m['prometheus_port']}",
+           "gateway": f"http://127.0.0.1:{doc['gateway']['port']}"}
+    hook.server.shutdown()
+    remove_stack(root, env)
+
+
+def query(mon, promql: str) -> float | None:
+    r = httpx.get(f"{mon['prom']}/api/v1/query", params={"query": promql}, timeout=10).json()
+    res = r["data"]["result"]
+    return float(res[0]["value"][1]) if res else None
+
+
+def poll(fn, timeout: float, what: str):
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not within {timeout:.0f} s (last: {last})")
+
+
+def scraped_again(mon, job: str, times: int) -> None:
+    """Until every target of `job` was scraped `times` more times."""
+    t0 = time.time()
+
+    def at(stamp: str) -> float:  # "2026-11-23T12:30:01.123456789Z": to the microsecond
+        return datetime.fromisoformat(stamp[:26] if "." in stamp else stamp[:19]).replace(tzinfo=UTC).timestamp()
+
+    def done():
+        targets = httpx.get(f"{mon['prom']}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        last = [at(t["lastScrape"]) for t in targets if t["labels"]["job"] == job]
+        return bool(last) and all(t > t0 + (times - 1) * SCRAPE for t in last)
+
+    poll(done, (times + 2) * SCRAPE + 10, f"{times} more scrapes of {job}")
+
+
+def containers(mon, service: str) -> list[str]:
+    project = yaml.safe_load((mon["root"] / "config/stack.yaml").read_text())["project_name"]
+    return subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+                           "--filter", f"label=com.docker.compose.service={service}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_every_component_runs_and_every_target_is_scraped(mon):
+    status = json.loads(ops(mon["root"], mon["env"], "status", "--json").stdout)
+    rows = {r["service"]: r for r in status["services"]}
+    for svc in ("prometheus", "alertmanager", "node-exporter", "postgres-exporter", "redis-exporter"):
+        assert rows[svc]["state"] == "running" and rows[svc]["core"] is False, rows[svc]
+
+    def all_up():
+        targets = httpx.get(f"{mon['prom']}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        jobs = {}
+        for t in targets:
+            jobs.setdefault(t["labels"]["job"], []).append(t["health"])
+        ok = set(jobs) == {"gateway", "proxy", "postgres", "redis", "node", "prometheus", "alertmanager"} and \
+            all(h == ["up"] * len(h) for h in jobs.values())
+        return jobs if ok and len(jobs["gateway"]) == 2 else None  # each replica of the active slot
+
+    poll(all_up, 30, "every target up")
+    status = json.loads(ops(mon["root"], mon["env"], "status", "--json").stdout)
+    assert status["overall"] == "healthy" and status["alerts"] == [], status
+    # published on 127.0.0.1 only; exporters not at all
+    rows = {r["service"]: r for r in status["services"]}
+    assert all(p.startswith("127.0.0.1:") for r in rows.values() for p in r["ports"])
+    assert rows["node-exporter"]["ports"] == [] and rows["postgres-exporter"]["ports"] == []
+
+
+def test_requests_are_counted_exactly_over_replicas_and_workers(mon):
+    total = "sum(litellm_proxy_total_requests_metric_total)"
+    failed = "sum(litellm_proxy_failed_requests_metric_total) or vector(0)"
+    base_total = poll(lambda: query(mon, total), 30, "a first scrape of the gateway")
+    base_failed = query(mon, failed) or 0.0
+    key = {"Authorization": f"Bearer {master_key(mon['root'])}"}
+    sent, failures = 0, 0
+    with httpx.Client(timeout=30) as c:
+        for i in range(30):
+            body = {"model": "gwops-echo" if i % 5 else "no-such-model",
+                    "messages": [{"role": "user", "content": f"n{i}"}], "stream": i % 3 == 0}
+            r = c.post(f"{mon['gateway']}/v1/chat/completions", json=body, headers=key)
+            sent += 1
+            failures += r.status_code >= 400
+    assert failures == 6
+    poll(lambda: query(mon, total) >= base_total + sent or None, 6 * SCRAPE + 10, "the requests counted")
+    scraped_again(mon, "gateway", 2)  # two more scrapes: nothing counted twice (a scrape reaches one worker)
+    assert query(mon, total) == base_total + sent
+    assert query(mon, failed) == base_failed + failures
+
+
+def test_toolkit_metrics_are_scraped_and_a_stale_backup_alerts(mon):
+    r = ops(mon["root"], mon["env"], "backup")
+    assert r.returncode == 0, r.stderr
+    stamp = poll(lambda: query(mon, "gwops_backup_last_verified_timestamp_seconds"), 6 * SCRAPE + 10,
+                 "the backup's metrics scraped")
+    assert abs(stamp - time.time()) < 120 and query(mon, "gwops_backup_last_verified") == 1
+    assert query(mon, "gwops_up_last_success_timestamp_seconds") is not None
+    # "set the clock": the last verified backup as if taken two schedule periods ago
+    from gwops import metrics
+    from gwops.project import Project
+
+    max_age = query(mon, "gwops_backup_max_age_seconds")
+    since = time.monotonic()
+    metrics.record(Project(mon["root"]), "backup", {"gwops_backup_last_verified_timestamp_seconds": time.time() - 2 * max_age})
+    took = mon["hook"].wait("GwopsBackupStale", "firing", since, DOWN_FOR + 4 * SCRAPE + 20)
+    print(f"GwopsBackupStale reached the webhook {took:.1f} s after the clock was set back")
+    alerts = json.loads(ops(mon["root"], mon["env"], "alerts", "--json").stdout)["alerts"]
+    assert any(a["alert"] == "GwopsBackupStale" and a["state"] == "firing" for a in alerts)
+
+
+def test_rules_change_applies_without_restarting_prometheus(mon):
+    root, env = mon["root"], mon["env"]
+    before = containers(mon, "prometheus")
+    doc = yaml.safe_load((root / "config/stack.yaml").read_text())
+    doc["monitoring"]["thresholds"]["error_ratio"] = 0.25
+    (root / "config/stack.yaml").write_text(yaml.safe_dump(doc))
+    r = ops(root, env, "up")
+    assert r.returncode == 0, r.stderr
+    assert "prometheus: new config loaded (no restart)" in r.stderr
+    assert containers(mon, "prometheus") == before
+
+    def loaded():
+        groups = httpx.get(f"{mon['prom']}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        return any("> 0.25" in rule["query"] for g in groups for rule in g["rules"] if rule["name"] == "GwopsGatewayErrorRatioHigh")
+
+    poll(loaded, 10, "the new threshold in the loaded rules")
+
+
+def test_gateway_down_reaches_the_webhook_and_resolves(mon):
+    """Last: it stops the gateway. Restart is prevented (`docker update --restart=no`), as an
+    operator's `docker stop` would."""
+    hook, root, env = mon["hook"], mon["root"], mon["env"]
+    ids = containers(mon, "gateway-blue")
+    subprocess.run(["docker", "update", "--restart=no", *ids], check=True, capture_output=True)
+    since = time.monotonic()
+    subprocess.run(["docker", "stop", "-t", "5", *ids], check=True, capture_output=True)
+    stopped = time.monotonic() - since
+    took = hook.wait("GwopsGatewayDown", "firing", since, DOWN_FOR + 2 * SCRAPE + stopped + 30)
+    print(f"GwopsGatewayDown reached the webhook {took:.1f} s after the stop began "
+          f"(stop: {stopped:.1f} s, for: {DOWN_FOR} s, scrape: {SCRAPE} s)")
+    assert took <= stopped + DOWN_FOR + 2 * SCRAPE + 10  # + evaluation and delivery
+    since = time.monotonic()
+    r = ops(root, env, "up")
+    assert r.returncode == 0, r.stderr
+    hook.wait("GwopsGatewayDown", "resolved", since, 60)
+
+
+def test_monitoring_off_runs_none_of_it(tmp_path, local_images):
+    """`monitoring.enabled: false`: no monitoring container, no image chosen, nothing in status."""
+    root = tmp_path / "repo"
+    env = make_copy(root, unique("gwops-nomon"))
+    try:
+        r = ops(root, env, "up")
+        assert r.returncode == 0, r.stderr
+        assert "prometheus" not in r.stderr
+        status = json.loads(ops(root, env, "status", "--json").stdout)
+        assert {row["component"] for row in status["services"]} == {"proxy", "gateway", "postgres", "redis"}
+        assert status["alerts"] is None
+        assert "no `prometheus` service" in (Path(root) / "compose.d/prometheus.yml").read_text()
+    finally:
+        remove_stack(root, env)
