@@ -58,7 +58,7 @@ def record(project: Project, subject: str, set_: dict[str, float] | None = None,
         lines = []
         for name in sorted(values):
             kind, text = METRICS[name]
-            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {values[name]:g}"]
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {values[name]}"]
         atomic_write(d / f"{subject}.prom", "\n".join(lines) + "\n")
     except (OSError, ValueError):
         pass  # metrics are an account of the command, never a reason it fails
