@@ -142,21 +142,29 @@ class Stack:
         for note in compiled.notes:
             self.say(note)
         found = self.docker.all_containers()
-        self._check_ports(first(found, proxy.SERVICE))
+        self._check_ports(found)
         return env, compiled, found
 
-    def _check_ports(self, c: Any | None) -> None:
-        gw = self.settings.gateway
-        if c is not None and c.status == "running":
-            ports = c.attrs.get("HostConfig", {}).get("PortBindings") or {}
-            bound = {(b.get("HostIp"), b.get("HostPort")) for v in ports.values() for b in (v or [])}
-            if (gw.bind, str(gw.port)) in bound:
-                return  # held by our own proxy
-        holder = host.port_holder(gw.bind, gw.port)
-        if holder:
-            raise PrerequisiteError(
-                f"port {gw.bind}:{gw.port} is already in use by {holder}",
-                hint="stop that process, or choose another `gateway.port` in config/stack.yaml")
+    def _check_ports(self, found: Containers) -> None:
+        """Every port the enabled components publish is free, or held by this stack's own
+        container; else the error names who holds it and the setting that moves it."""
+        ours = {(b.get("HostIp"), b.get("HostPort")) for cs in found.values() for c in cs if c.status == "running"
+                for v in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values() for b in (v or [])}
+        wanted = [(bind, port, setting) for c in REGISTRY if c.ports is not None and c.enabled(self.settings)
+                  for bind, port, setting in c.ports(self.settings)]
+        seen: dict[tuple[str, int], str] = {}
+        for bind, port, setting in wanted:
+            if (bind, port) in seen:
+                raise PrerequisiteError(f"`{setting}` and `{seen[(bind, port)]}` are both port {bind}:{port}",
+                                        hint="give each its own port in config/stack.yaml")
+            seen[(bind, port)] = setting
+        for bind, port, setting in wanted:
+            if (bind, str(port)) in ours:
+                continue
+            holder = host.port_holder(bind, port)
+            if holder:
+                raise PrerequisiteError(f"port {bind}:{port} (`{setting}`) is already in use by {holder}",
+                                        hint=f"stop that process, or choose another `{setting}` in config/stack.yaml")
 
     def validate(self, env: dict[str, str] | None) -> Compiled:
         compiled = compile_sources(self.project.config_dir, self.settings.naming, env)

@@ -201,23 +201,32 @@ def test_rules_change_applies_without_restarting_prometheus(mon):
     poll(loaded, 10, "the new threshold in the loaded rules")
 
 
-def test_gateway_down_reaches_the_webhook_and_resolves(mon):
-    """Last: it stops the gateway. Restart is prevented (`docker update --restart=no`), as an
-    operator's `docker stop` would."""
+def stopped_alert_resolved(mon, service: str, alert: str) -> None:
+    """Stop `service` with its restart prevented (`docker update --restart=no`, as an operator's
+    `docker stop` would): `alert` reaches the webhook within its `for` plus two scrape intervals
+    (plus evaluation and delivery); `bin/ops up` brings it back and the alert resolves."""
     hook, root, env = mon["hook"], mon["root"], mon["env"]
-    ids = containers(mon, "gateway-blue")
+    ids = containers(mon, service)
     subprocess.run(["docker", "update", "--restart=no", *ids], check=True, capture_output=True)
     since = time.monotonic()
     subprocess.run(["docker", "stop", "-t", "5", *ids], check=True, capture_output=True)
     stopped = time.monotonic() - since
-    took = hook.wait("GwopsGatewayDown", "firing", since, DOWN_FOR + 2 * SCRAPE + stopped + 30)
-    print(f"GwopsGatewayDown reached the webhook {took:.1f} s after the stop began "
+    took = hook.wait(alert, "firing", since, DOWN_FOR + 2 * SCRAPE + stopped + 30)
+    print(f"{alert} reached the webhook {took:.1f} s after the stop began "
           f"(stop: {stopped:.1f} s, for: {DOWN_FOR} s, scrape: {SCRAPE} s)")
     assert took <= stopped + DOWN_FOR + 2 * SCRAPE + 10  # + evaluation and delivery
     since = time.monotonic()
     r = ops(root, env, "up")
     assert r.returncode == 0, r.stderr
-    hook.wait("GwopsGatewayDown", "resolved", since, 60)
+    hook.wait(alert, "resolved", since, 60)
+
+
+def test_postgres_down_reaches_the_webhook_and_resolves(mon):
+    stopped_alert_resolved(mon, "postgres", "GwopsPostgresDown")
+
+
+def test_gateway_down_reaches_the_webhook_and_resolves(mon):
+    stopped_alert_resolved(mon, "gateway-blue", "GwopsGatewayDown")
 
 
 def test_monitoring_off_runs_none_of_it(tmp_path, local_images):

@@ -10,6 +10,7 @@ from gwops.project import Project
 from gwops.render import ImageChoice, render_overrides
 from gwops.settings import Gateway, StackSettings
 from gwops.stack import levels_of
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.unit
 
@@ -122,3 +123,16 @@ def test_proxy_takes_a_dead_replica_out_fast_and_retries_only_failed_connections
     assert "option redispatch 1" in cfg and "retries 3" in cfg
     assert "option abortonclose" in cfg and "timeout queue 30s" in cfg  # admission control
     assert "\n    retry-on" not in cfg  # never a retry of a request that reached a gateway
+
+
+def test_two_components_on_one_port_is_refused_before_anything_starts():
+    from gwops.errors import PrerequisiteError
+    from gwops.stack import Stack
+
+    stack = Stack.__new__(Stack)  # only the settings matter to the check
+    stack.settings = StackSettings(monitoring={"prometheus_port": 4000})
+    with pytest.raises(PrerequisiteError, match=r"`monitoring.prometheus_port` and `gateway.port` are both port 127.0.0.1:4000"):
+        stack._check_ports({})
+    port = free_port()
+    stack.settings = StackSettings(gateway={"port": port}, monitoring={"enabled": False, "prometheus_port": port})
+    stack._check_ports({})  # monitoring off: its ports are not wanted

@@ -93,6 +93,8 @@ class Component:
     build_args: Callable[[StackSettings], dict[str, str]] = lambda _s: {}
     build_context: Callable[[Images], Path] | None = None
     metrics: MetricsTarget | None = None
+    # the host ports it publishes: (bind address, port, the setting that sets it)
+    ports: Callable[[StackSettings], list[tuple[str, int, str]]] | None = None
 
     @property
     def service(self) -> str:

@@ -53,4 +53,5 @@ COMPONENT = Component(
     files=files,
     apply=apply,
     metrics=MetricsTarget("alertmanager", 9093),
+    ports=lambda s: [(s.monitoring.bind, s.monitoring.alertmanager_port, "monitoring.alertmanager_port")],
 )

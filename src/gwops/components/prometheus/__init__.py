@@ -146,4 +146,5 @@ COMPONENT = Component(
     apply=apply,
     status_row=status_row,
     metrics=MetricsTarget("prometheus", 9090),
+    ports=lambda s: [(s.monitoring.bind, s.monitoring.prometheus_port, "monitoring.prometheus_port")],
 )

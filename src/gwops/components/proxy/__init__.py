@@ -14,4 +14,5 @@ COMPONENT = Component(
     package=__name__,
     description="front proxy on the public port",
     metrics=MetricsTarget("proxy", 8405),  # HAProxy's built-in exporter (frontend `health`)
+    ports=lambda s: [(s.gateway.bind, s.gateway.port, "gateway.port")],
 )
