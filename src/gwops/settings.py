@@ -146,6 +146,7 @@ class Monitoring(Strict):
     retention_size: str = Field("2GB", pattern=r"^[0-9]+(B|KB|MB|GB|TB|PB|EB)$")
     thresholds: Thresholds = Thresholds()
     group_wait_seconds: int = Field(30, ge=0, description="Alertmanager waits this long to group a new alert's first notification")
+    group_interval_seconds: int = Field(300, ge=1, description="Alertmanager notifies changes of a group (new or resolved alerts) at most this often")
     receivers: list[Receiver] = Field(default_factory=list)
     smtp: Smtp | None = None
 

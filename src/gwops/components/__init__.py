@@ -1,33 +1,25 @@
 """The registry: every service of the stack, one line each (see gwops.components.base). Order is
 the order of `status`, `images build` and the compose fragments; start order comes from their
-`depends_on`."""
+`depends_on`. A component is its folder gwops/components/<name>/ and its line here."""
 
 from __future__ import annotations
 
-from gwops.components import (
-    alertmanager,
-    gateway,
-    node_exporter,
-    postgres,
-    postgres_exporter,
-    prometheus,
-    proxy,
-    redis,
-    redis_exporter,
-)
+from importlib import import_module
+
 from gwops.components.base import Component
 
-REGISTRY: tuple[Component, ...] = (
-    proxy.COMPONENT,
-    gateway.COMPONENT,
-    postgres.COMPONENT,
-    redis.COMPONENT,
-    prometheus.COMPONENT,
-    alertmanager.COMPONENT,
-    node_exporter.COMPONENT,
-    postgres_exporter.COMPONENT,
-    redis_exporter.COMPONENT,
+NAMES = (
+    "proxy",
+    "gateway",
+    "postgres",
+    "redis",
+    "prometheus",
+    "alertmanager",
+    "node_exporter",
+    "postgres_exporter",
+    "redis_exporter",
 )
+REGISTRY: tuple[Component, ...] = tuple(import_module(f"{__name__}.{name}").COMPONENT for name in NAMES)
 
 
 def names() -> list[str]:
@@ -38,7 +30,7 @@ def get(name: str) -> Component:
     return next(c for c in REGISTRY if c.name == name)
 
 
-def of_service(service: str, active: str = gateway.SLOTS[0]) -> Component | None:
+def of_service(service: str, active: str = "blue") -> Component | None:
     """The component that runs a compose service (gateway-green: the gateway)."""
     return next((c for c in REGISTRY if service in c.service_names(active) or service == c.name), None)
 

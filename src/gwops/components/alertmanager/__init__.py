@@ -31,7 +31,8 @@ def files(ctx: FilesContext) -> bool:
             smtp["auth_password_file"] = "/run/secrets/smtp-password"
     d = ctx.dir(SERVICE)
     changed = atomic_write(d / "alertmanager.yml", COMPONENT.render("alertmanager.yml.j2", receivers=receivers,
-                                                                    smtp=smtp, group_wait=f"{m.group_wait_seconds}s"))
+                                                                    smtp=smtp, group_wait=f"{m.group_wait_seconds}s",
+                                                                    group_interval=f"{m.group_interval_seconds}s"))
     d.chmod(0o755)
     return changed
 
