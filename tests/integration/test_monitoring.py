@@ -201,6 +201,25 @@ def test_rules_change_applies_without_restarting_prometheus(mon):
     poll(loaded, 10, "the new threshold in the loaded rules")
 
 
+def test_a_reload_moves_the_gateway_targets_to_the_new_slot(mon):
+    root, env = mon["root"], mon["env"]
+    (root / "config/providers.yaml").write_text("providers:\n  lab:\n    type: mock\n    models: [gwops-echo, extra-mon]\n")
+    r = ops(root, env, "reload", "--quiet-diff")
+    assert r.returncode == 0, r.stderr
+    new = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["active_slot"]
+
+    def moved():
+        targets = httpx.get(f"{mon['prom']}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        gw = [t for t in targets if t["labels"]["job"] == "gateway"]
+        return gw if len(gw) == 2 and all(t["labels"]["service"] == f"gateway-{new}" and t["health"] == "up"
+                                          for t in gw) else None
+
+    poll(moved, 6 * SCRAPE + 15, f"both gateway targets on slot `{new}`")
+    # the request counter of the job goes on from the new containers
+    poll(lambda: query(mon, f'sum(litellm_proxy_total_requests_metric_total{{service="gateway-{new}"}})'),
+         6 * SCRAPE + 15, "the new slot's counters scraped")
+
+
 def stopped_alert_resolved(mon, service: str, alert: str) -> None:
     """Stop `service` with its restart prevented (`docker update --restart=no`, as an operator's
     `docker stop` would): `alert` reaches the webhook within its `for` plus two scrape intervals
@@ -226,7 +245,8 @@ def test_postgres_down_reaches_the_webhook_and_resolves(mon):
 
 
 def test_gateway_down_reaches_the_webhook_and_resolves(mon):
-    stopped_alert_resolved(mon, "gateway-blue", "GwopsGatewayDown")
+    slot = json.loads(ops(mon["root"], mon["env"], "status", "--json").stdout)["gateway"]["active_slot"]
+    stopped_alert_resolved(mon, f"gateway-{slot}", "GwopsGatewayDown")
 
 
 def test_monitoring_off_runs_none_of_it(tmp_path, local_images):
