@@ -374,7 +374,7 @@ class Stack:
         """Stop the stack. With `volumes`, a verified backup is taken first (unless not `backup`);
         returns its id. A backup that cannot run stops everything here: nothing is deleted."""
         if volumes and not confirm(
-                "delete the Postgres and Redis volumes of this stack (keys, teams, spend, cache)?"):
+                "delete the data volumes of this stack (Postgres: keys, teams, spend; Redis: cache; metrics history)?"):
             raise AbortedError("nothing was deleted", hint="add `--yes` to confirm without a prompt")
         taken = None
         with self.lock("stop the stack"):
