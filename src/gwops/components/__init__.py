@@ -7,6 +7,7 @@ from __future__ import annotations
 from gwops.components import (
     alertmanager,
     gateway,
+    grafana,
     node_exporter,
     postgres,
     postgres_exporter,
@@ -27,6 +28,7 @@ REGISTRY: tuple[Component, ...] = (
     node_exporter.COMPONENT,
     postgres_exporter.COMPONENT,
     redis_exporter.COMPONENT,
+    grafana.COMPONENT,
 )
 
 
