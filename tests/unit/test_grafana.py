@@ -251,3 +251,44 @@ def test_env_gets_a_grafana_password_also_in_an_existing_file(tmp_path):
     assert {k: v for k, v in again.values.items() if k != "GRAFANA_ADMIN_PASSWORD"} == \
         {k: v for k, v in res.values.items() if k != "GRAFANA_ADMIN_PASSWORD"}
     assert envfile.ensure(old, root / ".env.example", {}).values == again.values
+
+
+def test_a_missing_grafana_image_is_no_scrape_fault(monkeypatch):
+    """`up` runs the stack without Grafana when its image is not on the host: its scrape job then
+    has no target, which `status` must not call a fault (it would make the stack degraded)."""
+    from types import SimpleNamespace
+
+    from gwops import components
+    from gwops.components import prometheus
+
+    jobs = [c.metrics.job for c in components.REGISTRY if c.metrics is not None and c.name != "grafana"]
+    targets = [{"labels": {"job": j}, "scrapeUrl": f"http://{j}/metrics", "health": "up"} for j in jobs]
+    monkeypatch.setattr(prometheus, "api", lambda stack, path, timeout=5: {"data": {"activeTargets": targets}})
+    present: set[str] = set()
+    stack = SimpleNamespace(settings=StackSettings(), docker=SimpleNamespace(image_exists=lambda ref: ref in present))
+    assert prometheus.down_targets(stack) == []
+    present.add(grafana.IMAGE)  # the image is there: a Grafana that does not answer is a fault
+    assert prometheus.down_targets(stack) == ["grafana: no target found"]
+
+
+def test_apply_reloads_through_the_admin_api(tmp_path, monkeypatch):
+    import base64
+    from types import SimpleNamespace
+
+    from gwops import health
+    from gwops.errors import OpsError
+
+    (tmp_path / ".env").write_text("GRAFANA_ADMIN_PASSWORD=pw-from-env\n")
+    calls, said = [], []
+    answer = [200]
+    monkeypatch.setattr(health, "http_request", lambda url, timeout, body=None, headers=None:
+                        calls.append((url, body, headers)) or (answer[0], "{}"))
+    stack = SimpleNamespace(settings=StackSettings(), project=Project(tmp_path), say=said.append)
+    grafana.apply(stack)
+    auth = {"Authorization": "Basic " + base64.b64encode(b"admin:pw-from-env").decode()}
+    assert calls == [("http://127.0.0.1:3000/api/admin/provisioning/datasources/reload", {}, auth),
+                     ("http://127.0.0.1:3000/api/admin/provisioning/dashboards/reload", {}, auth)]
+    assert said and "no restart" in said[0]
+    answer[0] = 401
+    with pytest.raises(OpsError, match="password in .env is not the one Grafana stored"):
+        grafana.apply(stack)

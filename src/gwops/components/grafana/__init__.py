@@ -5,19 +5,24 @@ else and says how to get it.
 
 Its files live in state/grafana/: provisioning/ (the datasource and the dashboard provider,
 mounted read-only at /etc/grafana/provisioning) and dashboards/ (one JSON file per dashboard,
-mounted read-only; Grafana rescans them, so new dashboards need no restart). The admin password
-comes from `.env` (GRAFANA_ADMIN_PASSWORD, interpolated by Compose): Grafana stores it when it
-first initialises its volume."""
+mounted read-only; `up` has the running Grafana reload them through its admin API: no restart).
+The admin password comes from `.env` (GRAFANA_ADMIN_PASSWORD, interpolated by Compose): Grafana
+stores it when it first initialises its volume."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gwops.components.base import Component, FilesContext, MetricsTarget
-from gwops.components.monitoring import enabled
+from gwops.components.monitoring import enabled, host
+from gwops.errors import OpsError
 from gwops.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from gwops.stack import Stack
 
 SERVICE = "grafana"
 # The OSS image (grafana/grafana is Grafana Labs' open-source edition; grafana/grafana-oss stopped
@@ -83,6 +88,28 @@ def files(ctx: FilesContext) -> bool:
     return changed
 
 
+def apply(stack: Stack) -> None:
+    """New provisioning into the running Grafana without a restart: its admin API reloads the
+    datasource and the dashboards (it also rescans the dashboard files by itself)."""
+    from gwops import envfile
+    from gwops.health import http_request
+
+    m = stack.settings.monitoring
+    password = envfile.read(stack.project.env_file).get("GRAFANA_ADMIN_PASSWORD", "")
+    auth = {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
+    for kind in ("datasources", "dashboards"):
+        url = f"http://{host(m.bind)}:{m.grafana_port}/api/admin/provisioning/{kind}/reload"
+        try:
+            status, text = http_request(url, 10, body={}, headers=auth)
+        except OSError as exc:
+            raise OpsError(f"grafana's API did not answer: {exc}", hint="`bin/ops logs grafana`") from None
+        if status != 200:
+            why = " (the admin password in .env is not the one Grafana stored)" if status == 401 else ""
+            raise OpsError(f"grafana refused to reload its {kind}: HTTP {status}{why}: {text[:200]}",
+                           hint="`docker compose restart grafana` makes it read them")
+    stack.say("grafana: new dashboards and datasource loaded (no restart)")
+
+
 COMPONENT = Component(
     name=SERVICE,
     official=IMAGE,
@@ -92,5 +119,6 @@ COMPONENT = Component(
     core=False,
     enabled=enabled,
     files=files,
+    apply=apply,
     metrics=MetricsTarget("grafana", 3000),
 )
