@@ -292,3 +292,22 @@ def test_apply_reloads_through_the_admin_api(tmp_path, monkeypatch):
     answer[0] = 401
     with pytest.raises(OpsError, match="password in .env is not the one Grafana stored"):
         grafana.apply(stack)
+
+
+def test_dashboards_are_rebuilt_only_when_needed(tmp_path, monkeypatch):
+    """`up` skips building them (importing the SDK costs about 0.3 s) when their code, the SDK
+    and the files are as the stamp recorded; a file edited or deleted by hand is rewritten."""
+    ctx = files_ctx(tmp_path)
+    assert grafana.files(ctx) is True
+    real = dashboards.dashboards
+    monkeypatch.setattr(dashboards, "dashboards", lambda: pytest.fail("rebuilt although nothing changed"))
+    assert grafana.files(ctx) is False
+    boards = tmp_path / "state/grafana/dashboards"
+    monkeypatch.setattr(dashboards, "dashboards", real)
+    (boards / "gwops-system.json").write_text("{}")
+    assert grafana.files(ctx) is True and json.loads((boards / "gwops-system.json").read_text())["uid"] == "gwops-system"
+    (boards / "gwops-health.json").unlink()
+    assert grafana.files(ctx) is True and (boards / "gwops-health.json").exists()
+    monkeypatch.setattr(grafana, "source_key", lambda: "new code")
+    assert grafana.files(ctx) is False  # rebuilt (new code), but the same JSON: nothing changed for Grafana
+    assert json.loads((tmp_path / "state/grafana/dashboards.sha256").read_text())["source"] == "new code"

@@ -12,6 +12,9 @@ stores it when it first initialises its volume."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -68,8 +71,6 @@ def files(ctx: FilesContext) -> bool:
     """state/grafana/provisioning/{datasources,dashboards}/*.yml and state/grafana/dashboards/<uid>.json;
     a dashboard no longer built is removed. Folders 0755, files 0644: the container's user
     (472) reads them."""
-    from gwops.components.grafana import dashboards  # the SDK: imported only when the files are written
-
     d = ctx.dir(SERVICE)
     prov, boards = d / "provisioning", d / "dashboards"
     # the other provisioning kinds exist empty: Grafana logs an error for a missing folder
@@ -78,13 +79,40 @@ def files(ctx: FilesContext) -> bool:
         p.chmod(0o755)
     changed = atomic_write(prov / "datasources/prometheus.yml", dump(datasources(ctx.settings.monitoring.scrape_interval)))
     changed |= atomic_write(prov / "dashboards/gwops.yml", dump(providers()))
+    return write_dashboards(d / "dashboards.sha256", boards) or changed
+
+
+def source_key() -> str:
+    """What the dashboards are built from: their code and the SDK's version."""
+    from importlib.metadata import version
+
+    code = (Path(__file__).parent / "dashboards.py").read_bytes()
+    return hashlib.sha256(code + version("grafana-foundation-sdk").encode()).hexdigest()
+
+
+def write_dashboards(stamp: Path, boards: Path) -> bool:
+    """The dashboards' JSON files. Building them imports the SDK (about 0.3 s), so `up` does it
+    only when their code, the SDK or a file is not what the stamp recorded."""
+    key = source_key()
+    try:
+        recorded = json.loads(stamp.read_text())
+        if recorded["source"] == key and {p.name for p in boards.glob("*.json")} == set(recorded["files"]) and all(
+                hashlib.sha256((boards / n).read_bytes()).hexdigest() == h for n, h in recorded["files"].items()):
+            return False
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from gwops.components.grafana import dashboards
+
     wanted = {f"{uid}.json": dashboards.render(model) for uid, model in dashboards.dashboards().items()}
+    changed = False
     for name, text in sorted(wanted.items()):
         changed |= atomic_write(boards / name, text)
     for old in sorted(boards.glob("*.json")):
         if old.name not in wanted:
             old.unlink()
             changed = True
+    hashes = {n: hashlib.sha256(t.encode()).hexdigest() for n, t in sorted(wanted.items())}
+    atomic_write(stamp, json.dumps({"source": key, "files": hashes}, sort_keys=True, indent=1) + "\n")
     return changed
 
 
