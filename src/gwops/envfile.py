@@ -16,7 +16,9 @@ from pathlib import Path
 from gwops.errors import ConfigError, Problem
 from gwops.fsutil import atomic_write
 
-SECRET_KEYS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
+# generated when `.env` is created, and added to an existing `.env` that lacks one (a key a newer
+# release added, e.g. GRAFANA_ADMIN_PASSWORD, or a line deleted to get a new value)
+SECRET_KEYS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
 MIN_SECRET_LEN = 24
 WEAK = {"sk-1234", "changeme", "password", "secret", "postgres", "litellm", "admin", "redis", "test"}
 LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -84,6 +86,13 @@ def ensure(env_file: Path, example: Path, managed: dict[str, str]) -> EnvResult:
         notes.append(f"`{display}` was readable by others (mode {mode:04o}): set to 0600")
     text = env_file.read_text()
     parsed = parse(text)
+    absent = [k for k in SECRET_KEYS if k not in parsed]
+    if absent:
+        text = text + ("" if text.endswith("\n") or not text else "\n") + "".join(f"{k}={new_secret(k)}\n" for k in absent)
+        atomic_write(env_file, text, mode=0o600)
+        parsed = parse(text)
+        if not created:
+            notes.append(f"added {', '.join(absent)} to `{display}` (strong random values)")
     problems = []
     for key in SECRET_KEYS:
         value, line = parsed.get(key, ("", 0))

@@ -43,7 +43,8 @@ def test_weak_secret_refused_with_line(tmp_path):
 
 
 def render_all(project, **gateway):
-    choices = [ImageChoice(c.name, c.local, "local", "present") for c in components.REGISTRY]
+    choices = [ImageChoice(c.name, c.local, "local", "present") if c.local else
+               ImageChoice(c.name, c.official, "official", "present") for c in components.REGISTRY]
     settings = StackSettings(gateway=Gateway(**gateway))
     return render_overrides(project, choices=choices, settings=settings, versions={"blue": "aaa111", "green": "bbb222"},
                             provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")

@@ -18,6 +18,7 @@ NAMES = (
     "node_exporter",
     "postgres_exporter",
     "redis_exporter",
+    "grafana",
 )
 REGISTRY: tuple[Component, ...] = tuple(import_module(f"{__name__}.{name}").COMPONENT for name in NAMES)
 
