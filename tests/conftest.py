@@ -45,7 +45,7 @@ def docker_engine() -> None:
 @pytest.fixture(scope="session")
 def local_images(docker_engine: None) -> dict[str, str]:
     """The local images, built (cached) through the same code `bin/ops images build` runs."""
-    from gwops.components import names
+    from gwops.components import REGISTRY
     from gwops.docker import Docker
     from gwops.images import Images
     from gwops.project import Project
@@ -54,9 +54,10 @@ def local_images(docker_engine: None) -> dict[str, str]:
     project = Project(REPO)
     settings = load_settings(project.stack_file)
     images = Images(project, settings, Docker(project, "gwops-test-images"), lambda m: None)
-    for svc in names():
+    buildable = [c.name for c in REGISTRY if c.local]  # Grafana has no offline build
+    for svc in buildable:
         images.build(svc)
-    return {svc: getattr(settings.images, svc).local for svc in names()}
+    return {svc: getattr(settings.images, svc).local for svc in buildable}
 
 
 def free_port() -> int:
