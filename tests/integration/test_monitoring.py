@@ -220,6 +220,22 @@ def test_a_reload_moves_the_gateway_targets_to_the_new_slot(mon):
          6 * SCRAPE + 15, "the new slot's counters scraped")
 
 
+def test_every_dashboard_panel_has_data(mon):
+    """After the load and events above (requests, a backup, a reload, an alert): every query of
+    every Grafana dashboard panel, its variables at "All", returns at least one series from the
+    live Prometheus. (Grafana itself cannot run here: the queries are what it would send.)"""
+    from gwops.components.grafana.dashboards import dashboards, panel_queries
+
+    empty = []
+    for uid, model in dashboards().items():
+        for title, expr in panel_queries(model):
+            r = httpx.get(f"{mon['prom']}/api/v1/query", params={"query": expr}, timeout=10).json()
+            assert r["status"] == "success", (uid, title, expr, r)
+            if not r["data"]["result"]:
+                empty.append(f"{uid} / {title}: {expr}")
+    assert empty == [], "panels without data:\n" + "\n".join(empty)
+
+
 def stopped_alert_resolved(mon, service: str, alert: str) -> None:
     """Stop `service` with its restart prevented (`docker update --restart=no`, as an operator's
     `docker stop` would): `alert` reaches the webhook within its `for` plus two scrape intervals

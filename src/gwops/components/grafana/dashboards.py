@@ -147,7 +147,8 @@ def overview() -> Dashboard:
          .with_panel(ts("Failures/s by exception class", "reqps",
                         (rate(failed, MODEL, "exception_class"), "{{exception_class}}")))
          .with_panel(ts("Error ratio by model (5xx)", "percentunit",
-                        (f'{rate(failed, SERVER_ERRORS, "requested_model")}'
+                        # a model without a failure shows 0, not a gap
+                        (f'({rate(failed, SERVER_ERRORS, "requested_model")} or {rate(total, MODEL, "requested_model")} * 0)'
                          f' / {rate(total, MODEL, "requested_model")}', "{{requested_model}}")))
          .with_panel(ts("In-flight requests by replica", "short",
                         ("sum by (service) (litellm_in_flight_requests)", "{{service}}"),
@@ -200,16 +201,7 @@ def tokens() -> Dashboard:
          .with_panel(ts("Tokens per request by model", "short",
                         (f'{rate("litellm_total_tokens_metric_total", MODEL, "requested_model")}'
                          f' / {rate("litellm_requests_metric_total", MODEL, "requested_model")}', "{{requested_model}}"),
-                        description="Tokens over successful LLM calls."))
-         .with_row(Row("Provider rate limits"))
-         .with_panel(ts("Remaining requests (provider headers)", "short",
-                        ("min by (model_group, api_provider) (litellm_remaining_requests_metric)",
-                         "{{model_group}} ({{api_provider}})"),
-                        description="x-ratelimit-remaining-requests as the providers last reported it."))
-         .with_panel(ts("Remaining tokens (provider headers)", "short",
-                        ("min by (model_group, api_provider) (litellm_remaining_tokens_metric)",
-                         "{{model_group}} ({{api_provider}})"),
-                        description="x-ratelimit-remaining-tokens as the providers last reported it.")))
+                        description="Tokens over successful LLM calls.")))
     return d
 
 
@@ -241,10 +233,14 @@ def performance() -> Dashboard:
                         (quantile(0.5, "litellm_request_queue_time_seconds"), "p50"),
                         (quantile(0.95, "litellm_request_queue_time_seconds"), "p95"),
                         description="From arrival to the start of LiteLLM's pre-call processing."))
-         .with_panel(ts("LiteLLM overhead p95 by model group", "s",
-                        (quantile(0.95, "litellm_overhead_latency_metric", selector="", by="model_group"),
+         .with_panel(ts("LiteLLM overhead (mean) by model group", "s",
+                        ('sum by (model_group) (rate(litellm_request_total_latency_metric_sum[$__rate_interval]))'
+                         ' / sum by (model_group) (rate(litellm_request_total_latency_metric_count[$__rate_interval]))'
+                         ' - sum by (model_group) (rate(litellm_llm_api_latency_metric_sum[$__rate_interval]))'
+                         ' / sum by (model_group) (rate(litellm_llm_api_latency_metric_count[$__rate_interval]))',
                          "{{model_group}}"),
-                        description="Time LiteLLM itself adds to a call (not emitted by mock deployments).")))
+                        description="End-to-end latency minus the provider call's, per request: what the gateway "
+                                    "adds (LiteLLM's own overhead histogram is not emitted for every call).")))
     return d
 
 
@@ -277,8 +273,9 @@ def health() -> Dashboard:
                         description="Per replica, the worst value over its workers; it stays at its last value until the next request.",
                         minimum=None))
          .with_panel(ts("Deployment cooldowns/s", "short",
-                        ("sum by (litellm_model_name, api_provider) (rate(litellm_deployment_cooled_down_total[$__rate_interval]))",
-                         "{{litellm_model_name}} ({{api_provider}})")))
+                        # the counter appears with the first cooldown: until then, 0
+                        ("sum by (litellm_model_name, api_provider) (rate(litellm_deployment_cooled_down_total[$__rate_interval]))"
+                         " or vector(0)", "{{litellm_model_name}} ({{api_provider}})")))
          .with_row(Row("Toolkit"))
          .with_panel(ts("Reload failures and rollbacks", "short",
                         ("sum (increase(gwops_reload_failures_total[$__rate_interval]))", "failed"),
@@ -324,15 +321,16 @@ def system() -> Dashboard:
          .with_panel(st("Containers scraped", "short", ("count (up == 1)", "up"), w=6,
                         description="Containers of the stack that answer Prometheus (every component with metrics)."))
          .with_panel(st("Prometheus TSDB size", "bytes",
-                        ("sum (prometheus_tsdb_storage_blocks_bytes) + sum (prometheus_tsdb_wal_storage_size_bytes)",
-                         "blocks + WAL"), w=6))
+                        ("sum (prometheus_tsdb_storage_blocks_bytes)", "blocks"), w=6,
+                        description="Persisted blocks (the head in memory is `Head series`); "
+                                    "`monitoring.retention_size` bounds it."))
          .with_panel(st("Head series", "short", ("sum (prometheus_tsdb_head_series)", "series"), w=6))
          .with_panel(st("Scrape targets down", "short", ("count (up == 0) or vector(0)", "down"),
                         w=6, steps=[(None, "green"), (1, "red")]))
          .with_panel(ts("Containers scraped by job", "short", ("count by (job) (up == 1)", "{{job}}")))
          .with_panel(ts("Prometheus storage", "bytes",
                         ("sum (prometheus_tsdb_storage_blocks_bytes)", "blocks"),
-                        ("sum (prometheus_tsdb_wal_storage_size_bytes)", "WAL"))))
+                        ("max (prometheus_tsdb_retention_limit_bytes)", "retention limit"))))
     return d
 
 
