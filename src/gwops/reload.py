@@ -56,7 +56,11 @@ CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
 # LiteLLM's shutdown hooks (DB flushes); the interpreter's teardown after it takes seconds more
 SHUTDOWN_DONE = b"Shutting down: Master"
 DEFAULT_CPU_WEIGHT = 1024  # Docker's
-STARVED_AFTER = 30.0  # seconds a new gateway may take to be ready at its low start weight (idle: ~8 s)
+# Share of `gateway.ready_timeout` a new gateway may take at its low start weight before it gets
+# Docker's default weight: a last resort, late, because under its own load (50 req/s on 2 cores)
+# a start takes ~45 s at the low weight, and raising it then starves the serving gateway instead
+# (measured: 269 requests timed out at 30 s).
+STARVED_SHARE = 0.75
 
 
 class ReloadError(OpsError):
@@ -256,17 +260,18 @@ class Reloader:
     def _ready(self, health: Health, svc: str, c, url: str, routes: list[str], t0: float, boosted: bool) -> bool:
         """One new replica ready and answering on each route. At the low start weight it gets only
         the CPU nobody else wants: on a host kept busy by others (a build, another stack) that can
-        be none at all, so after `STARVED_AFTER` seconds it starts at Docker's default weight.
+        be none at all, so after `STARVED_SHARE` of the ready timeout it gets Docker's default weight.
         Returns whether the weight was raised."""
         deadline = t0 + self.gw.ready_timeout
         if not boosted:
-            first = min(deadline, t0 + STARVED_AFTER) - time.monotonic()
+            starved_after = STARVED_SHARE * self.gw.ready_timeout
+            first = min(deadline, t0 + starved_after) - time.monotonic()
             try:
                 health.gateway(url, self.key, [], max(first, 1), self.gw.route_check_timeout, service=svc, container=c)
             except HealthError as exc:
                 if exc.check != READINESS_CHECK or time.monotonic() >= deadline:
                     raise
-                self.say(f"{svc}: not ready after {STARVED_AFTER:g} s at CPU weight {self.gw.start_cpu_weight} "
+                self.say(f"{svc}: not ready after {starved_after:.0f} s at CPU weight {self.gw.start_cpu_weight} "
                          f"(the host is busy): starting it at the default weight")
                 self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
                 boosted = True

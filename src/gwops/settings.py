@@ -132,7 +132,8 @@ class Thresholds(Strict):
     latency_p95_seconds: float = Field(30, gt=0, description="gateway request latency, 95th percentile over 5 min")
     disk_free_ratio: float = Field(0.10, gt=0, lt=1, description="free share of a filesystem")
     backup_slack_hours: float = Field(1, ge=0, description="hours past the backup schedule before a backup is stale")
-    alert_after_seconds: int = Field(60, ge=0, description="how long the gateway, Postgres or Redis is down, or the backup stale, before it alerts")
+    alert_after_seconds: int = Field(60, ge=0, description="how long the gateway, Postgres or Redis is down before it alerts")
+    backup_stale_after_seconds: int = Field(300, ge=0, description="how long the last verified backup is stale before it alerts")
 
 
 class Monitoring(Strict):

@@ -68,7 +68,7 @@ def mon(tmp_path_factory, local_images):
     env = make_copy(root, unique("gwops-mon"), monitoring=True)
     doc = yaml.safe_load((root / "config/stack.yaml").read_text())
     doc["monitoring"].update(scrape_interval=SCRAPE, group_wait_seconds=0, group_interval_seconds=2,
-                             thresholds={"alert_after_seconds": DOWN_FOR},
+                             thresholds={"alert_after_seconds": DOWN_FOR, "backup_stale_after_seconds": DOWN_FOR},
                              receivers=[{"name": "test", "webhooks": [f"http://host.docker.internal:{hook.port}/"]}])
     (root / "config/stack.yaml").write_text(yaml.safe_dump(doc))
     up = ops(root, env, "up")

@@ -47,13 +47,21 @@ def files(ctx: FilesContext) -> bool:
     t = m.thresholds
     changed |= atomic_write(d / "rules/gwops.rules.yml", COMPONENT.render(
         "rules/gwops.rules.yml.j2", error_ratio=t.error_ratio, latency_seconds=t.latency_p95_seconds,
-        disk_free_ratio=t.disk_free_ratio, gateway_down_for=f"{t.alert_after_seconds}s",
-        postgres_down_for=f"{t.alert_after_seconds}s", redis_down_for=f"{t.alert_after_seconds}s",
-        backup_stale_for=f"{t.alert_after_seconds}s"))
+        disk_free_ratio=t.disk_free_ratio, gateway_down_for=duration(t.alert_after_seconds),
+        postgres_down_for=duration(t.alert_after_seconds), redis_down_for=duration(t.alert_after_seconds),
+        backup_stale_for=duration(t.backup_stale_after_seconds)))
     for p in (d, d / "rules"):
         p.chmod(0o755)  # read by the container's user (nobody)
     write_key(ctx)
     return changed
+
+
+def duration(seconds: int) -> str:
+    """A Prometheus duration as people write it (60 -> 1m), so rule texts read naturally."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def write_key(ctx: FilesContext) -> None:
