@@ -226,6 +226,15 @@ def test_every_dashboard_panel_has_data(mon):
     live Prometheus. (Grafana itself cannot run here: the queries are what it would send.)"""
     from gwops.components.grafana.dashboards import dashboards, panel_queries
 
+    # a short load of its own (the panels' rate windows must see requests, failures and streams
+    # of the slot serving now, however long the tests before took), then two scrapes
+    key = {"Authorization": f"Bearer {master_key(mon['root'])}"}
+    with httpx.Client(timeout=30) as c:
+        for i in range(20):
+            c.post(f"{mon['gateway']}/v1/chat/completions", headers=key,
+                   json={"model": "gwops-echo" if i % 4 else "no-such-model",
+                         "messages": [{"role": "user", "content": f"d{i}"}], "stream": i % 2 == 0})
+    scraped_again(mon, "gateway", 2)
     empty = []
     for uid, model in dashboards().items():
         for title, expr in panel_queries(model):
