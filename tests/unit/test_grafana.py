@@ -264,11 +264,14 @@ def test_a_missing_grafana_image_is_no_scrape_fault(monkeypatch):
     jobs = [c.metrics.job for c in components.REGISTRY if c.metrics is not None and c.name != "grafana"]
     targets = [{"labels": {"job": j}, "scrapeUrl": f"http://{j}/metrics", "health": "up"} for j in jobs]
     monkeypatch.setattr(prometheus, "api", lambda stack, path, timeout=5: {"data": {"activeTargets": targets}})
+    monkeypatch.setattr(prometheus, "uptime", lambda stack: 1000.0)  # discovery has had its time
     present: set[str] = set()
     stack = SimpleNamespace(settings=StackSettings(), docker=SimpleNamespace(image_exists=lambda ref: ref in present))
     assert prometheus.down_targets(stack) == []
     present.add(grafana.IMAGE)  # the image is there: a Grafana that does not answer is a fault
     assert prometheus.down_targets(stack) == ["grafana: no target found"]
+    monkeypatch.setattr(prometheus, "uptime", lambda stack: 3.0)  # just started: nothing discovered yet is no news
+    assert prometheus.down_targets(stack) == []
 
 
 def test_apply_reloads_through_the_admin_api(tmp_path, monkeypatch):

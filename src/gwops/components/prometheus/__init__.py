@@ -122,10 +122,25 @@ def down_targets(stack: Stack) -> list[str]:
     by_job: dict[str, list[dict]] = {}
     for t in active:
         by_job.setdefault(t["labels"].get("job", ""), []).append(t)
-    out = [f"{job}: no target found" for job in sorted(wanted - set(by_job))]
+    # a job with no target yet is only news once discovery had its time (DNS every 5 s, a scrape)
+    settled = uptime(stack) > 2 * stack.settings.monitoring.scrape_interval + 10
+    out = [f"{job}: no target found" for job in sorted(wanted - set(by_job))] if settled else []
     out += [f"{job}: {t['scrapeUrl']} {t['health']} {t.get('lastError', '')}".strip()
             for job in sorted(wanted & set(by_job)) for t in by_job[job] if t["health"] == "down"]
     return out
+
+
+def uptime(stack: Stack) -> float:
+    """Seconds since the Prometheus container started (0 when unknown)."""
+    import datetime as dt
+
+    c = stack.docker.container(COMPONENT.service)
+    started = (c.attrs.get("State") or {}).get("StartedAt", "") if c is not None else ""
+    try:
+        at = dt.datetime.fromisoformat(started[:26] + "+00:00" if "." in started else started.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (dt.datetime.now(dt.UTC) - at).total_seconds()
 
 
 def not_on_host(stack: Stack, c: Component) -> bool:
