@@ -1,7 +1,8 @@
 """Health gates: the container's own healthcheck, then a real request to the application.
 
-Postgres must answer a query, Redis a PING with auth, the gateway `/health/readiness` and one
-chat completion through each model route. Everything is polled with a deadline.
+The checks every service shares live here (a container's healthcheck over all its replicas, an
+exec that must answer, the gateway's readiness and one completion per route); what is particular
+to a service is its component's gate (gwops.components). Everything is polled with a deadline.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ from gwops.render import ImageChoice
 
 if TYPE_CHECKING:
     from gwops.docker import Docker
-    from gwops.health import READINESS_CHECK, Health
     from gwops.project import Project
     from gwops.proxy import Proxy
     from gwops.settings import StackSettings
@@ -58,8 +57,8 @@ SHUTDOWN_DONE = b"Shutting down: Master"
 DEFAULT_CPU_WEIGHT = 1024  # Docker's
 # Share of `gateway.ready_timeout` a new gateway may take at its low start weight before it gets
 # Docker's default weight: a last resort, late, because under its own load (50 req/s on 2 cores)
-# a start takes ~45 s at the low weight, and raising it then starves the serving gateway instead
-# (measured: 269 requests timed out at 30 s).
+# a start can take over 30 s at the low weight, and raising it then starves the serving gateway
+# instead (measured with the boost at 30 s: 269 requests timed out in one reload).
 STARVED_SHARE = 0.75
 
 

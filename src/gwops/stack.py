@@ -85,6 +85,21 @@ def is_core(service: str) -> bool:
     return comp is None or comp.core
 
 
+def gate_one(ctx: GateContext, svc: str, t0: float) -> Gate:
+    """One compose service through its gates: the container's own healthcheck (every replica),
+    then its component's application-level gate. Its time counts from `t0`."""
+    comp = components.of_service(svc, ctx.active)
+    ctx.health.container(svc, comp.hopeless if comp else None)
+    if comp is not None and comp.gate is not None:
+        comp.gate(ctx, svc)
+    return Gate(svc, time.monotonic() - t0)
+
+
+def problem_of(exc: OpsError) -> str:
+    """A failure of a component that is not core, as one line: what failed and the next step."""
+    return exc.message + (f" (next: {exc.hint})" if exc.hint else "")
+
+
 def image_of(service: str, choices: list[ImageChoice]) -> str | None:
     """The image a compose service runs (both gateway slots run the gateway's)."""
     comp = components.of_service(service)
@@ -150,7 +165,9 @@ class Stack:
         container; else the error names who holds it and the setting that moves it."""
         ours = {(b.get("HostIp"), b.get("HostPort")) for cs in found.values() for c in cs if c.status == "running"
                 for v in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values() for b in (v or [])}
-        wanted = [(bind, port, setting) for c in REGISTRY if c.ports is not None and c.enabled(self.settings)
+        wanted = [(bind, port, setting) for c in REGISTRY
+                  if c.ports is not None and c.enabled(self.settings)
+                  and not components.image_absent(c, self.settings, self.docker)
                   for bind, port, setting in c.ports(self.settings)]
         seen: dict[tuple[str, int], str] = {}
         for bind, port, setting in wanted:
@@ -249,16 +266,8 @@ class Stack:
         services were started. The first failure (in level order) is raised."""
 
         ctx = GateContext(self, health, active, master_key, routes)
-
-        def gate(svc: str) -> Gate:
-            comp = components.of_service(svc, active)
-            health.container(svc, comp.hopeless if comp else None)
-            if comp is not None and comp.gate is not None:
-                comp.gate(ctx, svc)
-            return Gate(svc, time.monotonic() - t0)
-
         with ThreadPoolExecutor(len(level)) as pool:
-            futures = [pool.submit(gate, svc) for svc in level]
+            futures = [pool.submit(gate_one, ctx, svc, t0) for svc in level]
             gates = [f.result() for f in futures]
         for g in gates:
             self.say(f"{g.service}: healthy ({g.seconds:.1f} s)")
@@ -342,23 +351,17 @@ class Stack:
                 if comp is not None and s not in stale and comp.name in files_changed and comp.apply is not None:
                     comp.apply(self)
         except OpsError as exc:
-            problem = exc.message + (f" (next: {exc.hint})" if exc.hint else "")
-            self.say(f"warning: {problem}")
-            return [], [problem]
-        health = Health(self.docker, self.say, self.settings.health.service_timeout)
-        ctx = GateContext(self, health, st.active, "", [])
+            self.say(f"warning: {problem_of(exc)}")
+            return [], [problem_of(exc)]
+        ctx = GateContext(self, Health(self.docker, self.say, self.settings.health.service_timeout), st.active, "", [])
         t0 = time.monotonic()
         gates: list[Gate] = []
 
         def gate(svc: str) -> Gate | str:
-            comp = components.of_service(svc, st.active)
             try:
-                health.container(svc, comp.hopeless if comp else None)
-                if comp is not None and comp.gate is not None:
-                    comp.gate(ctx, svc)
+                return gate_one(ctx, svc, t0)
             except OpsError as exc:
-                return exc.message + (f" (next: {exc.hint})" if exc.hint else "")
-            return Gate(svc, time.monotonic() - t0)
+                return problem_of(exc)
 
         with ThreadPoolExecutor(len(wanted)) as pool:
             for res in pool.map(gate, wanted):
@@ -433,8 +436,8 @@ class Stack:
                        **self._status_row(svc, containers.get(svc, []), pin)}
                 if comp.status_row is not None:
                     comp.status_row(self, row)
-                if not comp.core and row["state"] == "absent" and not pin.local and \
-                        not self.docker.image_exists(pin.official):
+                if not comp.core and row["state"] == "absent" and components.image_absent(comp, self.settings,
+                                                                                       self.docker):
                     row["note"] = f"not started: its image {pin.official} is not on this host (`docker pull` it)"
                 elif not comp.core and (row["state"] != "running" or row["health"] not in ("healthy", "none")):
                     row.setdefault("problem", f"{svc} is {row['state']} ({row['health']})")

@@ -18,6 +18,8 @@ import httpx
 import pytest
 import yaml
 
+from gwops.poll import Timeout
+from gwops.poll import poll as deadline_poll
 from tests.conftest import free_port, unique
 from tests.integration.conftest import make_copy, master_key, ops, remove_stack
 
@@ -50,15 +52,17 @@ class Webhook:
 
     def wait(self, alert: str, status: str, since: float, timeout: float) -> float:
         """Seconds from `since` until a notification of `alert` with `status` arrived."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, body in list(self.got):
-                if at >= since and any(a["labels"].get("alertname") == alert and a["status"] == status
-                                       for a in body.get("alerts", [])):
-                    return at - since
-            time.sleep(0.2)
-        seen = [(a["labels"].get("alertname"), a["status"]) for _, b in self.got for a in b.get("alerts", [])]
-        raise AssertionError(f"no `{status}` notification of {alert} within {timeout:.0f} s (seen: {seen})")
+
+        def arrived() -> float | None:
+            return next((at - since for at, body in list(self.got)
+                         if at >= since and any(a["labels"].get("alertname") == alert and a["status"] == status
+                                                for a in body.get("alerts", []))), None)
+
+        try:
+            return deadline_poll(arrived, timeout, 0.2)
+        except Timeout:
+            seen = [(a["labels"].get("alertname"), a["status"]) for _, b in self.got for a in b.get("alerts", [])]
+            raise AssertionError(f"no `{status}` notification of {alert} within {timeout:.0f} s (seen: {seen})") from None
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +91,18 @@ def query(mon, promql: str) -> float | None:
 
 
 def poll(fn, timeout: float, what: str):
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
+    """gwops.poll with a truthy result (False and 0 keep polling) and a test failure at the deadline."""
+    last = None
+
+    def check():
+        nonlocal last
         last = fn()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not within {timeout:.0f} s (last: {last})")
+        return last or None
+
+    try:
+        return deadline_poll(check, timeout, 0.5)
+    except Timeout:
+        raise AssertionError(f"{what} not within {timeout:.0f} s (last: {last})") from None
 
 
 def scraped_again(mon, job: str, times: int) -> None:

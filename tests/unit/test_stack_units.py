@@ -1,6 +1,7 @@
 import os
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -130,7 +131,8 @@ def test_two_components_on_one_port_is_refused_before_anything_starts():
     from gwops.errors import PrerequisiteError
     from gwops.stack import Stack
 
-    stack = Stack.__new__(Stack)  # only the settings matter to the check
+    stack = Stack.__new__(Stack)  # only the settings and which images are here matter to the check
+    stack.docker = SimpleNamespace(image_exists=lambda ref: False)  # Grafana's image absent: its port is not wanted
     stack.settings = StackSettings(monitoring={"prometheus_port": 4000})
     with pytest.raises(PrerequisiteError, match=r"`monitoring.prometheus_port` and `gateway.port` are both port 127.0.0.1:4000"):
         stack._check_ports({})

@@ -5,8 +5,13 @@ the order of `status`, `images build` and the compose fragments; start order com
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from gwops.components.base import Component
+
+if TYPE_CHECKING:
+    from gwops.docker import Docker
+    from gwops.settings import StackSettings
 
 NAMES = (
     "proxy",
@@ -38,3 +43,11 @@ def of_service(service: str, active: str = "blue") -> Component | None:
 
 def compose_files() -> list[str]:
     return [c.compose_file for c in REGISTRY]
+
+
+def image_absent(comp: Component, settings: StackSettings, docker: Docker) -> bool:
+    """A component with no offline build whose official image is not on this host (Grafana):
+    `up` runs the stack without it, so neither its missing container, its scrape job without a
+    target nor its port is a fault."""
+    pin = getattr(settings.images, comp.name)
+    return not pin.local and not docker.image_exists(pin.official)

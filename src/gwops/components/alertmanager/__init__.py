@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gwops.components.base import Component, FilesContext, MetricsTarget
-from gwops.components.monitoring import enabled, reload_config
-from gwops.components.prometheus import write_secret
+from gwops.components.monitoring import enabled, reload_config, write_secret
 from gwops.fsutil import atomic_write
 
 if TYPE_CHECKING:

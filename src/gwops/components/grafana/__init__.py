@@ -149,4 +149,5 @@ COMPONENT = Component(
     files=files,
     apply=apply,
     metrics=MetricsTarget("grafana", 3000),
+    ports=lambda s: [(s.monitoring.bind, s.monitoring.grafana_port, "monitoring.grafana_port")],
 )

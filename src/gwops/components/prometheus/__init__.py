@@ -8,12 +8,11 @@ container, then applied with Prometheus' reload endpoint: no restart, no gap in 
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from gwops import components
 from gwops.components.base import Component, FilesContext, MetricsTarget
-from gwops.components.monitoring import enabled, host, reload_config
+from gwops.components.monitoring import duration, enabled, host, reload_config, write_secret
 from gwops.fsutil import atomic_write
 
 if TYPE_CHECKING:
@@ -56,31 +55,9 @@ def files(ctx: FilesContext) -> bool:
     return changed
 
 
-def duration(seconds: int) -> str:
-    """A Prometheus duration as people write it (60 -> 1m), so rule texts read naturally."""
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def write_key(ctx: FilesContext) -> None:
     """The gateway's key for the scrape, in a file (never in a compose file or an argument)."""
     write_secret(ctx, KEY_FILE, ctx.env.get("LITELLM_MASTER_KEY", ""))
-
-
-def write_secret(ctx: FilesContext, rel: str, value: str) -> None:
-    """A secret for a container, in a file under state/secrets/: that folder is 0700, so only its
-    owner reaches it on the host; the file itself is 0644 for the container's user (nobody), and
-    mounted alone. Rewritten in place: the container's mount follows the same file."""
-    path = ctx.project.state_dir / rel
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
-    if not path.exists() or path.read_text() != value:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
-    path.chmod(0o644)
 
 
 def apply(stack: Stack) -> None:
@@ -117,7 +94,7 @@ def down_targets(stack: Stack) -> list[str]:
     """The scrape targets of the running components that are not up, as `job: url health error`
     (a job with no target at all is listed too). Raises OSError when Prometheus does not answer."""
     wanted = {c.metrics.job for c in components.REGISTRY if c.metrics is not None and c.enabled(stack.settings)
-              and not not_on_host(stack, c)}
+              and not components.image_absent(c, stack.settings, stack.docker)}
     active = api(stack, "/api/v1/targets?state=active")["data"]["activeTargets"]
     by_job: dict[str, list[dict]] = {}
     for t in active:
@@ -141,13 +118,6 @@ def uptime(stack: Stack) -> float:
     except ValueError:
         return 0.0
     return (dt.datetime.now(dt.UTC) - at).total_seconds()
-
-
-def not_on_host(stack: Stack, c: Component) -> bool:
-    """A component with no offline build whose image is not on this host (Grafana): `up` runs the
-    stack without it, so its job has no target and that is no fault of the scrape."""
-    pin = getattr(stack.settings.images, c.name)
-    return not pin.local and not stack.docker.image_exists(pin.official)
 
 
 def status_row(stack: Stack, row: dict) -> None:
