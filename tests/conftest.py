@@ -35,11 +35,42 @@ def _engine() -> bool:
 
 
 @pytest.fixture(scope="session")
-def docker_engine() -> None:
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> None:
     if not _engine():
         if os.environ.get("CI"):
             pytest.fail("no Docker engine answers, and integration tests must run in CI")
         pytest.skip("no Docker engine (integration tests need one; `bin/test` starts it)")
+    _remove_leftovers(tmp_path_factory.getbasetemp())
+
+
+def _docker(*args: str) -> list[str]:
+    out = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+def _remove_leftovers(basetemp: Path) -> None:
+    """Remove the stacks an earlier, interrupted test run left behind: their containers restart
+    with the engine (restart policies) and take the CPU that timing-sensitive tests need (a CI run
+    once failed a reload that way). A test stack is one whose Compose working directory is under
+    pytest's temporary root but not this run's; testcontainers' containers are all leftovers here."""
+    root = str(basetemp.parent)
+    projects: set[str] = set()
+    for line in _docker("ps", "-a", "--filter", "label=com.docker.compose.project", "--format",
+                        '{{.Label "com.docker.compose.project"}}|{{.Label "com.docker.compose.project.working_dir"}}'):
+        project, _, workdir = line.partition("|")
+        if workdir.startswith(root + os.sep) and not workdir.startswith(str(basetemp)):
+            projects.add(project)
+    doomed = _docker("ps", "-aq", "--filter", "label=org.testcontainers=true")
+    for project in sorted(projects):
+        doomed += _docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}")
+    if doomed:
+        _docker("rm", "-f", "-v", *doomed)
+    for project in sorted(projects):
+        label = f"label=com.docker.compose.project={project}"
+        for kind in ("network", "volume"):
+            names = _docker(kind, "ls", "-q", "--filter", label)
+            if names:
+                _docker(kind, "rm", *names)
 
 
 @pytest.fixture(scope="session")
