@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from gwops.docker import Docker
 from gwops.errors import HealthError
 from gwops.poll import Timeout, poll
+from gwops.routecheck import RouteChecks
 
 Say = Callable[[str], None]
 READINESS_CHECK = "GET /health/readiness"
@@ -101,10 +102,11 @@ class Health:
         except Timeout:
             raise self.fail(service, check, f"no valid answer: {last or '(empty)'}") from None
 
-    def gateway(self, url: str, master_key: str, routes: list[str], ready_timeout: float,
+    def gateway(self, url: str, master_key: str, routes: RouteChecks, ready_timeout: float,
                 route_timeout: float, service: str, container: Any = None) -> None:
-        """Readiness, then one completion per route. With `container` (the one `url` reaches), its
-        exit fails the wait at once (used when not waiting for Docker's healthcheck first)."""
+        """Readiness, then one completion per route (an optional route that fails is recorded as
+        degraded in `routes`). With `container` (the one `url` reaches), its exit fails the wait at
+        once (used when not waiting for Docker's healthcheck first)."""
         svc = service
         last = ""
 
@@ -127,17 +129,26 @@ class Health:
         except Timeout:
             raise self.fail(svc, READINESS_CHECK, f"not ready after {ready_timeout:.0f} s ({last})") from None
         headers = {"Authorization": f"Bearer {master_key}"}
-        for route in routes:
+        for route in routes.names:
+            if route in routes.degraded:  # already found failing (an earlier replica)
+                continue
             body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+            check = f"chat completion via `{route}`"
             try:
                 code, text = http_request(f"{url}/v1/chat/completions", route_timeout, body, headers)
+                problem = None if code == 200 and "choices" in text else f"HTTP {code}: {text[:300]}"
             except OSError as exc:
-                raise self.fail(svc, f"chat completion via `{route}`", f"{type(exc).__name__}: {exc}") from None
-            if code != 200 or "choices" not in text:
-                raise HealthError(svc, f"chat completion via `{route}`", f"HTTP {code}: {text[:300]}",
-                                  logs=self.docker.tail_logs(svc, 30),
-                                  hint=f"is the provider behind `{route}` running? `bin/ops routes explain {route}`; "
-                                       "`--skip-route-checks` starts without this check")
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem is None:
+                continue
+            if route in routes.optional:
+                routes.degraded[route] = problem
+                self.say(f"route `{route}`: degraded (its providers are optional): {problem[:200]}")
+                continue
+            raise HealthError(svc, check, problem, logs=self.docker.tail_logs(svc, 30),
+                              hint=f"is the provider behind `{route}` running? `bin/ops backends` checks them; "
+                                   f"`bin/ops routes explain {route}`; `required: false` on the provider lets "
+                                   "the stack serve without it; `--skip-route-checks` starts without this check")
 
     def warm(self, url: str, master_key: str, route: str, n: int, timeout: float, service: str) -> None:
         """`n` concurrent streaming completions on new connections, so that every worker of a new

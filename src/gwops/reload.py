@@ -11,20 +11,21 @@ from __future__ import annotations
 import difflib
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
 from gwops import constants as C
-from gwops import envfile, metrics, slots
+from gwops import envfile, metrics, routecheck, slots
 from gwops.components import gateway
-from gwops.config import store
+from gwops.config import generate, store
 from gwops.config.pipeline import Compiled
 from gwops.errors import HealthError, OpsError
 from gwops.health import READINESS_CHECK, Health
 from gwops.poll import Timeout, poll
 from gwops.render import ImageChoice
+from gwops.routecheck import RouteChecks
 
 if TYPE_CHECKING:
     from gwops.docker import Docker
@@ -48,7 +49,7 @@ class Stack(Protocol):
     def managed_env(self, active: str) -> dict[str, str]: ...
     def render_plan(self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState,
                     compiled: Compiled | None) -> bool: ...
-    def gate_gateway(self, health: Health, slot: str, master_key: str, routes: list[str]) -> None: ...
+    def gate_gateway(self, health: Health, slot: str, master_key: str, routes: RouteChecks) -> None: ...
 
 CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
 # gunicorn's last line of a graceful stop: its workers have finished their requests, streams and
@@ -76,10 +77,15 @@ class Plan:
     text: str
     routes: list[str]
     provider_env: list[str]
+    optional: frozenset[str] = frozenset()  # routes whose providers are all optional
 
     @classmethod
     def of(cls, compiled: Compiled, version: str) -> Plan:
-        return cls(version, compiled.text, compiled.route_names(), sorted(compiled.catalog.env_needed))
+        checks = compiled.route_checks()
+        return cls(version, compiled.text, checks.names, sorted(compiled.catalog.env_needed), checks.optional)
+
+    def checks(self) -> RouteChecks:
+        return RouteChecks(self.routes, self.optional)
 
     @classmethod
     def from_version(cls, stack: Stack, version: str) -> Plan:
@@ -88,9 +94,9 @@ class Plan:
             raise OpsError(f"config version `{version}` is not kept under state/versions/",
                            hint="`bin/ops reload` to apply the current config instead")
         text = path.read_text()
-        names = {e["model_name"] for e in (yaml.safe_load(text) or {}).get("model_list", [])}
+        names, optional = generate.route_checks(yaml.safe_load(text) or {})
         env = set(re.findall(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)", text)) - CORE_ENV
-        return cls(version, text, sorted(n for n in names if "*" not in n), sorted(env))
+        return cls(version, text, names, sorted(env), optional)
 
 
 @dataclass
@@ -107,6 +113,7 @@ class ReloadReport:
     dry_run: bool = False
     unchanged: bool = False
     forced: bool = False
+    degraded: dict[str, str] = field(default_factory=dict)  # optional routes whose check failed -> why
 
 
 class Reloader:
@@ -166,7 +173,8 @@ class Reloader:
         staged = replace(st, versions={**st.versions, new: plan.version})
         self._render(plan, choices, staged, compiled)
         self.say(f"starting config {plan.version} in slot `{new}` (slot `{old}` keeps serving)")
-        self._start_new(plan, new, st, choices)
+        checks = plan.checks()
+        self._start_new(plan, new, st, choices, checks)
         report.start_seconds = time.monotonic() - t0
 
         self.proxy.wait_up(new, self.gw.ready_timeout, self.gw.replicas)
@@ -198,7 +206,8 @@ class Reloader:
         slots.save(self.stack.project, st)
         self._render(plan, choices, st, compiled)
         envfile.ensure(self.stack.project.env_file, self.stack.project.env_example, self.stack.managed_env(new))
-        report.seconds = time.monotonic() - t0
+        report.seconds, report.degraded = time.monotonic() - t0, checks.degraded
+        routecheck.save(self.stack.project.state_dir, checks, plan.version)
         metrics.record(self.stack.project, "reload", {
             "gwops_reload_last_outcome": 0, "gwops_reload_last_success_timestamp_seconds": metrics.now(),
             "gwops_reload_last_duration_seconds": round(report.seconds, 3)})
@@ -215,7 +224,10 @@ class Reloader:
         self.docker.compose_up([svc])
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         health.container(svc)
-        self.stack.gate_gateway(health, st.active, self.key, plan.routes)
+        checks = plan.checks()
+        self.stack.gate_gateway(health, st.active, self.key, checks)
+        routecheck.save(self.stack.project.state_dir, checks, plan.version)
+        report.degraded = checks.degraded
         st.went_live(st.active, plan.version)
         slots.save(self.stack.project, st)
         report.to_slot, report.forced, report.seconds = st.active, True, time.monotonic() - t0
@@ -225,7 +237,8 @@ class Reloader:
     def _render(self, plan: Plan, choices: list[ImageChoice], st: slots.SlotState, compiled: Compiled | None) -> None:
         self.stack.render_plan(plan.provider_env, choices, st, compiled)
 
-    def _start_new(self, plan: Plan, slot: str, st: slots.SlotState, choices: list[ImageChoice]) -> None:
+    def _start_new(self, plan: Plan, slot: str, st: slots.SlotState, choices: list[ImageChoice],
+                   checks: RouteChecks) -> None:
         svc = gateway.service(slot)
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         try:
@@ -239,11 +252,12 @@ class Reloader:
             replicas = [(c, f"http://{self._address(c)}:4000") for c in self.docker.replicas(svc)]
             t0, boosted = time.monotonic(), False
             for c, url in replicas:
-                boosted = self._ready(health, svc, c, url, plan.routes, t0, boosted)
+                boosted = self._ready(health, svc, c, url, checks, t0, boosted)
             self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
-            if plan.routes:
+            warm_route = checks.first_working()
+            if warm_route:
                 for _c, url in replicas:
-                    health.warm(url, self.key, plan.routes[0], 2 * self.gw.workers, self.gw.route_check_timeout, svc)
+                    health.warm(url, self.key, warm_route, 2 * self.gw.workers, self.gw.route_check_timeout, svc)
         except OpsError as exc:
             logs = self.docker.tail_logs(svc, 30)
             self.docker.compose_rm([svc])
@@ -256,7 +270,7 @@ class Reloader:
                                    "and run `bin/ops reload` again",
                               details=f"last log lines of the new gateway:\n{logs}") from None
 
-    def _ready(self, health: Health, svc: str, c, url: str, routes: list[str], t0: float, boosted: bool) -> bool:
+    def _ready(self, health: Health, svc: str, c, url: str, routes: RouteChecks, t0: float, boosted: bool) -> bool:
         """One new replica ready and answering on each route. At the low start weight it gets only
         the CPU nobody else wants: on a host kept busy by others (a build, another stack) that can
         be none at all, so after `STARVED_SHARE` of the ready timeout it gets Docker's default weight.
@@ -266,7 +280,7 @@ class Reloader:
             starved_after = STARVED_SHARE * self.gw.ready_timeout
             first = min(deadline, t0 + starved_after) - time.monotonic()
             try:
-                health.gateway(url, self.key, [], max(first, 1), self.gw.route_check_timeout, service=svc, container=c)
+                health.gateway(url, self.key, RouteChecks(), max(first, 1), self.gw.route_check_timeout, service=svc, container=c)
             except HealthError as exc:
                 if exc.check != READINESS_CHECK or time.monotonic() >= deadline:
                     raise

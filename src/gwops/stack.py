@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gwops import components, envfile, host, metrics, projectname, slots
+from gwops import components, envfile, host, metrics, projectname, routecheck, slots
 from gwops.components import REGISTRY, gateway, postgres, proxy
 from gwops.components.base import FilesContext, GateContext
 from gwops.components.gateway import SLOTS
@@ -26,6 +26,7 @@ from gwops.lock import exclusive
 from gwops.project import Project
 from gwops.proxy import Proxy
 from gwops.render import ImageChoice, render_overrides, render_proxy
+from gwops.routecheck import RouteChecks
 from gwops.settings import StackSettings, load_settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class UpReport:
     seconds: float = 0.0
     reloaded: bool = False
     problems: list[str] = field(default_factory=list)  # components that are not core and failed (monitoring)
+    degraded: dict[str, str] = field(default_factory=dict)  # optional routes whose check failed -> why
 
 
 def first(found: Containers, service: str) -> Any | None:
@@ -208,7 +210,7 @@ class Stack:
             provider_env=provider_env, database=database_wired(choices), database_reason=NO_DB_REASON)
         return render_proxy(self.project, st.active, self.settings.gateway)
 
-    def gate_gateway(self, health: Health, slot: str, master_key: str, routes: list[str]) -> None:
+    def gate_gateway(self, health: Health, slot: str, master_key: str, routes: RouteChecks) -> None:
         """The active slot behind the proxy: the proxy sees it up and routes to it, then a real
         readiness request and one completion per route through the public port."""
         gw = self.settings.gateway
@@ -218,7 +220,7 @@ class Stack:
         health.gateway(self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout,
                        service=gateway.service(slot))
 
-    def start(self, st: slots.SlotState, master_key: str, routes: list[str], model: ComposeModel,
+    def start(self, st: slots.SlotState, master_key: str, routes: RouteChecks, model: ComposeModel,
               found: Containers, choices: list[ImageChoice], keep_active: bool = False,
               ) -> tuple[list[list[str]], list[Gate]]:
         """Start the services and gate them level by level (`depends_on` order): a level is gated
@@ -260,7 +262,7 @@ class Stack:
             gates += self._gate_level(health, level, st.active, master_key, routes, started[i])
         return levels, gates
 
-    def _gate_level(self, health: Health, level: list[str], active: str, master_key: str, routes: list[str],
+    def _gate_level(self, health: Health, level: list[str], active: str, master_key: str, routes: RouteChecks,
                     t0: float) -> list[Gate]:
         """Every service of one level gated at once; each gate's time counts from `t0`, when its
         services were started. The first failure (in level order) is raised."""
@@ -295,11 +297,12 @@ class Stack:
             if not database:
                 self.say(NO_DB_REASON)
             routes = compiled.route_names()
+            checks = compiled.route_checks() if route_checks else RouteChecks()
             # a serving gateway whose container Compose would recreate (new image, workers, provider
             # variables) is replaced the zero-downtime way, like a new config, not restarted in place
             respec = serving and self.docker.would_recreate(gateway.service(st.active), active, model)
             files_changed = self.write_files(env.values)
-            levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], routes if route_checks else [],
+            levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], checks,
                                        model, found, choices, keep_active=respec)
             if not serving:
                 st.went_live(st.active, version)
@@ -316,15 +319,17 @@ class Stack:
                 self.say(f"{what}: applying it with a zero-downtime reload")
                 from gwops.reload import Reloader  # imported only when a running gateway is replaced
 
-                Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
-                                                                             route_checks=route_checks)
+                rr = Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
+                                                                                route_checks=route_checks)
+                checks = RouteChecks(checks.names, checks.optional, rr.degraded)
                 reloaded = True
+            routecheck.save(self.project.state_dir, checks, version)
             # the gateway serves: now what watches it (monitoring), never a reason it does not serve
             extra_gates, problems = self.start_extras(st, model, found, choices, files_changed)
             metrics.record(self.project, "up", {"gwops_up_last_success_timestamp_seconds": metrics.now(),
                                                 "gwops_up_last_duration_seconds": round(time.monotonic() - t0, 3)})
         return UpReport(choices, levels, gates + extra_gates, database, self.url, routes,
-                        env.notes + compiled.notes, time.monotonic() - t0, reloaded, problems)
+                        env.notes + compiled.notes, time.monotonic() - t0, reloaded, problems, checks.degraded)
 
     def write_files(self, env: dict[str, str]) -> set[str]:
         """Each enabled component's files under state/<name>/; returns the components whose
@@ -353,7 +358,7 @@ class Stack:
         except OpsError as exc:
             self.say(f"warning: {problem_of(exc)}")
             return [], [problem_of(exc)]
-        ctx = GateContext(self, Health(self.docker, self.say, self.settings.health.service_timeout), st.active, "", [])
+        ctx = GateContext(self, Health(self.docker, self.say, self.settings.health.service_timeout), st.active, "", RouteChecks())
         t0 = time.monotonic()
         gates: list[Gate] = []
 
@@ -420,7 +425,7 @@ class Stack:
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         health.container(svc)
         key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
-        self.gate_gateway(health, st.active, key, [])
+        self.gate_gateway(health, st.active, key, RouteChecks())
 
     def status(self) -> dict[str, Any]:
         st = slots.load(self.project)
@@ -452,7 +457,7 @@ class Stack:
         if not running:
             overall = "down"
         elif (len(healthy) == len(core) and not any("problem" in r for r in rows) and "error" not in gateway_info
-              and not backups.get("stale")):
+              and not backups.get("stale") and not gateway_info.get("degraded_routes")):
             overall = "healthy"
         else:
             overall = "degraded"
@@ -475,6 +480,10 @@ class Stack:
         database is wired, and the routes `/v1/models` lists through the public port."""
         info: dict[str, Any] = {"url": self.url, "routes": [], "database": None, "active_slot": st.active,
                                 "config_version": st.version, "live_since": st.live_since}
+        checked = routecheck.load(self.project.state_dir, st.version)
+        if checked:  # optional routes whose check failed when this version went live (or at `up`)
+            info["degraded_routes"] = checked["degraded"]
+            info["routes_checked_at"] = checked["checked_at"]
         gc = first(containers, gateway.service(st.active))
         if gc is None:
             return info

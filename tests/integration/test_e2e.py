@@ -101,9 +101,9 @@ def test_up_refuses_invalid_config_and_reports_failed_route(copy):
     assert "Traceback" not in bad.stderr
     assert not (root / "state/litellm.config.yaml").exists()  # nothing generated, nothing started
 
-    # valid config, but the provider behind the route is down: the gateway's route check fails
+    # valid config, but the (required) provider behind the route is down: the route check fails
     providers.write_text("providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
-                         "    models: [dead-model]\n")
+                         "    models: [dead-model]\n    required: true\n")
     failed = ops(root, env, "up")
     assert failed.returncode == 4, failed.stderr
     assert "service `gateway-blue` failed check `chat completion via `dead-model``" in failed.stderr
@@ -111,3 +111,11 @@ def test_up_refuses_invalid_config_and_reports_failed_route(copy):
     status = json.loads(ops(root, env, "status", "--json").stdout)
     health = {s["service"]: s["health"] for s in status["services"]}
     assert health["postgres"] == "healthy" and health["redis"] == "healthy"  # healthy services stay up
+
+    # the same provider, optional (the default): the stack comes up and says the route is degraded
+    providers.write_text("providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
+                         "    models: [dead-model]\n")
+    degraded = ops(root, env, "up")
+    assert degraded.returncode == 0 and "degraded route `dead-model`" in degraded.stderr, degraded.stderr
+    st = ops(root, env, "status")
+    assert st.returncode == 1 and "degraded route `dead-model`" in st.stdout and "bin/ops backends" in st.stdout

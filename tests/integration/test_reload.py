@@ -25,10 +25,11 @@ pytestmark = pytest.mark.integration
 RATE = 50
 
 
-def providers(root, *extra: str, broken_base: bool = False) -> None:
+def providers(root, *extra: str, broken_base: bool = False, required: bool = True) -> None:
     text = f"providers:\n  lab:\n    type: mock\n    models: [gwops-echo{''.join(', ' + e for e in extra)}]\n"
     if broken_base:
-        text += "  down:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [dead-model]\n"
+        text += ("  down:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [dead-model]\n"
+                 f"    required: {str(required).lower()}\n")
     (root / "config/providers.yaml").write_text(text)
 
 
@@ -92,7 +93,7 @@ def test_bad_reloads_roll_back_and_a_plain_restart_fails_requests(copy):
         stack_file.write_text(good_settings)
         marks.append(("never-ready done", time.monotonic()))
 
-        # a route whose check fails (its provider is down)
+        # a route whose check fails (its provider is down, and required)
         providers(root, "route-fails", broken_base=True)
         r = ops(root, env, "reload", "--quiet-diff")
         assert r.returncode == 4 and "chat completion via `dead-model`" in r.stderr, r.stderr
@@ -118,6 +119,14 @@ def test_bad_reloads_roll_back_and_a_plain_restart_fails_requests(copy):
     assert r.returncode == 0, r.stderr
     after = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]
     assert after["config_version"] == live != before and after["routes"] == ["extra-start", "gwops-echo"]
+
+    # an optional provider that is down does not hold the config back: its route is degraded
+    providers(root, "optional-down", broken_base=True, required=False)
+    r = ops(root, env, "reload", "--quiet-diff")
+    assert r.returncode == 0 and "degraded route `dead-model`" in r.stderr, r.stderr
+    st = ops(root, env, "status", "--json")
+    gw = json.loads(st.stdout)["gateway"]
+    assert st.returncode == 1 and "optional-down" in gw["routes"] and list(gw["degraded_routes"]) == ["dead-model"]
 
 
 def test_up_replaces_a_changed_gateway_without_downtime(copy):

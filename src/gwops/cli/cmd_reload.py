@@ -8,6 +8,7 @@ import click
 
 from gwops import constants as C
 from gwops.cli.app import App
+from gwops.cli.cmd_stack import print_degraded
 
 pass_app = click.make_pass_decorator(App)
 
@@ -42,6 +43,7 @@ def reload(app: App, dry_run: bool, rollback: bool, force: bool, quiet_diff: boo
         how = "plain restart" if report.forced else f"slot `{report.from_slot}` -> `{report.to_slot}`"
         app.say(f"config {report.to_version} is live ({how}) in {report.seconds:.1f} s: new gateway ready in "
                 f"{report.start_seconds:.1f} s, old one drained in {report.drain_seconds:.1f} s")
+        print_degraded(app, report.degraded)
     return C.EXIT_OK
 
 

@@ -26,12 +26,20 @@ def up(app: App, skip_route_checks: bool) -> int:
     if not report.database:
         app.err.print("note: keys and spend tracking are off (local gateway image, no database features)",
                       markup=False)
+    print_degraded(app, report.degraded)
     if report.problems:
         # the gateway serves; what watches it does not: exit 1 (degraded), as `status` would
         app.err.print(f"degraded: {len(report.problems)} component(s) that are not core failed (see the "
                       "warnings above); the gateway serves; `bin/ops status` shows them", markup=False)
         return C.EXIT_DEGRADED
     return C.EXIT_OK
+
+
+def print_degraded(app: App, degraded: dict[str, str]) -> None:
+    """Optional routes whose check failed: the stack serves the others."""
+    for route, why in sorted(degraded.items()):
+        app.err.print(f"degraded route `{route}`: its provider did not answer ({why[:160]}); the other routes "
+                      f"serve. `bin/ops backends` checks the providers", markup=False)
 
 
 @click.command()
@@ -89,6 +97,10 @@ def status(app: App, as_json: bool) -> int:
         app.out.print("database features: on", markup=False)
     if gw.get("error"):
         app.out.print(f"gateway check: {gw['error']}", markup=False)
+    for route, why in sorted((gw.get("degraded_routes") or {}).items()):
+        app.out.print(f"degraded route `{route}` (checked {gw['routes_checked_at']}): {why[:160]}\n"
+                      "  next: `bin/ops backends` checks its provider; `bin/ops reload` checks the routes again",
+                      markup=False)
     if st.get("alerts"):
         firing = [a for a in st["alerts"] if a["state"] == "firing"]
         app.out.print(f"alerts: {len(firing)} firing, {len(st['alerts']) - len(firing)} pending "

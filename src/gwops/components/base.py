@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gwops.health import Health
     from gwops.images import Images
     from gwops.project import Project
+    from gwops.routecheck import RouteChecks
     from gwops.settings import StackSettings
     from gwops.stack import Stack
 
@@ -35,7 +36,7 @@ class GateContext:
     health: Health
     active: str
     master_key: str
-    routes: list[str]
+    routes: RouteChecks
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,18 @@ HEADER = (
 )
 
 
+REQUIRED_KEY = "gwops_required"  # in a route's model_info: its provider is `required: true`
+
+
+def route_checks(config: dict[str, Any]) -> tuple[list[str], frozenset[str]]:
+    """The concrete routes of a generated config (wildcards are not checkable) and those of them
+    whose providers are all optional: a failed check marks those degraded, not failed."""
+    entries = [e for e in config.get("model_list") or [] if "*" not in e["model_name"]]
+    names = sorted({e["model_name"] for e in entries})
+    required = {e["model_name"] for e in entries if (e.get("model_info") or {}).get(REQUIRED_KEY)}
+    return names, frozenset(n for n in names if n not in required)
+
+
 def _params(pid: str, provider: Provider, model: ProviderModel) -> dict[str, Any]:
     return REGISTRY[provider.type].build(pid, provider, model)
 
@@ -29,6 +41,8 @@ def _entry(name: str, dep: Deployment) -> dict[str, Any]:
         info["max_input_tokens"] = dep.model.context_window
     if dep.model.capabilities:
         info["capabilities"] = list(dep.model.capabilities)
+    if dep.provider.required:
+        info[REQUIRED_KEY] = True
     return {"model_name": name, "litellm_params": _params(dep.provider_id, dep.provider, dep.model),
             "model_info": info}
 

@@ -45,6 +45,9 @@ class Provider(Strict):
     options: dict[str, Any] = {}
     models: list[ProviderModel] = []
     default_model: str | None = None  # what the provider stands for where a model is expected
+    # a required provider that does not answer fails `up` and refuses a reload; an optional one
+    # (the default) only makes its routes degraded, so one dead backend never freezes the config
+    required: bool = False
 
     @field_validator("models", mode="before")
     @classmethod

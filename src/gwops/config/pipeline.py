@@ -10,6 +10,7 @@ from gwops import constants as C
 from gwops.config import consistency, generate
 from gwops.config.models import MappingsFile, Provider, ProviderModel, ProvidersFile
 from gwops.errors import ConfigError, Problem
+from gwops.routecheck import RouteChecks
 from gwops.schema import validate_doc
 from gwops.yamlsrc import SourceDoc, load_file
 
@@ -30,8 +31,10 @@ class Compiled:
 
     def route_names(self) -> list[str]:
         """Concrete (non-wildcard) model names a client can request."""
-        names = {e["model_name"] for e in self.config["model_list"]}
-        return sorted(n for n in names if "*" not in n)
+        return generate.route_checks(self.config)[0]
+
+    def route_checks(self) -> RouteChecks:
+        return RouteChecks(*generate.route_checks(self.config))
 
 
 def _source(path: Path, display: str) -> tuple[SourceDoc | None, list[Problem]]:

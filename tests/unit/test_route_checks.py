@@ -1,0 +1,116 @@
+"""Optional and required providers: which routes a failed check may leave degraded."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from gwops import routecheck
+from gwops.config.pipeline import compile_sources
+from gwops.errors import HealthError
+from gwops.health import Health
+from gwops.routecheck import RouteChecks
+
+pytestmark = pytest.mark.unit
+
+PROVIDERS = """providers:
+  lab:
+    type: mock
+    models: [good]
+  core:
+    type: openai_compatible
+    base_url: http://localhost:9/v1
+    models: [must]
+    required: true
+  spare:
+    type: openai_compatible
+    base_url: http://localhost:10/v1
+    models: [maybe]
+"""
+
+
+def compiled(tmp_path: Path, mappings: str = ""):
+    (tmp_path / "providers.yaml").write_text(PROVIDERS)
+    (tmp_path / "model-mappings.yaml").write_text(mappings)
+    return compile_sources(tmp_path)
+
+
+def test_routes_of_required_providers_are_not_optional(tmp_path):
+    checks = compiled(tmp_path).route_checks()
+    assert checks.names == ["good", "maybe", "must"]
+    assert checks.optional == {"good", "maybe"}
+    assert "gwops_required: true" in compiled(tmp_path).text
+
+
+def test_a_route_is_required_when_one_of_its_backends_is(tmp_path):
+    # `any-chat` is deployed as its first member (optional); `both` is served by both kinds
+    (tmp_path / "providers.yaml").write_text(PROVIDERS.replace("models: [must]", "models: [must, both]")
+                                             .replace("models: [maybe]", "models: [maybe, both]"))
+    (tmp_path / "model-mappings.yaml").write_text(
+        "capabilities:\n  any-chat: [maybe, must]\nload_balanced:\n  both: [core, spare]\n")
+    checks = compile_sources(tmp_path).route_checks()
+    assert "any-chat" in checks.optional and "both" in checks.names and "both" not in checks.optional
+
+
+class _Fake(BaseHTTPRequestHandler):
+    def do_GET(self):  # readiness
+        self._answer(200, {"status": "healthy"})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body["model"] == "good":
+            self._answer(200, {"choices": [{"message": {"content": "pong"}}]})
+        else:
+            self._answer(500, {"error": f"{body['model']}: connection refused"})
+
+    def _answer(self, code, doc):
+        data = json.dumps(doc).encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class _NoDocker:
+    def tail_logs(self, service, n):
+        return ""
+
+
+@pytest.fixture
+def gateway_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_an_optional_route_that_fails_is_degraded_and_the_gate_passes(gateway_url):
+    said: list[str] = []
+    checks = RouteChecks(["good", "maybe"], frozenset({"good", "maybe"}))
+    Health(_NoDocker(), said.append, 5).gateway(gateway_url, "k", checks, 5, 5, service="gateway-blue")
+    assert list(checks.degraded) == ["maybe"] and "connection refused" in checks.degraded["maybe"]
+    assert checks.first_working() == "good"
+    assert any("route `maybe`: degraded" in s for s in said)
+
+
+def test_a_required_route_that_fails_fails_the_gate(gateway_url):
+    checks = RouteChecks(["good", "must"], frozenset({"good"}))
+    with pytest.raises(HealthError) as err:
+        Health(_NoDocker(), lambda m: None, 5).gateway(gateway_url, "k", checks, 5, 5, service="gateway-blue")
+    assert "chat completion via `must`" in str(err.value.check) and "required: false" in err.value.hint
+
+
+def test_the_record_belongs_to_one_config_version(tmp_path):
+    checks = RouteChecks(["good", "maybe"], frozenset({"maybe"}), {"maybe": "HTTP 500"})
+    routecheck.save(tmp_path, checks, "v1")
+    assert routecheck.load(tmp_path, "v1")["degraded"] == {"maybe": "HTTP 500"}
+    assert routecheck.load(tmp_path, "v2") is None  # another version went live since
+    routecheck.save(tmp_path, RouteChecks(), "v2")  # no route checked: nothing written
+    assert routecheck.load(tmp_path, "v2") is None
