@@ -147,7 +147,7 @@ class Stack:
             env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env(active))
             try:
                 compiled: Compiled | OpsError = compile_sources(self.project.config_dir, self.settings.naming,
-                                                                env.values)
+                                                                env.values, self.settings, self.project.stack_file)
             except OpsError as exc:
                 compiled = exc
             engine.result()
@@ -186,7 +186,8 @@ class Stack:
                                         hint=f"stop that process, or choose another `{setting}` in config/stack.yaml")
 
     def validate(self, env: dict[str, str] | None) -> Compiled:
-        compiled = compile_sources(self.project.config_dir, self.settings.naming, env)
+        compiled = compile_sources(self.project.config_dir, self.settings.naming, env, self.settings,
+                                   self.project.stack_file)
         for note in compiled.notes:
             self.say(note)
         return compiled
@@ -540,3 +541,13 @@ class Stack:
             return {"last_verified_age_seconds": None, "stale": False, "note": "no verified backup yet"}
         limit = b.max_age()
         return {"last_verified_age_seconds": round(age), "max_age_seconds": round(limit), "stale": age > limit}
+
+    def backends(self) -> list[Any]:
+        """Every provider of the config, probed from the host and from the active gateway."""
+        from gwops import backends
+
+        compiled = compile_sources(self.project.config_dir, self.settings.naming, None, self.settings,
+                                   self.project.stack_file)
+        svc = gateway.service(slots.load(self.project).active)
+        return backends.check(compiled.providers.providers, self.project.env_file,
+                              backends.gateway_probe(self.docker, svc))

@@ -114,3 +114,31 @@ def test_the_record_belongs_to_one_config_version(tmp_path):
     assert routecheck.load(tmp_path, "v2") is None  # another version went live since
     routecheck.save(tmp_path, RouteChecks(), "v2")  # no route checked: nothing written
     assert routecheck.load(tmp_path, "v2") is None
+
+
+def test_a_provider_on_a_port_the_stack_publishes_is_refused_with_both_places(tmp_path):
+    from gwops.errors import ConfigError
+    from gwops.settings import load_settings
+
+    (tmp_path / "stack.yaml").write_text("gateway:\n  port: 4000\nmonitoring:\n  enabled: true\n"
+                                         "  prometheus_port: 9090\n")
+    (tmp_path / "providers.yaml").write_text(
+        "providers:\n  exporter:\n    type: openai_compatible\n    base_url: http://localhost:9090/v1\n"
+        "    models: [m]\n  remote:\n    type: openai_compatible\n    base_url: http://10.0.0.5:9090/v1\n"
+        "    models: [n]\n")
+    settings = load_settings(tmp_path / "stack.yaml")
+    with pytest.raises(ConfigError) as err:
+        compile_sources(tmp_path, settings=settings, stack_file=tmp_path / "stack.yaml")
+    [p] = err.value.problems  # the remote server on 9090 is no collision
+    assert p.location() == "config/providers.yaml:4:5" and "`monitoring.prometheus_port` (config/stack.yaml:5)" in p.message
+
+
+def test_two_stack_ports_on_one_number_are_refused(tmp_path):
+    from gwops.errors import ConfigError
+    from gwops.settings import load_settings
+
+    (tmp_path / "stack.yaml").write_text("gateway:\n  port: 3000\nmonitoring:\n  enabled: true\n")
+    (tmp_path / "providers.yaml").write_text("providers: {}\n")
+    with pytest.raises(ConfigError) as err:
+        compile_sources(tmp_path, settings=load_settings(tmp_path / "stack.yaml"), stack_file=tmp_path / "stack.yaml")
+    assert any("port 3000 is also `gateway.port`" in p.message for p in err.value.problems)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gwops import constants as C
-from gwops.config import consistency, generate
+from gwops.config import consistency, generate, ports
 from gwops.config.models import MappingsFile, Provider, ProviderModel, ProvidersFile
 from gwops.errors import ConfigError, Problem
 from gwops.routecheck import RouteChecks
@@ -44,8 +44,9 @@ def _source(path: Path, display: str) -> tuple[SourceDoc | None, list[Problem]]:
 
 
 def compile_sources(config_dir: Path, naming: str = "kebab-case",
-                    env: dict[str, str] | None = None) -> Compiled:
-    """Compile `config_dir`'s providers and mappings. Raises ConfigError with every problem."""
+                    env: dict[str, str] | None = None, settings: Any = None, stack_file: Path | None = None) -> Compiled:
+    """Compile `config_dir`'s providers and mappings. Raises ConfigError with every problem.
+    With the stack's `settings` (and its file, for lines), ports are checked against the stack's."""
     pdisplay = f"{C.CONFIG_DIR}/{C.PROVIDERS_FILE}"
     mdisplay = f"{C.CONFIG_DIR}/{C.MAPPINGS_FILE}"
     pdoc, pprob = _source(config_dir / C.PROVIDERS_FILE, pdisplay)
@@ -68,6 +69,8 @@ def compile_sources(config_dir: Path, naming: str = "kebab-case",
                      "(answers without any provider) is configured")
 
     catalog, problems = consistency.check(pdoc, mdoc, providers, mappings, naming, env)
+    if settings is not None:
+        problems += ports.collisions(settings, stack_file or config_dir / "stack.yaml", pdoc, providers)
     if problems:
         raise ConfigError(problems)
     notes += [r.note() for r in catalog.resolutions]

@@ -19,12 +19,27 @@ HOST_ALIAS = "host.docker.internal"  # the gateway container reaches the host th
 
 
 @dataclass(frozen=True)
+class Probe:
+    """How `bin/ops backends` asks a server which models it serves: GET `models_path` (after the
+    base URL, with `/v1` added first when `v1`), the list under `list_key`, each name under
+    `name_key`; the key, if any, as a bearer token or in `key_header`."""
+
+    models_path: str = "/models"
+    list_key: str = "data"
+    name_key: str = "id"
+    v1: bool = True
+    key_header: str | None = None  # None: `Authorization: Bearer KEY`
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class ProviderType:
     name: str
     build: Callable[[str, Provider, ProviderModel], dict[str, Any]]
     needs_base_url: bool = True
     needs_key: bool = False
     default_base_url: str | None = None
+    probe: Probe | None = Probe()  # None: nothing to ask (the built-in model)
 
 
 REGISTRY: dict[str, ProviderType] = {}

@@ -13,4 +13,4 @@ def build(provider_id, provider, model):
     return {**params, **common_params(provider, model)}
 
 
-register(ProviderType("mock", build, needs_base_url=False))
+register(ProviderType("mock", build, needs_base_url=False, probe=None))

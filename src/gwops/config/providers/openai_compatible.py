@@ -1,6 +1,6 @@
 """Any OpenAI-compatible server: `openai/` with the base URL exactly as given."""
 
-from gwops.config.providers import ProviderType, common_params, container_url, key_param, register
+from gwops.config.providers import Probe, ProviderType, common_params, container_url, key_param, register
 
 
 def build(provider_id, provider, model):
@@ -12,4 +12,5 @@ def build(provider_id, provider, model):
     }
 
 
-register(ProviderType("openai_compatible", build))
+# the base URL is taken as given (it may or may not end in /v1): its models are at base + /models
+register(ProviderType("openai_compatible", build, probe=Probe(v1=False)))
