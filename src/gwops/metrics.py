@@ -30,6 +30,10 @@ METRICS = {
     "gwops_reload_rollbacks_total": ("counter", "reloads switched back to the old config by themselves"),
     "gwops_up_last_success_timestamp_seconds": ("gauge", "Unix time of the last `up` that brought the gateway up"),
     "gwops_up_last_duration_seconds": ("gauge", "duration of the last successful `up`"),
+    "gwops_probe_capability": ("gauge", "what `bin/ops probe` found a route can do: 1 yes, 0 no, -1 error"),
+    "gwops_probe_ttft_seconds": ("gauge", "time to the first streamed token at the last probe"),
+    "gwops_probe_tokens_per_second": ("gauge", "streamed tokens per second at the last probe"),
+    "gwops_probe_last_timestamp_seconds": ("gauge", "Unix time of the last `bin/ops probe`"),
 }
 ZERO = {"backup": ("gwops_backup_failures_total",),
         "reload": ("gwops_reload_failures_total", "gwops_reload_rollbacks_total")}
@@ -66,3 +70,27 @@ def record(project: Project, subject: str, set_: dict[str, float] | None = None,
 
 def now() -> float:
     return round(time.time(), 3)
+
+
+def write_samples(project: Project, subject: str, samples: list[tuple[str, dict[str, str], float]]) -> None:
+    """Replace <subject>.prom with labelled samples (a probe's matrix: the last run is the truth,
+    nothing accumulates). Never fails the command it reports on."""
+    d = directory(project)
+
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o755)
+        lines: list[str] = []
+        for name in sorted({n for n, _, _ in samples}):
+            kind, text = METRICS[name]
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+            for n, labels, value in samples:
+                if n == name:
+                    lab = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(labels.items()))
+                    lines.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
+        atomic_write(d / f"{subject}.prom", "\n".join(lines) + "\n")
+    except OSError:
+        pass

@@ -19,7 +19,7 @@ from gwops.components.gateway import SLOTS
 from gwops.config import store
 from gwops.config.pipeline import Compiled, compile_sources
 from gwops.docker import ComposeModel, Docker
-from gwops.errors import AbortedError, OpsError, PrerequisiteError, SafetyBackupError
+from gwops.errors import AbortedError, HealthError, OpsError, PrerequisiteError, SafetyBackupError, UsageError
 from gwops.health import Gate, Health, gateway_url
 from gwops.images import Images
 from gwops.lock import exclusive
@@ -551,3 +551,26 @@ class Stack:
         svc = gateway.service(slots.load(self.project).active)
         return backends.check(compiled.providers.providers, self.project.env_file,
                               backends.gateway_probe(self.docker, svc))
+
+    def probe(self, routes: list[str]) -> list[Any]:
+        """Every route (or those named) tried through the public port; the matrix is written to
+        state/capabilities.json and to the toolkit's metrics."""
+        import json as _json
+
+        from gwops import probe
+        from gwops.fsutil import atomic_write
+
+        key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
+        live = self._gateway_status(slots.load(self.project), self.docker.all_containers())
+        if live.get("error") or not live["routes"]:
+            raise HealthError(gateway.service(live["active_slot"]), "GET /v1/models",
+                              live.get("error") or "the gateway is not running",
+                              hint="`bin/ops up` starts it; `bin/ops status` says what is wrong")
+        unknown = sorted(set(routes) - set(live["routes"]))
+        if unknown:
+            raise UsageError(f"no such route: {', '.join(unknown)}", hint=f"routes: {', '.join(live['routes'])}")
+        found = probe.run(self.url, key, routes or [r for r in live["routes"] if "*" not in r],
+                          self.settings.gateway.route_check_timeout, self.say)
+        atomic_write(self.project.state_dir / probe.FILE, _json.dumps(probe.as_json(found), indent=2) + "\n")
+        metrics.write_samples(self.project, "probe", probe.samples(found))
+        return found

@@ -243,7 +243,10 @@ def test_every_dashboard_panel_has_data(mon):
             c.post(f"{mon['gateway']}/v1/chat/completions", headers=key,
                    json={"model": "gwops-echo" if i % 4 else "no-such-model",
                          "messages": [{"role": "user", "content": f"d{i}"}], "stream": i % 2 == 0})
+    probe = ops(mon["root"], mon["env"], "probe", "--json")  # the capability matrix panels
+    assert probe.returncode in (0, 1) and json.loads(probe.stdout)["routes"]["gwops-echo"], probe.stderr
     scraped_again(mon, "gateway", 2)
+    scraped_again(mon, "node", 2)
     empty = []
     for uid, model in dashboards().items():
         for title, expr in panel_queries(model):

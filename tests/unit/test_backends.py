@@ -7,9 +7,6 @@ a server bound to 127.0.0.1 only answers the host and not that address, as in re
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,41 +14,20 @@ import pytest
 
 from gwops import backends, probe_http
 from gwops.config.models import Provider
+from tests import fakes
 
 pytestmark = pytest.mark.unit
 ALIAS = "127.0.0.2"
 
 
-def serve(bind: str, paths: dict[str, dict], need_key: str | None = None) -> tuple[ThreadingHTTPServer, int]:
-    class H(BaseHTTPRequestHandler):
-        def do_GET(self):
-            if need_key and self.headers.get("Authorization") != f"Bearer {need_key}":
-                self.send_response(401)
-                self.end_headers()
-                return
-            doc = paths.get(self.path)
-            data = json.dumps(doc or {"error": "not found"}).encode()
-            self.send_response(200 if doc else 404)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer((bind, 0), H)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
-
-
 @pytest.fixture
 def servers():
-    started: list[ThreadingHTTPServer] = []
+    started: list = []
 
     def start(*args, **kw) -> int:
-        server, port = serve(*args, **kw)
+        server = fakes.serve_json(*args, **kw)
         started.append(server)
-        return port
+        return server.server_address[1]
 
     yield start
     for s in started:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ from gwops.config.pipeline import compile_sources
 from gwops.errors import HealthError
 from gwops.health import Health
 from gwops.routecheck import RouteChecks
+from tests import fakes
 
 pytestmark = pytest.mark.unit
 
@@ -56,55 +54,32 @@ def test_a_route_is_required_when_one_of_its_backends_is(tmp_path):
     assert "any-chat" in checks.optional and "both" in checks.names and "both" not in checks.optional
 
 
-class _Fake(BaseHTTPRequestHandler):
-    def do_GET(self):  # readiness
-        self._answer(200, {"status": "healthy"})
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if body["model"] == "good":
-            self._answer(200, {"choices": [{"message": {"content": "pong"}}]})
-        else:
-            self._answer(500, {"error": f"{body['model']}: connection refused"})
-
-    def _answer(self, code, doc):
-        data = json.dumps(doc).encode()
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 class _NoDocker:
     def tail_logs(self, service, n):
         return ""
 
 
 @pytest.fixture
-def gateway_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def gateway_url():  # readiness answers 200; `broken` fails its completion with HTTP 500
+    server = fakes.start_openai()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
 
 def test_an_optional_route_that_fails_is_degraded_and_the_gate_passes(gateway_url):
     said: list[str] = []
-    checks = RouteChecks(["good", "maybe"], frozenset({"good", "maybe"}))
+    checks = RouteChecks(["broken", "good"], frozenset({"good", "broken"}))
     Health(_NoDocker(), said.append, 5).gateway(gateway_url, "k", checks, 5, 5, service="gateway-blue")
-    assert list(checks.degraded) == ["maybe"] and "connection refused" in checks.degraded["maybe"]
+    assert list(checks.degraded) == ["broken"] and "connection refused" in checks.degraded["broken"]
     assert checks.first_working() == "good"
-    assert any("route `maybe`: degraded" in s for s in said)
+    assert any("route `broken`: degraded" in s for s in said)
 
 
 def test_a_required_route_that_fails_fails_the_gate(gateway_url):
-    checks = RouteChecks(["good", "must"], frozenset({"good"}))
+    checks = RouteChecks(["good", "broken"], frozenset({"good"}))
     with pytest.raises(HealthError) as err:
         Health(_NoDocker(), lambda m: None, 5).gateway(gateway_url, "k", checks, 5, 5, service="gateway-blue")
-    assert "chat completion via `must`" in str(err.value.check) and "required: false" in err.value.hint
+    assert "chat completion via `broken`" in str(err.value.check) and "required: false" in err.value.hint
 
 
 def test_the_record_belongs_to_one_config_version(tmp_path):

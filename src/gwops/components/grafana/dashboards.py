@@ -285,6 +285,13 @@ def health() -> Dashboard:
                         ("max (gwops_backup_last_duration_seconds)", "last backup"),
                         ("max (gwops_reload_last_duration_seconds)", "last reload"),
                         ("max (gwops_up_last_duration_seconds)", "last up")))
+         .with_panel(table.Panel().title("Route capabilities (bin/ops probe: 1 yes, 0 no, -1 error)").datasource(DS)
+                     .span(16).height(8)
+                     .with_target(q("max by (route, capability) (gwops_probe_capability)", "{{route}} {{capability}}",
+                                    instant=True, fmt=PromQueryFormat.TABLE)))
+         .with_panel(ts("Streaming at the last probe: first token", "s",
+                        ("max by (route) (gwops_probe_ttft_seconds)", "{{route}}"), w=8,
+                        description="Time to the first streamed token per route, when `bin/ops probe` last ran."))
          .with_panel(table.Panel().title("Firing alerts (labels)").datasource(DS).span(24).height(8)
                      .with_target(q('ALERTS{alertstate="firing"}', "{{alertname}}", instant=True,
                                     fmt=PromQueryFormat.TABLE))))
