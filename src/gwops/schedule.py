@@ -1,6 +1,7 @@
-"""The scheduled backup: one entry in the host crontab, managed with python-crontab.
+"""Scheduled jobs (the backup; the capability probe when it has a schedule): one entry each in
+the host crontab, managed with python-crontab.
 
-The entry is found by its comment, so install is idempotent and remove touches nothing else.
+An entry is found by its comment, so install is idempotent and remove touches nothing else.
 It runs with an explicit PATH and absolute paths, so cron's minimal environment is enough.
 """
 
@@ -31,34 +32,37 @@ def _tab() -> CronTab:
     return CronTab(user=True)
 
 
-def marker(project_name: str, root: Path) -> str:
-    return f"gwops-backup:{project_name}:{root}"
+JOBS = ("backup", "probe")  # each runs `bin/ops JOB`
 
 
-def command(project: Project) -> str:
+def marker(project_name: str, root: Path, job: str = "backup") -> str:
+    return f"gwops-{job}:{project_name}:{root}"
+
+
+def command(project: Project, job: str = "backup") -> str:
     ops = shlex.quote(str(project.root / "bin" / "ops"))
-    log = shlex.quote(str(project.logs_dir / "backup-cron.log"))
-    return f"mkdir -p {shlex.quote(str(project.logs_dir))} && PATH={PATH} {ops} backup >> {log} 2>&1"
+    log = shlex.quote(str(project.logs_dir / f"{job}-cron.log"))
+    return f"mkdir -p {shlex.quote(str(project.logs_dir))} && PATH={PATH} {ops} {job} >> {log} 2>&1"
 
 
-def show(project: Project, project_name: str) -> str | None:
-    for job in _tab().find_comment(marker(project_name, project.root)):
-        return str(job.render())
+def show(project: Project, project_name: str, job: str = "backup") -> str | None:
+    for entry in _tab().find_comment(marker(project_name, project.root, job)):
+        return str(entry.render())
     return None
 
 
-def install(project: Project, project_name: str, schedule: str) -> str:
+def install(project: Project, project_name: str, schedule: str, job: str = "backup") -> str:
     tab = _tab()
-    tab.remove_all(comment=marker(project_name, project.root))
-    job = tab.new(command=command(project), comment=marker(project_name, project.root))
-    job.setall(schedule)
+    tab.remove_all(comment=marker(project_name, project.root, job))
+    entry = tab.new(command=command(project, job), comment=marker(project_name, project.root, job))
+    entry.setall(schedule)
     tab.write()
-    return str(job.render())
+    return str(entry.render())
 
 
-def remove(project: Project, project_name: str) -> int:
+def remove(project: Project, project_name: str, job: str = "backup") -> int:
     tab = _tab()
-    n = len(list(tab.find_comment(marker(project_name, project.root))))
-    tab.remove_all(comment=marker(project_name, project.root))
+    n = len(list(tab.find_comment(marker(project_name, project.root, job))))
+    tab.remove_all(comment=marker(project_name, project.root, job))
     tab.write()
     return n

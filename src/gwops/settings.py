@@ -104,11 +104,25 @@ class Backups(Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str) -> str:
-        from croniter import croniter
+        return _cron(v) or v
 
-        if not croniter.is_valid(v):
-            raise ValueError(f"`{v}` is not a cron schedule (5 fields, e.g. `17 3 * * *`)")
-        return v
+
+def _cron(v: str | None) -> str | None:
+    from croniter import croniter
+
+    if v is not None and not croniter.is_valid(v):
+        raise ValueError(f"`{v}` is not a cron schedule (5 fields, e.g. `17 3 * * *`)")
+    return v
+
+
+class Probe(Strict):
+    schedule: str | None = Field(None, description="cron schedule of `bin/ops probe` (installed by "
+                                                   "`bin/ops cron install`); none: not scheduled")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        return _cron(v)
 
 
 class Receiver(Strict):
@@ -162,6 +176,7 @@ class StackSettings(Strict):
     gateway: Gateway = Gateway()
     health: Health = Health()
     backups: Backups = Backups()
+    probe: Probe = Probe()
     monitoring: Monitoring = Monitoring()
 
     @field_validator("project_name")

@@ -21,3 +21,14 @@ def test_install_show_remove(tmp_path, monkeypatch):
     assert schedule.remove(project, "gw") == 1
     assert schedule.show(project, "gw") is None
     assert "5 * * * * /usr/bin/true" in tab.read_text()
+
+
+def test_the_probe_has_its_own_entry(tmp_path, monkeypatch):
+    tab = tmp_path / "crontab"
+    monkeypatch.setenv(schedule.ENV_CRONTAB_FILE, str(tab))
+    project = Project(tmp_path / "proj")
+    schedule.install(project, "gw", "17 3 * * *")
+    line = schedule.install(project, "gw", "*/30 * * * *", "probe")
+    assert line.startswith("*/30 * * * * ") and "bin/ops probe >>" in line and "probe-cron.log" in line
+    assert schedule.show(project, "gw").startswith("17 3 * * *")  # the backup entry is its own
+    assert schedule.remove(project, "gw", "probe") == 1 and schedule.show(project, "gw") is not None

@@ -98,34 +98,39 @@ def restore(app: App, backup_id: str, yes: bool) -> int:
 
 @click.group()
 def cron() -> None:
-    """The scheduled backup entry in the host crontab."""
+    """The scheduled entries in the host crontab: the backup, and the probe when it has a schedule."""
 
 
 def _sched(app: App):
-    """The schedule module, the stack settings and the stack's Compose project name."""
+    """The schedule module, the Compose project name and each job's schedule (None: not scheduled)."""
     from gwops import schedule
     from gwops.projectname import resolve
     from gwops.settings import load_settings
 
     settings = load_settings(app.project.stack_file)
-    return schedule, settings, resolve(app.project, settings)
+    return schedule, resolve(app.project, settings), {"backup": settings.backups.schedule,
+                                                      "probe": settings.probe.schedule}
 
 
 @cron.command("install")
 @pass_app
 def cron_install(app: App) -> int:
-    """Install (or update) the backup entry with the schedule from config/stack.yaml."""
-    schedule, s, name = _sched(app)
-    app.out.print(schedule.install(app.project, name, s.backups.schedule), markup=False)
+    """Install (or update) the entries with the schedules from config/stack.yaml."""
+    schedule, name, jobs = _sched(app)
+    for job, when in jobs.items():
+        if when:
+            app.out.print(schedule.install(app.project, name, when, job), markup=False)
+        elif schedule.remove(app.project, name, job):
+            app.say(f"removed the {job} entry (no `{job}.schedule` in config/stack.yaml)")
     return C.EXIT_OK
 
 
 @cron.command("remove")
 @pass_app
 def cron_remove(app: App) -> int:
-    """Remove the backup entry (nothing else in the crontab is touched)."""
-    schedule, s, name = _sched(app)
-    n = schedule.remove(app.project, name)
+    """Remove the entries (nothing else in the crontab is touched)."""
+    schedule, name, jobs = _sched(app)
+    n = sum(schedule.remove(app.project, name, job) for job in jobs)
     app.say(f"removed {n} entr{'y' if n == 1 else 'ies'}")
     return C.EXIT_OK
 
@@ -133,14 +138,17 @@ def cron_remove(app: App) -> int:
 @cron.command("show")
 @pass_app
 def cron_show(app: App) -> int:
-    """Print the backup entry; exit 1 if there is none."""
-    schedule, s, name = _sched(app)
-    line = schedule.show(app.project, name)
-    if line is None:
-        app.say("no backup entry is installed (`bin/ops cron install`)")
-        return C.EXIT_DEGRADED
-    app.out.print(line, markup=False)
-    return C.EXIT_OK
+    """Print the entries; exit 1 if the backup entry is missing."""
+    schedule, name, jobs = _sched(app)
+    code = C.EXIT_OK
+    for job in jobs:
+        line = schedule.show(app.project, name, job)
+        if line is not None:
+            app.out.print(line, markup=False)
+        elif job == "backup":
+            app.say("no backup entry is installed (`bin/ops cron install`)")
+            code = C.EXIT_DEGRADED
+    return code
 
 
 COMMANDS = [backup, backups, restore, cron]
