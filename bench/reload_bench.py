@@ -5,7 +5,7 @@ time, the new gateway's start time, the drain, and what is left (the switch, the
 stopping the old gateway). Targets: wall <= start + 5 s + drain, with 0 failed requests (issue 5);
 the slowest reload under load <= 1.5x an idle reload's gateway start, and p99 during the reloads
 <= 1.5x the steady p99 of the same load without a reload, measured first (issue 12).
-Run: .venv/bin/python bench/reload_bench.py [RATE] [N]
+Run: .venv/bin/python bench/reload_bench.py [RATE] [N] [START_CPU_WEIGHT]
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
@@ -45,7 +47,12 @@ def p99(res) -> float:
 def main() -> None:
     rate = float(sys.argv[1]) if len(sys.argv) > 1 else 50
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    weight = int(sys.argv[3]) if len(sys.argv) > 3 else None
     with tempfile.TemporaryDirectory() as tmp, stack_copy(tmp) as (root, env, st):
+        if weight is not None:  # `gateway.start_cpu_weight`: the trade between old and new
+            st["gateway"]["start_cpu_weight"] = weight
+            (root / "config/stack.yaml").write_text(yaml.safe_dump(st))
+            print(f"new gateways start at CPU weight {weight}")
         run(root, env, "up")
         key = master_key(root)
         url = f"http://127.0.0.1:{st['gateway']['port']}"
