@@ -43,15 +43,37 @@ def directory(project: Project) -> Path:
     return project.state_dir / "metrics"
 
 
+def _ready(project: Project) -> Path:
+    d = directory(project)
+    d.mkdir(parents=True, exist_ok=True)
+    d.chmod(0o755)  # read by node-exporter's user
+    return d
+
+
+def _exposition(samples: list[tuple[str, dict[str, str], float]]) -> str:
+    """Prometheus' text format: HELP and TYPE once per metric, then its samples."""
+
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    lines: list[str] = []
+    for name in sorted({n for n, _, _ in samples}):
+        kind, text = METRICS[name]
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        for n, labels, value in samples:
+            if n == name:
+                lab = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(labels.items()))
+                lines.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
+    return "\n".join(lines) + "\n"
+
+
 def record(project: Project, subject: str, set_: dict[str, float] | None = None,
            inc: tuple[str, ...] = ()) -> None:
     """Set gauges, add one to counters, and rewrite <subject>.prom. Counters start at 0 (a counter
     that first appears above 0 has no `increase`). Never fails the command it reports on."""
-    d = directory(project)
-    state_file = d / f"{subject}.json"
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        d.chmod(0o755)  # read by node-exporter's user
+        d = _ready(project)
+        state_file = d / f"{subject}.json"
         values: dict[str, float] = json.loads(state_file.read_text()) if state_file.exists() else {}
         for name in ZERO.get(subject, ()):
             values.setdefault(name, 0)
@@ -59,38 +81,19 @@ def record(project: Project, subject: str, set_: dict[str, float] | None = None,
         for name in inc:
             values[name] = values.get(name, 0) + 1
         atomic_write(state_file, json.dumps(values, sort_keys=True) + "\n")
-        lines = []
-        for name in sorted(values):
-            kind, text = METRICS[name]
-            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {values[name]}"]
-        atomic_write(d / f"{subject}.prom", "\n".join(lines) + "\n")
+        atomic_write(d / f"{subject}.prom", _exposition([(n, {}, v) for n, v in values.items()]))
     except (OSError, ValueError):
         pass  # metrics are an account of the command, never a reason it fails
-
-
-def now() -> float:
-    return round(time.time(), 3)
 
 
 def write_samples(project: Project, subject: str, samples: list[tuple[str, dict[str, str], float]]) -> None:
     """Replace <subject>.prom with labelled samples (a probe's matrix: the last run is the truth,
     nothing accumulates). Never fails the command it reports on."""
-    d = directory(project)
-
-    def esc(v: str) -> str:
-        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        d.chmod(0o755)
-        lines: list[str] = []
-        for name in sorted({n for n, _, _ in samples}):
-            kind, text = METRICS[name]
-            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-            for n, labels, value in samples:
-                if n == name:
-                    lab = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(labels.items()))
-                    lines.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
-        atomic_write(d / f"{subject}.prom", "\n".join(lines) + "\n")
+        atomic_write(_ready(project) / f"{subject}.prom", _exposition(samples))
     except OSError:
         pass
+
+
+def now() -> float:
+    return round(time.time(), 3)

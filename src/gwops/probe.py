@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from gwops.fsutil import atomic_write
 
 CAPABILITIES = ("chat", "streaming", "embeddings", "tools", "json_mode")
 FILE = "capabilities.json"
@@ -178,6 +181,11 @@ def as_json(probes: list[RouteProbe]) -> dict[str, Any]:
             "routes": {p.route: {"capabilities": {c: asdict(r) for c, r in p.results.items()},
                                  "ttft_seconds": p.ttft_seconds, "tokens_per_second": p.tokens_per_second}
                        for p in probes}}
+
+
+def save(state_dir: Path, probes: list[RouteProbe]) -> None:
+    """state/capabilities.json, replaced atomically."""
+    atomic_write(state_dir / FILE, json.dumps(as_json(probes), indent=2) + "\n")
 
 
 def samples(probes: list[RouteProbe]) -> list[tuple[str, dict[str, str], float]]:

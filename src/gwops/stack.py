@@ -16,7 +16,7 @@ from gwops import components, envfile, host, metrics, projectname, routecheck, s
 from gwops.components import REGISTRY, gateway, postgres, proxy
 from gwops.components.base import FilesContext, GateContext
 from gwops.components.gateway import SLOTS
-from gwops.config import store
+from gwops.config import ports, store
 from gwops.config.pipeline import Compiled, compile_sources
 from gwops.docker import ComposeModel, Docker
 from gwops.errors import AbortedError, HealthError, OpsError, PrerequisiteError, SafetyBackupError, UsageError
@@ -167,12 +167,10 @@ class Stack:
         container; else the error names who holds it and the setting that moves it."""
         ours = {(b.get("HostIp"), b.get("HostPort")) for cs in found.values() for c in cs if c.status == "running"
                 for v in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values() for b in (v or [])}
-        wanted = [(bind, port, setting) for c in REGISTRY
-                  if c.ports is not None and c.enabled(self.settings)
-                  and not components.image_absent(c, self.settings, self.docker)
-                  for bind, port, setting in c.ports(self.settings)]
+        wanted = [(bind, port, setting) for c, bind, port, setting in ports.published(self.settings)
+                  if not components.image_absent(c, self.settings, self.docker)]
         seen: dict[tuple[str, int], str] = {}
-        for bind, port, setting in wanted:
+        for bind, port, setting in wanted:  # validate refuses this too, with lines (config/ports.py)
             if (bind, port) in seen:
                 raise PrerequisiteError(f"`{setting}` and `{seen[(bind, port)]}` are both port {bind}:{port}",
                                         hint="give each its own port in config/stack.yaml")
@@ -297,8 +295,10 @@ class Stack:
             database = database_wired(choices)
             if not database:
                 self.say(NO_DB_REASON)
-            routes = compiled.route_names()
-            checks = compiled.route_checks() if route_checks else RouteChecks()
+            checks = compiled.route_checks()
+            routes = checks.names
+            if not route_checks:
+                checks = RouteChecks()
             # a serving gateway whose container Compose would recreate (new image, workers, provider
             # variables) is replaced the zero-downtime way, like a new config, not restarted in place
             respec = serving and self.docker.would_recreate(gateway.service(st.active), active, model)
@@ -555,10 +555,7 @@ class Stack:
     def probe(self, routes: list[str]) -> list[Any]:
         """Every route (or those named) tried through the public port; the matrix is written to
         state/capabilities.json and to the toolkit's metrics."""
-        import json as _json
-
         from gwops import probe
-        from gwops.fsutil import atomic_write
 
         key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
         live = self._gateway_status(slots.load(self.project), self.docker.all_containers())
@@ -571,6 +568,6 @@ class Stack:
             raise UsageError(f"no such route: {', '.join(unknown)}", hint=f"routes: {', '.join(live['routes'])}")
         found = probe.run(self.url, key, routes or [r for r in live["routes"] if "*" not in r],
                           self.settings.gateway.route_check_timeout, self.say)
-        atomic_write(self.project.state_dir / probe.FILE, _json.dumps(probe.as_json(found), indent=2) + "\n")
+        probe.save(self.project.state_dir, found)
         metrics.write_samples(self.project, "probe", probe.samples(found))
         return found

@@ -38,10 +38,11 @@ def compiled(tmp_path: Path, mappings: str = ""):
 
 
 def test_routes_of_required_providers_are_not_optional(tmp_path):
-    checks = compiled(tmp_path).route_checks()
+    c = compiled(tmp_path)
+    checks = c.route_checks()
     assert checks.names == ["good", "maybe", "must"]
     assert checks.optional == {"good", "maybe"}
-    assert "gwops_required: true" in compiled(tmp_path).text
+    assert "gwops_required: true" in c.text
 
 
 def test_a_route_is_required_when_one_of_its_backends_is(tmp_path):

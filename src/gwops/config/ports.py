@@ -8,6 +8,7 @@ failed, far from the cause. Here both places are named, with file and line, befo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from gwops import constants as C
@@ -21,12 +22,12 @@ HOST_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"
 STACK_DISPLAY = f"{C.CONFIG_DIR}/stack.yaml"
 
 
-def published(settings) -> list[tuple[int, str]]:
-    """(port, setting) for every host port an enabled component publishes."""
+def published(settings) -> list[tuple[Any, str, int, str]]:
+    """(component, bind address, port, setting) for every host port an enabled component publishes."""
     from gwops.components import REGISTRY as COMPONENTS
 
-    return [(port, setting) for c in COMPONENTS if c.ports is not None and c.enabled(settings)
-            for _bind, port, setting in c.ports(settings)]
+    return [(c, bind, port, setting) for c in COMPONENTS if c.ports is not None and c.enabled(settings)
+            for bind, port, setting in c.ports(settings)]
 
 
 def _stack_doc(stack_file: Path) -> SourceDoc:
@@ -51,12 +52,13 @@ def local_port(url: str | None) -> int | None:
 def collisions(settings, stack_file: Path, pdoc: SourceDoc, providers: ProvidersFile) -> list[Problem]:
     sdoc = _stack_doc(stack_file)
     problems: list[Problem] = []
-    owner: dict[int, str] = {}
-    for port, setting in published(settings):
-        where = tuple(setting.split("."))
-        if port in owner:
-            problems.append(sdoc.problem(where, f"port {port} is also `{owner[port]}`",
+    owner: dict[int, str] = {}  # a server on this host collides whatever the stack's bind address
+    seen: dict[tuple[str, int], str] = {}
+    for _c, bind, port, setting in published(settings):
+        if (bind, port) in seen:
+            problems.append(sdoc.problem(tuple(setting.split(".")), f"port {port} is also `{seen[(bind, port)]}` (both on {bind})",
                                          "give each service its own port in config/stack.yaml", "consistency"))
+        seen.setdefault((bind, port), setting)
         owner.setdefault(port, setting)
     for pid, p in providers.providers.items():
         if p.status != "active" or p.type not in REGISTRY:
