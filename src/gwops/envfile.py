@@ -18,7 +18,8 @@ from gwops.fsutil import atomic_write
 
 # generated when `.env` is created, and added to an existing `.env` that lacks one (a key a newer
 # release added, e.g. GRAFANA_ADMIN_PASSWORD, or a line deleted to get a new value)
-SECRET_KEYS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+SECRET_KEYS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
+               "OPTILLM_CLIENT_KEY")
 MIN_SECRET_LEN = 24
 WEAK = {"sk-1234", "changeme", "password", "secret", "postgres", "litellm", "admin", "redis", "test"}
 LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -26,7 +27,10 @@ LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 def new_secret(key: str) -> str:
     token = secrets.token_urlsafe(32)  # 256 bits; URL-safe, so it fits in DATABASE_URL as is
-    return f"sk-{token}" if key == "LITELLM_MASTER_KEY" else token
+    if key == "LITELLM_MASTER_KEY":
+        return f"sk-{token}"
+    # OptiLLM takes a client key starting with `sk-` as its upstream key: never let one
+    return f"optillm-{token}" if key == "OPTILLM_CLIENT_KEY" else token
 
 
 def parse(text: str) -> dict[str, tuple[str, int]]:
@@ -52,6 +56,8 @@ def _weak_reason(key: str, value: str) -> str | None:
         return f"it is {len(value)} characters long, under {MIN_SECRET_LEN}"
     if key == "LITELLM_MASTER_KEY" and not value.startswith("sk-"):
         return "LiteLLM requires the master key to start with `sk-`"
+    if key == "OPTILLM_CLIENT_KEY" and value.startswith("sk-"):
+        return "OptiLLM would use a client key starting with `sk-` as its upstream key"
     return None
 
 

@@ -46,6 +46,13 @@ class Images:
     def choose_one(self, service: str, build: bool = True) -> ImageChoice:
         pin = pin_of(self.settings, service)
         prefer = self.settings.images.prefer
+        if not components.get(service).pull and pin.local:
+            if self.is_current(service):
+                return ImageChoice(service, pin.local, "local", "present")
+            if not build:
+                raise OpsError(f"no image for `{service}`", hint=f"run `bin/ops images build {service}`")
+            self.build(service)
+            return ImageChoice(service, pin.local, "local", "built")
         if prefer != "local" and self.docker.image_exists(pin.official):
             return ImageChoice(service, pin.official, "official", "present")
         if prefer != "official" and pin.local and self.is_current(service):

@@ -168,6 +168,16 @@ class Monitoring(Strict):
     _bind = field_validator("bind")(Gateway._bind.__func__)  # type: ignore[attr-defined]
 
 
+class OptiLLM(Strict):
+    """The OptiLLM sidecar that runs the ensembles of config/model-mappings.yaml (`ensembles:`)."""
+
+    enabled: bool = Field(False, description="run the OptiLLM sidecar (needed by `ensembles:`)")
+    bind: str = "127.0.0.1"
+    port: int = Field(4020, ge=1, le=65535, description="host port of the sidecar (its own client key)")
+
+    _bind = field_validator("bind")(Gateway._bind.__func__)  # type: ignore[attr-defined]
+
+
 class StackSettings(Strict):
     # None: derived from the checkout and kept in `.env` (see gwops.projectname.resolve)
     project_name: str | None = Field(None, description="Compose project name; default: derived from the checkout")
@@ -178,6 +188,7 @@ class StackSettings(Strict):
     backups: Backups = Backups()
     probe: Probe = Probe()
     monitoring: Monitoring = Monitoring()
+    optillm: OptiLLM = OptiLLM()
 
     @field_validator("project_name")
     @classmethod

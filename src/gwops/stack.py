@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gwops import components, envfile, host, metrics, projectname, routecheck, slots
-from gwops.components import REGISTRY, gateway, postgres, proxy
+from gwops.components import REGISTRY, gateway, optillm, postgres, proxy
 from gwops.components.base import FilesContext, GateContext
 from gwops.components.gateway import SLOTS
 from gwops.config import ports, store
@@ -207,7 +207,12 @@ class Stack:
         render_overrides(
             self.project, choices=choices, settings=self.settings, versions=versions,
             provider_env=provider_env, database=database_wired(choices), database_reason=NO_DB_REASON)
-        return render_proxy(self.project, st.active, self.settings.gateway)
+        live = [store.version_path(self.project, v) for v in sorted(set(versions.values())) if v]
+        for c in REGISTRY:
+            if c.follow_versions is not None and c.enabled(self.settings):
+                c.follow_versions(self.project, live)
+        entrance = optillm.ENTRANCE_PORT if optillm.enabled(self.settings) else None
+        return render_proxy(self.project, st.active, self.settings.gateway, entrance)
 
     def gate_gateway(self, health: Health, slot: str, master_key: str, routes: RouteChecks) -> None:
         """The active slot behind the proxy: the proxy sees it up and routes to it, then a real

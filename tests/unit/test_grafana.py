@@ -229,7 +229,7 @@ def test_compose_fragment_has_no_secret_and_is_locked_down():
 def test_grafana_pin_and_registry():
     from gwops import components
 
-    assert components.REGISTRY[-1] is grafana.COMPONENT and grafana.COMPONENT.local is None
+    assert grafana.COMPONENT in components.REGISTRY and grafana.COMPONENT.local is None
     assert grafana.COMPONENT.metrics.job == "grafana" and grafana.COMPONENT.metrics.port == 3000
     assert grafana.IMAGE.startswith("grafana/grafana:11.6.")  # the SDK's schema line (11.6)
     assert StackSettings().images.grafana.official == grafana.IMAGE

@@ -24,6 +24,7 @@ NAMES = (
     "postgres_exporter",
     "redis_exporter",
     "grafana",
+    "optillm",
 )
 REGISTRY: tuple[Component, ...] = tuple(import_module(f"{__name__}.{name}").COMPONENT for name in NAMES)
 

@@ -96,6 +96,12 @@ class Component:
     metrics: MetricsTarget | None = None
     # the host ports it publishes: (bind address, port, the setting that sets it)
     ports: Callable[[StackSettings], list[tuple[str, int, str]]] | None = None
+    # files it derives from the gateway's live config versions (both slots), rewritten whenever
+    # they are rendered (`up`, `reload`): returns True when one changed
+    follow_versions: Callable[[Project, list[Path]], bool] | None = None
+    # False: only its local build runs (the official image lacks what the stack adds to it, as
+    # OptiLLM's lacks the guard); it is never pulled
+    pull: bool = True
 
     @property
     def service(self) -> str:

@@ -19,13 +19,16 @@ HEADER = (
 )
 
 
+ENSEMBLE_KEY = "gwops_ensemble"  # in a route's model_info: an OptiLLM ensemble (gwops.config.ensembles)
 REQUIRED_KEY = "gwops_required"  # in a route's model_info: its provider is `required: true`
 
 
 def route_checks(config: dict[str, Any]) -> tuple[list[str], frozenset[str]]:
     """The concrete routes of a generated config (wildcards are not checkable) and those of them
-    whose providers are all optional: a failed check marks those degraded, not failed."""
-    entries = [e for e in config.get("model_list") or [] if "*" not in e["model_name"]]
+    whose providers are all optional: a failed check marks those degraded, not failed. Ensembles
+    are not checked here: their sidecar starts after the gateway serves, and is gated itself."""
+    entries = [e for e in config.get("model_list") or []
+               if "*" not in e["model_name"] and ENSEMBLE_KEY not in (e.get("model_info") or {})]
     names = sorted({e["model_name"] for e in entries})
     required = {e["model_name"] for e in entries if (e.get("model_info") or {}).get(REQUIRED_KEY)}
     return names, frozenset(n for n in names if n not in required)

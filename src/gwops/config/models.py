@@ -153,6 +153,15 @@ RATE_LIMITS_HINT = ("rate limits are set per model in config/providers.yaml: `rp
                     "`providers.<id>.models[]` (nothing is assumed when they are absent)")
 
 
+class Ensemble(Strict):
+    """An OptiLLM ensemble: the handle clients request runs `approach` over the route `base`
+    (OptiLLM's selector `<approach>-<base>`), in the OptiLLM sidecar (see gwops.config.ensembles)."""
+
+    approach: str = Field(description="OptiLLM approach: moa, bon or self_consistency")
+    base: str = Field(description="the gateway route the approach calls (never an ensemble)")
+    description: str | None = None
+
+
 class MappingsFile(Routes):
     # keys of the seed project's other files or of LiteLLM's config: say what to write instead
     key_hints: ClassVar[dict[str, str]] = {
@@ -169,6 +178,7 @@ class MappingsFile(Routes):
     load_balanced: dict[str, list[str]] = Field(default_factory=dict)
     router_settings: RouterSettings | None = None
     routing_rules: RouterSettings | None = None  # seed 001 name for router_settings
+    ensembles: dict[str, Ensemble] = {}
 
     @field_validator("fallback_chains", mode="before")
     @classmethod

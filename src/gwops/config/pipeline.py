@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gwops import constants as C
-from gwops.config import consistency, generate, ports
+from gwops.config import consistency, ensembles, generate, ports
 from gwops.config.models import MappingsFile, Provider, ProviderModel, ProvidersFile
 from gwops.errors import ConfigError, Problem
 from gwops.routecheck import RouteChecks
@@ -75,6 +75,13 @@ def compile_sources(config_dir: Path, naming: str = "kebab-case",
         raise ConfigError(problems)
     notes += [r.note() for r in catalog.resolutions]
     config = generate.build_config(catalog, mappings, providers.providers)
+    sidecar = settings.optillm.enabled if settings is not None else None
+    problems = ensembles.check(mdoc, mappings, config, sidecar)
+    if problems:
+        raise ConfigError(problems)
+    if mappings.ensembles:
+        ensembles.add_routes(config, mappings)
+        catalog.env_needed.setdefault(ensembles.KEY_ENV, ("ensembles",))
     text = generate.render_yaml(config)
     sources = {d.file: d.sha256 for d in (pdoc, mdoc) if d.sha256}
     return Compiled(config, text, generate.sha256_text(text), sources, catalog, mappings, providers, notes)
