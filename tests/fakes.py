@@ -2,7 +2,8 @@
 
 `start_openai`: the OpenAI API. By model name: `full` does everything (chat, streaming in several chunks, embeddings, tool calls,
 JSON mode); any other name chats only (its stream is one chunk, embeddings are refused); `broken`
-fails with HTTP 500; `liar` answers 200 with an error as the text.
+fails with HTTP 500; `liar` answers 200 with an error as the text. A chat with `n` gets n choices.
+Every POST's model is appended to the server's `calls` list.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Fake(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         model = body["model"]
+        self.server.calls.append(model)  # type: ignore[attr-defined]
         if self.path == "/v1/embeddings":
             if model == "full":
                 return self.answer(200, {"data": [{"embedding": [0.1, 0.2, 0.3]}]})
@@ -36,7 +38,10 @@ class Fake(BaseHTTPRequestHandler):
                 {"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}}]})
         if body.get("response_format") and model == "full":
             return self.answer(200, {"choices": [{"message": {"content": '{"ok": true}'}}]})
-        return self.answer(200, {"choices": [{"message": {"content": "OK"}}]})
+        n = int(body.get("n") or 1)
+        return self.answer(200, {"choices": [{"index": i, "message": {"role": "assistant", "content": "OK"},
+                                              "finish_reason": "stop"} for i in range(n)],
+                                 "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n}})
 
     def answer(self, code, doc):
         data = json.dumps(doc).encode()
@@ -46,7 +51,7 @@ class Fake(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def stream(self, pieces):
-        lines = [f"data: {json.dumps({'choices': [{'delta': {'content': p}}]})}\n\n" for p in pieces]
+        lines = [f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': p}}]})}\n\n" for p in pieces]
         lines.append(f"data: {json.dumps({'choices': [], 'usage': {'completion_tokens': 8}})}\n\n")
         data = ("".join(lines) + "data: [DONE]\n\n").encode()
         self.send_response(200)
@@ -61,6 +66,7 @@ class Fake(BaseHTTPRequestHandler):
 
 def _serve(bind: str, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((bind, 0), handler)
+    server.calls = []  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

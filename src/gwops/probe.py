@@ -18,6 +18,7 @@ import httpx
 
 from gwops.fsutil import atomic_write
 
+ENSEMBLE_PREFIX = "opt-"  # OptiLLM ensembles (gwops.config.ensembles)
 CAPABILITIES = ("chat", "streaming", "embeddings", "tools", "json_mode")
 FILE = "capabilities.json"
 
@@ -112,8 +113,10 @@ def probe_stream(client: httpx.Client, p: RouteProbe) -> None:
     tokens = (usage or {}).get("completion_tokens") or chunks
     span = (last or first) - first
     p.tokens_per_second = round(tokens / span, 1) if span > 0 and tokens > 1 else None
-    p.results["streaming"] = Result("yes" if chunks > 1 else "no",
-                                    "" if chunks > 1 else "the answer came as one chunk (not streamed)")
+    one = "the answer came as one chunk (not streamed)"
+    if p.route.startswith(ENSEMBLE_PREFIX):
+        one += ": OptiLLM never streams, an ensemble sends its whole answer at the end"
+    p.results["streaming"] = Result("yes" if chunks > 1 else "no", "" if chunks > 1 else one)
 
 
 def probe_embeddings(client: httpx.Client, p: RouteProbe) -> None:

@@ -50,7 +50,7 @@ def test_ensembles_compile_to_sidecar_routes_that_are_not_route_checked(tmp_path
     c = compiled(tmp_path, ENSEMBLES)
     entries = {e["model_name"]: e for e in c.config["model_list"]}
     e = entries["opt-balanced"]
-    assert e["litellm_params"] == {"model": "openai/moa-small", "api_base": "http://optillm:4020/v1",
+    assert e["litellm_params"] == {"model": "openai/moa-small", "api_base": "http://optillm:4020/v1", "num_retries": 0, "max_retries": 0,
                                    "api_key": "os.environ/OPTILLM_CLIENT_KEY"}
     assert e["model_info"]["gwops_ensemble"] == {"approach": "moa", "base": "small"}
     assert entries["opt-fast"]["litellm_params"]["model"] == "openai/bon-big"

@@ -118,8 +118,10 @@ def add_routes(config: dict[str, Any], mappings: MappingsFile) -> None:
         e = mappings.ensembles[handle]
         config["model_list"].append({
             "model_name": handle,
+            # never retried: one request already makes 3 to 5 calls of the base, which the gateway
+            # retries itself; a retried ensemble would multiply an outage's calls
             "litellm_params": {"model": f"openai/{selector(e)}", "api_base": SIDECAR_URL,
-                               "api_key": f"os.environ/{KEY_ENV}"},
+                               "api_key": f"os.environ/{KEY_ENV}", "num_retries": 0, "max_retries": 0},
             "model_info": {"provider": "optillm", INFO_KEY: {"approach": e.approach, "base": e.base}},
         })
 

@@ -11,6 +11,8 @@ What it adds to `optillm` (0.4.0), before OptiLLM serves anything:
   before any upstream call.
 - Upstream, only the selectors' bases may be called: any other model (a loop back into an
   ensemble, for one) is refused inside the process, before it leaves.
+- Its upstream client never retries by itself (the OpenAI SDK's default is 2 retries per call,
+  with backoff): the gateway retries the base's calls already, and an outage must not multiply.
 - An answer that is only OptiLLM's failure text ("Error: Could not generate any completions",
   HTTP 200 when every upstream call failed) becomes HTTP 502, so the gateway, probes and metrics
   count it as the failure it is.
@@ -107,6 +109,7 @@ def _stream_failure(text: str) -> bool:
 
 def install(server: Any, allowed: Allowed) -> None:
     """The guard on OptiLLM's Flask app and on its upstream client."""
+    import openai
     from flask import jsonify, request
     from openai.resources.chat.completions import Completions
 
@@ -156,6 +159,14 @@ def install(server: Any, allowed: Allowed) -> None:
         return original(self, *args, **kwargs)
 
     Completions.create = create
+
+    init = openai.OpenAI.__init__
+
+    def no_retries(self, *args, **kwargs):
+        kwargs["max_retries"] = 0
+        init(self, *args, **kwargs)
+
+    openai.OpenAI.__init__ = no_retries
 
 
 def main() -> None:
