@@ -21,7 +21,7 @@ def images() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the inputs did not change.")
 @pass_app
 def build(app: App, services: tuple[str, ...], force: bool) -> int:
-    """Build local images for SERVICES (default: all)."""
+    """Build local images for SERVICES (default: every component on in config/stack.yaml)."""
     from gwops import host
     from gwops.docker import Docker
     from gwops.images import Images
@@ -34,7 +34,7 @@ def build(app: App, services: tuple[str, ...], force: bool) -> int:
     host.ensure_compose(app.say)
     imgs = Images(app.project, settings, Docker(app.project, resolve(app.project, settings)), app.say)
     with exclusive(app.project.state_dir / "ops.lock", "build images"):
-        for svc in services or [c.name for c in components.REGISTRY if c.local]:
+        for svc in services or [c.name for c in components.REGISTRY if c.local and c.enabled(settings)]:
             imgs.build(svc, force=force)
     return C.EXIT_OK
 
