@@ -328,6 +328,10 @@ class Docker:
         img = self._image(ref)
         return None if img is None else str(img.id)
 
+    def image_size(self, ref: str) -> int:
+        img = self._image(ref)
+        return 0 if img is None else int(img.attrs.get("Size") or 0)
+
     def image_exists(self, ref: str) -> bool:
         return self.image_labels(ref) is not None
 

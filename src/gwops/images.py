@@ -75,6 +75,33 @@ class Images:
         self.build(service)
         return ImageChoice(service, pin.local, "local", "built")
 
+    def in_use(self) -> tuple[list[str], list[str]]:
+        """The image each component turned on runs, chosen as `choose` would choose it but with
+        no pull and no build, plus the base of the local ones (their inputs hash names its ID);
+        and notes on components left out (no image on this host that could run)."""
+        refs: list[str] = []
+        notes: list[str] = []
+        prefer = self.settings.images.prefer
+        for c in components.REGISTRY:
+            if not c.enabled(self.settings):
+                continue
+            pin = pin_of(self.settings, c.name)
+            if c.pull and prefer != "local" and self.docker.image_exists(pin.official):
+                refs.append(pin.official)
+            elif pin.local and self.docker.image_exists(pin.local):
+                if not self.is_current(c.name):
+                    raise OpsError(f"the local image {pin.local} of `{c.name}` is out of date (its build inputs changed)",
+                                   hint=f"run `bin/ops images build {c.name}` first, so `up` at the other site builds nothing")
+                refs.append(pin.local)
+            elif pin.local:
+                raise OpsError(f"no image for `{c.name}` on this host",
+                               hint="run `bin/ops up` (or `bin/ops images build`) first")
+            else:
+                notes.append(f"{c.name}: left out: {pin.official} is not on this host (it has no offline build)")
+        if any(pin_of(self.settings, c.name).local in refs for c in components.REGISTRY):
+            refs.append(self.settings.images.base)
+        return refs, notes
+
     # -- local builds ----------------------------------------------------------------------------
     def _context(self, service: str) -> Path:
         return components.get(service).image_dir
