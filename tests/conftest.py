@@ -10,8 +10,10 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,10 +75,13 @@ def _remove_leftovers(basetemp: Path) -> None:
                 _docker(kind, "rm", *names)
 
 
-@pytest.fixture(scope="session")
-def local_images(docker_engine: None) -> dict[str, str]:
-    """The local images, built (cached) through the same code `bin/ops images build` runs."""
-    from gwops.components import REGISTRY
+# built in the background, at the lowest CPU weight, while the first integration tests run: the
+# llama.cpp compile takes about 10 minutes of both cores; it only gets CPU time the tests leave
+BACKGROUND = ("llama_cpp",)
+_background: dict[str, Any] = {}
+
+
+def _images():
     from gwops.docker import Docker
     from gwops.images import Images
     from gwops.project import Project
@@ -84,11 +89,44 @@ def local_images(docker_engine: None) -> dict[str, str]:
 
     project = Project(REPO)
     settings = load_settings(project.stack_file)
-    images = Images(project, settings, Docker(project, "gwops-test-images"), lambda m: None)
+    return Images(project, settings, Docker(project, "gwops-test-images"), lambda m: None), settings
+
+
+@pytest.fixture(scope="session")
+def local_images(docker_engine: None) -> dict[str, str]:
+    """The local images, built (cached) through the same code `bin/ops images build` runs; the
+    slow ones start building in the background (see `background_images`)."""
+    from gwops.components import REGISTRY
+
+    images, settings = _images()
     buildable = [c.name for c in REGISTRY if c.local]  # Grafana has no offline build
     for svc in buildable:
-        images.build(svc)
+        if svc not in BACKGROUND:
+            images.build(svc)
+    if "thread" not in _background:
+        def build() -> None:
+            try:
+                bg, _ = _images()
+                for svc in BACKGROUND:
+                    bg.build(svc, cpu_shares=2)
+            except BaseException as exc:  # reported by `background_images`
+                _background["error"] = exc
+
+        _background["thread"] = threading.Thread(target=build, name="background-images", daemon=True)
+        _background["thread"].start()
     return {svc: getattr(settings.images, svc).local for svc in buildable}
+
+
+@pytest.fixture(scope="session")
+def background_images(local_images: dict[str, str]) -> dict[str, str]:
+    """The images built in the background, waited for (a test that needs one, or that must not
+    run beside the build: it removes the base image)."""
+    _background["thread"].join(timeout=3600)
+    if _background["thread"].is_alive():
+        pytest.fail("the background image build did not finish within an hour")
+    if "error" in _background:
+        raise _background["error"]
+    return local_images
 
 
 def free_port() -> int:

@@ -346,13 +346,14 @@ class Docker:
             return False
 
     def build(self, context: Path, tag: str, buildargs: dict[str, str], labels: dict[str, str],
-              on_line: Callable[[str], None]) -> None:
+              on_line: Callable[[str], None], cpu_shares: int | None = None) -> None:
         import docker.errors
 
         self._images.clear()
         try:
-            for chunk in self.sdk.api.build(path=str(context), tag=tag, buildargs=buildargs,
-                                            labels=labels, rm=True, forcerm=True, decode=True):
+            limits = {"cpushares": cpu_shares} if cpu_shares else None
+            for chunk in self.sdk.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=labels,
+                                            rm=True, forcerm=True, decode=True, container_limits=limits):
                 if "error" in chunk:
                     raise DockerError(f"building `{tag}` failed: {chunk['error'].strip()}",
                                       hint=f"the Dockerfile is in `{context}`; fix it or the network and retry")

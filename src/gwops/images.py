@@ -126,8 +126,9 @@ class Images:
             return False
         return labels.get(INPUTS_LABEL) == (inputs or self._inputs_hash(service))
 
-    def build(self, service: str, force: bool = False) -> str:
-        """Build the local image for `service` unless it is current. Returns what happened."""
+    def build(self, service: str, force: bool = False, cpu_shares: int | None = None) -> str:
+        """Build the local image for `service` unless it is current. Returns what happened.
+        `cpu_shares`: the build's CPU weight (low: it takes only CPU time nothing else wants)."""
         tag = pin_of(self.settings, service).local
         if not tag:
             official = pin_of(self.settings, service).official
@@ -147,7 +148,7 @@ class Images:
                 if line.startswith("Step "):
                     self.say(f"{service}:   {line[:100]}")
             self.docker.build(context, tag, self._buildargs(service),
-                              {INPUTS_LABEL: inputs, "gwops.local": "true"}, on_line)
+                              {INPUTS_LABEL: inputs, "gwops.local": "true"}, on_line, cpu_shares)
         return "built"
 
     def ensure_base(self) -> None:

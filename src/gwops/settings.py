@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, create_model, field_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from gwops.components import REGISTRY
 from gwops.components.gateway import LITELLM_VERSION
@@ -178,6 +178,67 @@ class OptiLLM(Strict):
     _bind = field_validator("bind")(Gateway._bind.__func__)  # type: ignore[attr-defined]
 
 
+HOST_GATEWAY = "host-gateway"  # the address containers reach the host at (host.docker.internal)
+
+
+def _backend_bind(v: str) -> str:
+    return v if v == HOST_GATEWAY else Gateway._bind.__func__(Gateway, v)  # type: ignore[attr-defined]
+
+
+class Backend(Strict):
+    """A model server run by the stack on the host network (README, Model servers run by the
+    stack). It listens on `bind`: by default the address the gateway reaches the host at
+    (host.docker.internal: Docker's bridge gateway), which is neither loopback, where the
+    gateway cannot reach it, nor the LAN."""
+
+    enabled: bool = False
+    bind: str = Field(HOST_GATEWAY, description="`host-gateway` or an address of the host (0.0.0.0 opens it to the LAN)")
+    port: int = Field(ge=1, le=65535)
+    gpu: str | None = Field(None, description="GPUs to reserve: `all` or a comma-separated list of device ids")
+    extra_args: list[str] = Field(default_factory=list, description="more arguments for the server")
+
+    _bind = field_validator("bind")(lambda cls, v: _backend_bind(v))
+
+
+class LlamaCpp(Backend):
+    port: int = Field(8080, ge=1, le=65535)
+    model: str | None = Field(None, description="the GGUF file on the host (mounted read-only)")
+    ctx_size: int = Field(4096, ge=64)
+    embeddings: bool = Field(False, description="serve /v1/embeddings (`--embeddings`)")
+
+    @model_validator(mode="after")
+    def _model(self) -> LlamaCpp:
+        if self.enabled and not self.model:
+            raise ValueError("`model:` (a GGUF file on the host) is needed when llama_cpp is enabled")
+        if self.model and not self.model.startswith("/"):
+            raise ValueError(f"`model: {self.model}` must be an absolute path on the host")
+        return self
+
+
+class Ollama(Backend):
+    port: int = Field(11434, ge=1, le=65535)
+    models_dir: str = Field("/srv/ollama", description="the host folder Ollama keeps its models in")
+
+
+class Vllm(Backend):
+    port: int = Field(8001, ge=1, le=65535)
+    model: str | None = Field(None, description="a Hugging Face model id or a path under `models_dir`")
+    models_dir: str = Field("/srv/huggingface", description="the host folder of the Hugging Face cache (read-only)")
+    gpu: str | None = "all"
+
+    @model_validator(mode="after")
+    def _model(self) -> Vllm:
+        if self.enabled and not self.model:
+            raise ValueError("`model:` is needed when vllm is enabled")
+        return self
+
+
+class Backends(Strict):
+    llama_cpp: LlamaCpp = LlamaCpp()
+    ollama: Ollama = Ollama()
+    vllm: Vllm = Vllm()
+
+
 class StackSettings(Strict):
     # None: derived from the checkout and kept in `.env` (see gwops.projectname.resolve)
     project_name: str | None = Field(None, description="Compose project name; default: derived from the checkout")
@@ -189,6 +250,7 @@ class StackSettings(Strict):
     probe: Probe = Probe()
     monitoring: Monitoring = Monitoring()
     optillm: OptiLLM = OptiLLM()
+    backends: Backends = Backends()
 
     @field_validator("project_name")
     @classmethod

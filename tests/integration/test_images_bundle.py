@@ -20,7 +20,7 @@ def image_id(ref: str) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
-def test_bundle_round_trip(copy, tmp_path):
+def test_bundle_round_trip(copy, tmp_path, background_images):  # no build beside it: it removes the base
     root, env = copy  # the core stack (monitoring off): proxy, gateway, postgres, redis
     path = tmp_path / "gwops-images.tar"
     r = ops(root, env, "images", "save", str(path))

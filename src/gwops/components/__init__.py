@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from gwops.settings import StackSettings
 
 NAMES = (
+    "llama_cpp",
+    "ollama",
+    "vllm",
     "proxy",
     "gateway",
     "postgres",

@@ -1,0 +1,15 @@
+"""Ollama on the host network (`backends.ollama` in config/stack.yaml), its models in
+`models_dir`. No offline build: the official image must be on the host (`docker pull`, or
+`bin/ops images load`); without it `up` says so in one line and runs the rest."""
+
+from gwops.components.backends import enabled
+from gwops.components.base import Component
+
+COMPONENT = Component(
+    name="ollama",
+    official="ollama/ollama:0.12.6",
+    local=None,
+    package=__name__,
+    description="Ollama (host network)",
+    enabled=enabled("ollama"),
+)
