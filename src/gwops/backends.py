@@ -126,16 +126,11 @@ def check(providers: dict[str, Provider], env_file: Path, in_gateway: Any) -> li
         answered = g if g and g["ok"] else (h if h["ok"] else None)
         if answered:
             b.served = answered["models"]
-            if not (b.type in ANY_NAME and len(b.served or []) == 1):
+            if not (REGISTRY[b.type].probe.any_name and len(b.served or []) == 1):
                 b.not_served = sorted(set(b.configured) - set(b.served or []))
                 b.not_routed = sorted(set(b.served or []) - set(b.configured))
         judge(b, via_alias.get(b.provider), alias, in_gateway_running=gw_doc is not None)
     return out
-
-
-# provider types whose server answers to any model name when it serves one model (llama.cpp's
-# llama-server lists its model by file name)
-ANY_NAME = frozenset({"llama_cpp"})
 
 
 def judge(b: Backend, via_alias: dict | None, alias: str | None, in_gateway_running: bool) -> None:

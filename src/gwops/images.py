@@ -43,64 +43,51 @@ class Images:
         """An image for every component turned on in the settings."""
         return [self.choose_one(c.name, build) for c in components.REGISTRY if c.enabled(self.settings)]
 
-    def choose_one(self, service: str, build: bool = True) -> ImageChoice:
+    def choose_one(self, service: str, build: bool = True, pull: bool = True) -> ImageChoice:
+        """The image `service` runs. Without `pull` and `build`, only what the engine has (what
+        `images save` bundles)."""
+        comp = components.get(service)
         pin = pin_of(self.settings, service)
         prefer = self.settings.images.prefer
-        if not components.get(service).pull and pin.local:
-            if self.is_current(service):
-                return ImageChoice(service, pin.local, "local", "present")
-            if not build:
-                raise OpsError(f"no image for `{service}`", hint=f"run `bin/ops images build {service}`")
-            self.build(service)
-            return ImageChoice(service, pin.local, "local", "built")
-        if prefer != "local" and self.docker.image_exists(pin.official):
+        official = comp.pull and prefer != "local"  # OptiLLM's official image lacks the guard: never
+        if official and self.docker.image_exists(pin.official):
             return ImageChoice(service, pin.official, "official", "present")
-        if prefer != "official" and pin.local and self.is_current(service):
+        if (prefer != "official" or not comp.pull) and pin.local and self.is_current(service):
             return ImageChoice(service, pin.local, "local", "present")
-        if prefer != "local" or not pin.local:
-            self.say(f"{service}: pulling {pin.official}")
-            if self.docker.pull(pin.official):
-                return ImageChoice(service, pin.official, "official", "pulled")
+        if official or not pin.local:
+            if pull:
+                self.say(f"{service}: pulling {pin.official}")
+                if self.docker.pull(pin.official):
+                    return ImageChoice(service, pin.official, "official", "pulled")
             if not pin.local:  # no offline build exists (Grafana): the rest of the stack runs without it
-                self.say(f"{service}: not started: {pin.official} is not on this host and cannot be pulled "
-                         f"(no registry access?) and cannot be built offline; fetch it with `docker pull "
-                         f"{pin.official}` (or `docker load` a saved copy), then `bin/ops up`")
+                self.say(f"{service}: not started: {pin.official} is not on this host"
+                         + (" and cannot be pulled (no registry access?)" if pull else "")
+                         + f" and cannot be built offline; fetch it with `docker pull {pin.official}` "
+                         "(or `bin/ops images load` a bundle), then `bin/ops up`")
                 return ImageChoice(service, pin.official, "missing", "absent")
             if prefer == "official":
                 raise OpsError(f"cannot pull `{pin.official}` for `{service}` and `images.prefer` is `official`",
                                hint="check registry access, or set `images.prefer: auto` in config/stack.yaml")
-            self.say(f"{service}: {pin.official} cannot be pulled (no registry access?): building a local image")
+            if pull:
+                self.say(f"{service}: {pin.official} cannot be pulled (no registry access?): building a local image")
         if not build:
-            raise OpsError(f"no image for `{service}`", hint="run `bin/ops images build`")
+            stale = self.docker.image_exists(pin.local)
+            raise OpsError(f"the local image {pin.local} of `{service}` is out of date (its build inputs changed)"
+                           if stale else f"no image for `{service}`",
+                           hint=f"run `bin/ops images build {service}`")
         self.build(service)
         return ImageChoice(service, pin.local, "local", "built")
 
-    def in_use(self) -> tuple[list[str], list[str]]:
-        """The image each component turned on runs, chosen as `choose` would choose it but with
-        no pull and no build, plus the base of the local ones (their inputs hash names its ID);
-        and notes on components left out (no image on this host that could run)."""
-        refs: list[str] = []
-        notes: list[str] = []
-        prefer = self.settings.images.prefer
-        for c in components.REGISTRY:
-            if not c.enabled(self.settings):
-                continue
-            pin = pin_of(self.settings, c.name)
-            if c.pull and prefer != "local" and self.docker.image_exists(pin.official):
-                refs.append(pin.official)
-            elif pin.local and self.docker.image_exists(pin.local):
-                if not self.is_current(c.name):
-                    raise OpsError(f"the local image {pin.local} of `{c.name}` is out of date (its build inputs changed)",
-                                   hint=f"run `bin/ops images build {c.name}` first, so `up` at the other site builds nothing")
-                refs.append(pin.local)
-            elif pin.local:
-                raise OpsError(f"no image for `{c.name}` on this host",
-                               hint="run `bin/ops up` (or `bin/ops images build`) first")
-            else:
-                notes.append(f"{c.name}: left out: {pin.official} is not on this host (it has no offline build)")
-        if any(pin_of(self.settings, c.name).local in refs for c in components.REGISTRY):
+    def in_use(self) -> list[str]:
+        """The images the components turned on run, chosen as `up` chooses them but with no pull
+        and no build (one not on this host with no offline build is left out, and said so), plus
+        the base of the local ones (their inputs hash names its ID)."""
+        chosen = [self.choose_one(c.name, build=False, pull=False)
+                  for c in components.REGISTRY if c.enabled(self.settings)]
+        refs = [c.image for c in chosen if c.kind != "missing"]
+        if any(c.kind == "local" for c in chosen):
             refs.append(self.settings.images.base)
-        return refs, notes
+        return refs
 
     # -- local builds ----------------------------------------------------------------------------
     def _context(self, service: str) -> Path:

@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
+from gwops.config import ensembles
 from gwops.fsutil import atomic_write
 
-ENSEMBLE_PREFIX = "opt-"  # OptiLLM ensembles (gwops.config.ensembles)
 CAPABILITIES = ("chat", "streaming", "embeddings", "tools", "json_mode")
 FILE = "capabilities.json"
 
@@ -114,7 +114,7 @@ def probe_stream(client: httpx.Client, p: RouteProbe) -> None:
     span = (last or first) - first
     p.tokens_per_second = round(tokens / span, 1) if span > 0 and tokens > 1 else None
     one = "the answer came as one chunk (not streamed)"
-    if p.route.startswith(ENSEMBLE_PREFIX):
+    if p.route.startswith(ensembles.PREFIX):
         one += ": OptiLLM never streams, an ensemble sends its whole answer at the end"
     p.results["streaming"] = Result("yes" if chunks > 1 else "no", "" if chunks > 1 else one)
 

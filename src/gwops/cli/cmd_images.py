@@ -63,9 +63,7 @@ def save(app: App, file: Path) -> int:
     from gwops import bundle
 
     imgs = _images(app)
-    refs, notes = imgs.in_use()
-    for note in notes:
-        app.say(note)
+    refs = imgs.in_use()
     found = [bundle.ImageRef(r, imgs.docker.image_id(r) or "", imgs.docker.image_size(r)) for r in refs]
     bundle.save(file, found, app.say)
     app.out.print(f"saved {len(found)} images to {file}; on the other host: `bin/ops images load "

@@ -22,27 +22,32 @@ PLATFORM = ["--only-binary=:all:", "--python-version", "3.11", "--implementation
             "--platform", "manylinux_2_28_x86_64", "--platform", "any"]
 
 
-def download(images: Images, name: str, reqs: Path, specs: list[str], no_deps: list[str] = (), what: str = "") -> Path:
-    """Wheels for `specs` and the requirements file `reqs` (with their dependencies), and for
-    `no_deps` (without), in state/cache/wheels/<name>-<hash>/; downloaded once."""
-    key = hashlib.sha256(reqs.read_bytes() + "\0".join([*specs, "|", *no_deps]).encode()).hexdigest()[:8]
-    dest = images.cache / "wheels" / f"{name}-{key}"
+def pip_download(images: Images, dest: Path, args: list[list[str]], what: str) -> Path:
+    """`pip download -d dest` with each of `args` on the host, once: a stamp marks `dest` complete."""
     stamp = dest / ".complete"
     if stamp.exists():
         return dest
     dest.mkdir(parents=True, exist_ok=True)
     images.log.parent.mkdir(parents=True, exist_ok=True)
-    images.say(f"{name}: downloading {what or name} wheels for the image (log: {images.log})")
-    base = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "-d", str(dest), *PLATFORM]
-    cmds = [[*base, *specs, "-r", str(reqs)]] + ([[*base, "--no-deps", *no_deps]] if no_deps else [])
+    images.say(f"downloading {what} for a local image (log: {images.log})")
+    base = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "-d", str(dest)]
     with images.log.open("a") as fh:
-        for cmd in cmds:
-            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=1800, check=False).returncode
+        for a in args:
+            rc = subprocess.run([*base, *a], stdout=fh, stderr=subprocess.STDOUT, timeout=1800, check=False).returncode
             if rc != 0:
-                raise OpsError(f"downloading the {what or name} wheels failed (exit {rc})",
+                raise OpsError(f"downloading {what} failed (exit {rc})",
                                hint=f"read `{images.log}`; the host needs access to the Python package index")
-    stamp.write_text("\n".join(sorted(p.name for p in dest.glob("*.whl"))) + "\n")
+    stamp.write_text("\n".join(sorted(p.name for p in dest.iterdir() if p.name != ".complete")) + "\n")
     return dest
+
+
+def download(images: Images, name: str, reqs: Path, specs: list[str], no_deps: tuple[str, ...] = (),
+             what: str = "") -> Path:
+    """Wheels for `specs` and the requirements file `reqs` (with their dependencies), and for
+    `no_deps` (without), in state/cache/wheels/<name>-<hash>/; downloaded once."""
+    key = hashlib.sha256(reqs.read_bytes() + "\0".join([*specs, "|", *no_deps]).encode()).hexdigest()[:8]
+    args = [[*PLATFORM, *specs, "-r", str(reqs)]] + ([[*PLATFORM, "--no-deps", *no_deps]] if no_deps else [])
+    return pip_download(images, images.cache / "wheels" / f"{name}-{key}", args, f"the {what or name} wheels")
 
 
 def context(images: Images, name: str, image_dir: Path, found: Path) -> Path:

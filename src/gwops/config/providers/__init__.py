@@ -30,6 +30,9 @@ class Probe:
     v1: bool = True
     key_header: str | None = None  # None: `Authorization: Bearer KEY`
     extra_headers: tuple[tuple[str, str], ...] = ()
+    # the server answers to any model name while it serves one model (llama-server lists its model
+    # by file name): a configured name it does not list is no drift then
+    any_name: bool = False
 
 
 @dataclass(frozen=True)
