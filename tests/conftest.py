@@ -62,6 +62,9 @@ def _remove_leftovers(basetemp: Path) -> None:
         project, _, workdir = line.partition("|")
         if workdir.startswith(root + os.sep) and not workdir.startswith(str(basetemp)):
             projects.add(project)
+    for stack in _docker("stack", "ls", "--format", "{{.Name}}"):  # test_swarm.py's (none outside a swarm)
+        if stack.startswith("gwops-swarm-"):
+            _docker("stack", "rm", stack)
     doomed = _docker("ps", "-aq", "--filter", "label=org.testcontainers=true")
     for project in sorted(projects):
         doomed += _docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}")

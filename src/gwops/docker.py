@@ -367,3 +367,108 @@ class Docker:
         self._images.clear()
         repo, _, t = tag.partition(":")
         self.sdk.api.import_image_from_stream(tar_stream, repository=repo, tag=t or "latest")
+
+    # -- swarm (`bin/ops swarm`: the stack is named like the Compose project) --------------------
+    def swarm_node(self) -> dict[str, Any]:
+        """This engine's swarm membership: `LocalNodeState` (active, inactive, ...) and
+        `ControlAvailable` (a manager)."""
+        try:
+            return dict(self.sdk.info().get("Swarm") or {})
+        except Exception as exc:  # noqa: BLE001
+            raise _convert(exc, "`docker info`") from exc
+
+    def swarm_nodes(self) -> list[Any]:
+        return self.sdk.nodes.list()
+
+    def label_node(self, node: Any, label: str) -> None:
+        spec = dict(node.attrs["Spec"])
+        spec["Labels"] = {**(spec.get("Labels") or {}), label: "true"}
+        node.update(spec)
+
+    def swarm_secret_names(self, label: str) -> list[str]:
+        return sorted(s.name for s in self.sdk.secrets.list(filters={"label": label}))
+
+    def create_swarm_secret(self, name: str, value: str, labels: dict[str, str]) -> None:
+        """A Docker secret from a value in memory (never a file, never a process argument)."""
+        try:
+            self.sdk.secrets.create(name=name, data=value.encode(), labels=labels)
+        except Exception as exc:  # noqa: BLE001
+            raise _convert(exc, f"creating the swarm secret `{name}`") from exc
+
+    def remove_unused_swarm_objects(self, kind: str, label: str, in_use: set[str]) -> list[str]:
+        """Remove the `kind` (secrets, configs) carrying `label` that no service refers to."""
+        import docker.errors
+
+        removed = []
+        for obj in getattr(self.sdk, kind).list(filters={"label": label}):
+            if obj.name not in in_use:
+                try:
+                    obj.remove()
+                    removed.append(obj.name)
+                except docker.errors.APIError:
+                    pass  # still referred to (a rollback spec): kept for the next run
+        return removed
+
+    def stack_deploy(self, stack_file: Path) -> list[str]:
+        """`docker stack deploy` (local images as they are: no registry lookup); its output lines."""
+        from python_on_whales.exceptions import DockerException
+        from python_on_whales.utils import run
+
+        try:
+            out = run(["docker", "stack", "deploy", "--resolve-image", "never", "--compose-file", str(stack_file),
+                       self.project_name], capture_stdout=True, capture_stderr=True)
+        except DockerException as exc:
+            raise _convert(exc, "`docker stack deploy`") from exc
+        return [line for line in (out or "").splitlines() if line.strip()]
+
+    def stack_config(self, stack_file: Path) -> None:
+        """`docker stack config`: the file is valid for `docker stack deploy`."""
+        from python_on_whales.exceptions import DockerException
+        from python_on_whales.utils import run
+
+        try:
+            run(["docker", "stack", "config", "--compose-file", str(stack_file)])
+        except DockerException as exc:
+            raise _convert(exc, "`docker stack config`") from exc
+
+    def stack_rm(self) -> None:
+        from python_on_whales import DockerClient
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            DockerClient().stack.remove(self.project_name)
+        except DockerException as exc:
+            raise _convert(exc, "`docker stack rm`") from exc
+
+    def stack_services(self) -> dict[str, Any]:
+        """The stack's services by their name in the stack file (`gateway`), attrs fresh."""
+        label = f"com.docker.stack.namespace={self.project_name}"
+        prefix = f"{self.project_name}_"
+        return {s.name.removeprefix(prefix): s for s in self.sdk.services.list(filters={"label": label})}
+
+    def stack_containers(self) -> list[Any]:
+        return self.sdk.containers.list(all=True, filters={"label": f"com.docker.stack.namespace={self.project_name}"})
+
+    def stack_volumes(self, names: tuple[str, ...]) -> list[Any]:
+        """The stack's volumes on this node (`names` as in the stack file). They have the Compose
+        project's names: a Compose stack's data is the Swarm stack's on the same node."""
+        import docker.errors
+
+        found = []
+        for n in names:
+            try:
+                found.append(self.sdk.volumes.get(f"{self.project_name}_{n}"))
+            except docker.errors.NotFound:
+                pass
+        return found
+
+    def stack_container(self, service: str) -> Any | None:
+        """A running container of the stack's `service` on this node (a swarm task's)."""
+        found = self.sdk.containers.list(filters={
+            "label": f"com.docker.swarm.service.name={self.project_name}_{service}", "status": "running"})
+        return found[0] if found else None
+
+    def image_config(self, ref: str) -> dict[str, Any]:
+        """An image's run configuration (`Entrypoint`, `Cmd`, ...): {} when it is not here."""
+        img = self._image(ref)
+        return dict(img.attrs.get("Config") or {}) if img is not None else {}

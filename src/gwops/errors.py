@@ -105,6 +105,13 @@ class HealthError(OpsError):
         )
 
 
+class RolloutError(OpsError):
+    """A Swarm deploy did not end with every task of the new spec running: rolled back by Swarm,
+    paused, or not converged in time."""
+
+    exit_code = C.EXIT_HEALTH
+
+
 PG_AUTH_FAILED = "password authentication failed"  # what Postgres answers a wrong password
 
 

@@ -40,14 +40,21 @@ def render_overrides(project: Project, *, choices: list[ImageChoice], settings: 
     return changed
 
 
+def proxy_config(slots: tuple[str, ...], hosts: dict[str, str], gateway: Gateway, replicas: int,
+                 sidecar_entrance: int | None = None) -> str:
+    """HAProxy's config: one backend per slot, over the gateway replicas `hosts[slot]` resolves to
+    (`replicas`: how many there can be at once)."""
+    return proxy.COMPONENT.render(
+        "haproxy.cfg.j2", slots=slots, hosts=hosts, stream_timeout=int(gateway.drain_timeout) + 30,
+        replicas=replicas, max_inflight=gateway.max_inflight, sidecar_entrance=sidecar_entrance)
+
+
 def render_proxy(project: Project, active: str, gateway: Gateway, sidecar_entrance: int | None = None) -> bool:
     """The proxy's config and slot map, as they should be after a restart of the proxy. True if
     the config itself changed (the slot map changes with every switch). `sidecar_entrance`: the
     port of the OptiLLM sidecar's way back to the gateway (None: no sidecar)."""
     d = project.state_dir / "proxy"
-    text = proxy.COMPONENT.render(
-        "haproxy.cfg.j2", slots=SLOTS, active=active, stream_timeout=int(gateway.drain_timeout) + 30,
-        replicas=gateway.replicas, max_inflight=gateway.max_inflight, sidecar_entrance=sidecar_entrance)
+    text = proxy_config(SLOTS, {s: f"gateway-{s}" for s in SLOTS}, gateway, gateway.replicas, sidecar_entrance)
     changed = atomic_write(d / "haproxy.cfg", text)
     atomic_write(d / "slot.map", f"active slot_{active}\n")
     d.chmod(0o755)

@@ -239,6 +239,14 @@ class Backends(Strict):
     vllm: Vllm = Vllm()
 
 
+class Swarm(Strict):
+    """`bin/ops swarm deploy`: the same stack on Docker Swarm (see README, Docker Swarm)."""
+    state_label: str = Field("gwops.state", pattern=r"^[a-z0-9][a-z0-9._-]*$",
+                             description="node label (`=true`) that pins Postgres and Redis to one node")
+    update_monitor: float = Field(10, ge=0, le=600, description="seconds each new gateway task is watched "
+                                  "after it is healthy; a failure in that time rolls the update back")
+
+
 class StackSettings(Strict):
     # None: derived from the checkout and kept in `.env` (see gwops.projectname.resolve)
     project_name: str | None = Field(None, description="Compose project name; default: derived from the checkout")
@@ -251,6 +259,7 @@ class StackSettings(Strict):
     monitoring: Monitoring = Monitoring()
     optillm: OptiLLM = OptiLLM()
     backends: Backends = Backends()
+    swarm: Swarm = Swarm()
 
     @field_validator("project_name")
     @classmethod

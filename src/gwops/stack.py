@@ -159,6 +159,12 @@ class Stack:
         for note in compiled.notes:
             self.say(note)
         found = self.docker.all_containers()
+        swarm = [c.name for c in self.docker.stack_containers() if c.status == "running"]
+        if swarm:
+            raise PrerequisiteError(f"this checkout's stack runs on Docker Swarm ({len(swarm)} containers, e.g. "
+                                    f"`{swarm[0]}`): a Compose stack would start a second Postgres on the same "
+                                    "data volume", hint="`bin/ops swarm rm` first (its volumes stay), or keep "
+                                    "deploying with `bin/ops swarm deploy`")
         self._check_ports(found)
         return env, compiled, found
 

@@ -59,7 +59,8 @@ class Backups:
         if self._target is not None:
             self._target.container.reload()
             return self._target
-        c = self.docker.container(postgres.SERVICE)
+        # the Compose stack's, else a Swarm stack's task on this node (`bin/ops swarm deploy`)
+        c = self.docker.container(postgres.SERVICE) or self.docker.stack_container(postgres.SERVICE)
         if c is None:
             raise BackupError(f"service `{postgres.SERVICE}` has no container",
                               hint="start the stack with `bin/ops up`, then retry")

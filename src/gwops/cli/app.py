@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -66,6 +67,20 @@ class App:
         self.err.print(f"next: this is a bug; please report it with the traceback in {where} "
                        f"(or rerun with {C.ENV_DEBUG}=1)", markup=False)
         return C.EXIT_INTERNAL
+
+
+def confirmer(yes: bool) -> Callable[[str], bool]:
+    """What a destructive command asks: yes with `--yes`, no without a terminal, else the prompt."""
+    import click
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not click.get_text_stream("stdin").isatty():
+            return False
+        return click.confirm(question, default=False, err=True)
+
+    return confirm
 
 
 def config_error_json(exc: ConfigError) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from gwops import constants as C
-from gwops.cli.app import App
+from gwops.cli.app import App, confirmer
 
 pass_app = click.make_pass_decorator(App)
 
@@ -51,14 +51,7 @@ def down(app: App, volumes: bool, yes: bool, no_backup: bool) -> int:
     """Stop the stack; keep the data volumes unless --volumes (a backup is taken first)."""
     from gwops.stack import Stack
 
-    def confirm(question: str) -> bool:
-        if yes:
-            return True
-        if not click.get_text_stream("stdin").isatty():
-            return False
-        return click.confirm(question, default=False, err=True)
-
-    taken = Stack(app.project, app.say).down(volumes, confirm, backup=not no_backup)
+    taken = Stack(app.project, app.say).down(volumes, confirmer(yes), backup=not no_backup)
     if taken:
         app.say(f"backup `{taken}` was taken first (restore with `bin/ops restore {taken}`)")
     app.say("stack is down" + (" and its volumes deleted" if volumes else " (volumes kept)"))

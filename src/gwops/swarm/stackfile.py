@@ -1,0 +1,84 @@
+"""The Swarm stack file and the files it names (pure: inputs in, texts out).
+
+Secrets: each is an external Docker secret whose name carries a digest of its value, so the file
+names them without holding them, and a changed value is a new name (a rolling update). Configs:
+named by their content the same way (`<stack>_litellm_<config version>`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from gwops.components.base import template_env
+from gwops.render import proxy_config
+from gwops.settings import StackSettings
+
+FOLDER = Path(__file__).parent
+SLOT = "swarm"  # the proxy's one backend: the gateway service's healthy tasks
+CORE_SECRETS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
+
+# the entrypoint of services that read secrets: each file in /run/secrets/ becomes the variable of
+# its name, inside the container only, then the image's own command runs (`$$`: the stack file's
+# escape for a literal `$`)
+SECRETS_ENTRY = ('for f in /run/secrets/*; do [ -f "$$f" ] && export "$${f##*/}=$$(cat "$$f")"; done; '
+                 '{extra}exec "$$@"')
+# the gateway's health check: `retries` misses `interval` apart after the start period is unhealthy
+HEALTH_INTERVAL, HEALTH_RETRIES = 2, 3
+DATABASE_URL = ('export DATABASE_URL="postgresql://$${POSTGRES_USER}:$${POSTGRES_PASSWORD}@postgres:5432/'
+                '$${POSTGRES_DB}"; ')
+
+
+def digest(value: str | bytes, n: int = 12) -> str:
+    raw = value.encode() if isinstance(value, str) else value
+    return hashlib.sha256(raw).hexdigest()[:n]
+
+
+def secret_name(stack: str, key: str, value: str) -> str:
+    """The name of a secret's Docker object: a digest of the value (never the value itself)."""
+    return f"{stack}_{key.lower()}_{digest(b'gwops-swarm-secret:' + value.encode())}"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    stack: str
+    settings: StackSettings
+    version: str  # the LiteLLM config version (state/versions/<version>.yaml)
+    images: dict[str, str]  # component -> image
+    commands: dict[str, list[str]]  # component -> the image's entrypoint and command
+    secrets: dict[str, str]  # variable -> Docker secret name
+    database: bool  # LiteLLM's database features (the official gateway image)
+    env: dict[str, str]  # `.env`'s values (only POSTGRES_USER and POSTGRES_DB are written)
+
+
+def proxy_files(settings: StackSettings) -> dict[str, str]:
+    gw = settings.gateway
+    # start-first updates run one task more than `replicas` (and a rollback one more again)
+    return {"haproxy.cfg": proxy_config((SLOT,), {SLOT: "gateway"}, gw, gw.replicas * 2),
+            "slot.map": f"active slot_{SLOT}\n"}
+
+
+def render(inp: Inputs, files: dict[str, Path]) -> str:
+    """The stack file. `files`: where the LiteLLM config and the proxy's files are (absolute)."""
+    gw = inp.settings.gateway
+    gateway_command = [*inp.commands["gateway"], "--config", "/app/config.yaml", "--port", "4000",
+                       "--num_workers", str(gw.workers), "--run_gunicorn"]
+    gateway_secrets = [k for k in inp.secrets if k != "POSTGRES_PASSWORD" or inp.database]
+    env = template_env(FOLDER)
+    env.filters["json"] = json.dumps  # a YAML flow value (jinja's tojson escapes for HTML)
+    return env.get_template("stack.yml.j2").render(
+        stack=inp.stack, images=inp.images, port=gw.port, gw=gw, version=inp.version,
+        monitor=int(inp.settings.swarm.update_monitor), state_label=inp.settings.swarm.state_label,
+        secrets_entry=SECRETS_ENTRY.replace("{extra}", ""),
+        gateway_entry=SECRETS_ENTRY.replace("{extra}", DATABASE_URL if inp.database else ""),
+        health={"interval": HEALTH_INTERVAL, "retries": HEALTH_RETRIES,
+                "start_period": max(0, int(gw.ready_timeout) - HEALTH_INTERVAL * HEALTH_RETRIES)},
+        gateway_command=gateway_command, gateway_secrets=gateway_secrets,
+        postgres_command=inp.commands["postgres"],
+        postgres_user=inp.env.get("POSTGRES_USER") or "litellm", postgres_db=inp.env.get("POSTGRES_DB") or "litellm",
+        files={"litellm_config": files["litellm_config"], "proxy_cfg": files["haproxy.cfg"],
+               "proxy_slot_map": files["slot.map"]},
+        hashes={"proxy_cfg": digest(files["haproxy.cfg"].read_bytes()),
+                "proxy_slot_map": digest(files["slot.map"].read_bytes())},
+        secrets=inp.secrets)
