@@ -468,6 +468,14 @@ class Docker:
             "label": f"com.docker.swarm.service.name={self.project_name}_{service}", "status": "running"})
         return found[0] if found else None
 
+    def socket_gid(self) -> int:
+        """The group of the engine's unix socket on this host (0 when it is not a local socket)."""
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        try:
+            return os.stat(host.removeprefix("unix://")).st_gid if host.startswith("unix://") else 0
+        except OSError:
+            return 0
+
     def image_config(self, ref: str) -> dict[str, Any]:
         """An image's run configuration (`Entrypoint`, `Cmd`, ...): {} when it is not here."""
         img = self._image(ref)

@@ -17,6 +17,7 @@ import yaml
 
 from gwops import envfile
 from gwops.loadgen import Background
+from gwops.poll import poll
 from tests.conftest import unique
 from tests.integration.conftest import make_copy, master_key, ops
 
@@ -39,7 +40,7 @@ def swarm(tmp_path_factory, local_images):
     if not joined:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     root = tmp_path_factory.mktemp("swarm") / "repo"
-    env = make_copy(root, unique("gwops-swarm"))
+    env = make_copy(root, unique("gwops-swarm"), monitoring=True)  # Prometheus joins the stack
     providers(root)
     settings = yaml.safe_load((root / "config/stack.yaml").read_text())
     url = f"http://127.0.0.1:{settings['gateway']['port']}"
@@ -61,6 +62,15 @@ def chat(url: str, key: str, model: str = "gwops-echo") -> tuple[int, str]:
 def swarm_status(root: Path, env: dict) -> dict:
     st = ops(root, env, "swarm", "status", "--json")
     return json.loads(st.stdout)
+
+
+def gateway_targets(project: str) -> list[tuple[str, str]]:
+    """(config version, health) of each gateway target Prometheus has found (swarm service
+    discovery), asked inside its task's container: it is not published."""
+    cid = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={project}_prometheus").split()[0]
+    out = json.loads(docker("exec", cid, "wget", "-q", "-O", "-", "http://127.0.0.1:9090/api/v1/targets"))
+    return sorted((t["labels"].get("config_version", ""), t["health"]) for t in out["data"]["activeTargets"]
+                  if t["labels"]["job"] == "gateway")
 
 
 def failed(res) -> str:
@@ -125,6 +135,9 @@ def test_a_config_change_rolls_out_under_load_with_no_failed_request(swarm):
         task = docker("inspect", cid, "--format", '{{index .Config.Labels "com.docker.swarm.task.id"}}').strip()
         assert f"_litellm_{gw['config_version']}" in docker("inspect", task)  # the task's spec names its config
     assert chat(url, master_key(root), "extra-1")[0] == 200
+    # Prometheus followed the rollout by itself: it scrapes the two new tasks, and only them
+    new = gw["config_version"]
+    poll(lambda: True if gateway_targets(project) == [(new, "up"), (new, "up")] else None, 60, 1)
 
 
 def test_a_gateway_that_never_gets_ready_is_rolled_back_with_no_failed_request(swarm):

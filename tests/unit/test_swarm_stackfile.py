@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from gwops.settings import Gateway, StackSettings, Swarm
+from gwops.settings import Gateway, Monitoring, StackSettings, Swarm
 from gwops.swarm import stackfile
 
 GOLDEN = Path(__file__).parents[1] / "golden_swarm" / "stack.yml"
@@ -15,21 +15,20 @@ ENV = {"LITELLM_MASTER_KEY": "sk-master-VALUE", "POSTGRES_PASSWORD": "pg-VALUE",
        "OPENAI_API_KEY": "sk-openai-VALUE"}
 
 
-def render(tmp_path: Path, database: bool = False, **gateway: object) -> str:
-    settings = StackSettings(gateway=Gateway(**gateway), swarm=Swarm(update_monitor=5))
-    files = {"litellm_config": Path("/srv/gw/state/versions/aaa111.yaml")}
-    for name, text in stackfile.proxy_files(settings).items():
+def render(tmp_path: Path, database: bool = False, monitoring: bool = True, **gateway: object) -> str:
+    settings = StackSettings(gateway=Gateway(**gateway), swarm=Swarm(update_monitor=5),
+                             monitoring=Monitoring(enabled=monitoring))
+    for name, text in stackfile.config_files(settings, "gw").items():
         (tmp_path / name).write_text(text)
-        files[name] = tmp_path / name
     secrets = {k: stackfile.secret_name("gw", k, v) for k, v in ENV.items()}
     inp = stackfile.Inputs(
         stack="gw", settings=settings, version="aaa111",
         images={"proxy": "gwops/haproxy:2.6", "gateway": "gwops/litellm:1.106.2", "postgres": "gwops/postgres:15",
-                "redis": "gwops/redis:7"},
+                "redis": "gwops/redis:7", "prometheus": "gwops/prometheus:2.42.0"},
         commands={"gateway": ["/opt/litellm/bin/python3", "/opt/gwops/gwops_entry.py"],
                   "postgres": ["docker-entrypoint.sh", "postgres"]},
-        secrets=secrets, database=database, env=ENV)
-    text = stackfile.render(inp, files)
+        secrets=secrets, database=database, env=ENV, socket_gid=998)
+    text = stackfile.render(inp, Path("/srv/gw/state/versions/aaa111.yaml"), tmp_path)
     return text.replace(str(tmp_path), "/srv/gw/state/swarm")
 
 
@@ -79,3 +78,21 @@ def test_rolling_update_settings(tmp_path):
     # the proxy balances over the gateway service's healthy tasks, with room for start-first updates
     cfg = (tmp_path / "haproxy.cfg").read_text()
     assert "server-template gw 6 gateway:4000" in cfg and "active slot_swarm" in (tmp_path / "slot.map").read_text()
+
+
+def test_prometheus_finds_the_tasks_by_swarm_service_discovery(tmp_path):
+    doc = yaml.safe_load(render(tmp_path))
+    prom = doc["services"]["prometheus"]
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in prom["volumes"] and prom["user"] == "65534:998"
+    assert "ports" not in prom and prom["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+    assert {"source": "LITELLM_MASTER_KEY", "target": "gateway-metrics.key"} in prom["secrets"]
+    cfg = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
+    assert set(jobs) == {"gateway", "proxy"}
+    gw = jobs["gateway"]
+    assert gw["dockerswarm_sd_configs"][0]["role"] == "tasks" and gw["authorization"]["credentials_file"]
+    keep = {r["regex"] for r in gw["relabel_configs"] if r.get("action") == "keep"}
+    assert keep == {"gw_gateway", "running", "gw_egress"}
+    # without monitoring: no Prometheus, no config of its
+    off = yaml.safe_load(render(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, monitoring=False))
+    assert "prometheus" not in off["services"] and "prometheus_config" not in off["configs"]

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gwops import envfile, host
@@ -23,7 +24,7 @@ from gwops.project import Project
 from gwops.swarm import stackfile
 
 Say = Callable[[str], None]
-SERVICES = ("postgres", "redis", "gateway", "proxy")  # the order they are waited for
+SERVICES = ("postgres", "redis", "gateway", "proxy", "prometheus")  # the order they are waited for
 STATE_LABEL_VALUE = "true"
 CONFIG_VERSION_LABEL = "gwops.config-version"
 
@@ -113,18 +114,17 @@ class SwarmStack:
         return [*(cfg.get("Entrypoint") or []), *(cfg.get("Cmd") or [])]
 
     def render(self, env: dict[str, str], version: str, provider_env: list[str], images: dict[str, str],
-               database: bool) -> Any:
-        for name, text in stackfile.proxy_files(self.settings).items():
+               database: bool) -> Path:
+        for name, text in stackfile.config_files(self.settings, self.name).items():
             atomic_write(self.dir / name, text)
-        files = {"litellm_config": store.version_path(self.project, version),
-                 "haproxy.cfg": self.dir / "haproxy.cfg", "slot.map": self.dir / "slot.map"}
         gateway_cmd = self.docker.image_config(images["gateway"]).get("Entrypoint") or []
         inp = stackfile.Inputs(
             stack=self.name, settings=self.settings, version=version, images=images,
             commands={"gateway": list(gateway_cmd), "postgres": self.command_of(images["postgres"])},
-            secrets=self.secrets(env, provider_env), database=database, env=env)
+            secrets=self.secrets(env, provider_env), database=database, env=env,
+            socket_gid=self.docker.socket_gid())
         path = self.dir / "stack.yml"
-        atomic_write(path, stackfile.render(inp, files))
+        atomic_write(path, stackfile.render(inp, store.version_path(self.project, version), self.dir))
         return path
 
     def deploy(self) -> Outcome:
@@ -177,6 +177,8 @@ class SwarmStack:
             for name in SERVICES:
                 svc = services.get(name)
                 if svc is None:
+                    if name == "prometheus" and not self.settings.monitoring.enabled:
+                        continue
                     return None
                 state = (svc.attrs.get("UpdateStatus") or {}).get("State", "")
                 if name == "gateway" and updated and state in ("rollback_started", "rollback_completed",

@@ -50,24 +50,55 @@ class Inputs:
     secrets: dict[str, str]  # variable -> Docker secret name
     database: bool  # LiteLLM's database features (the official gateway image)
     env: dict[str, str]  # `.env`'s values (only POSTGRES_USER and POSTGRES_DB are written)
+    socket_gid: int = 0  # the group of the engine's socket (Prometheus' service discovery reads it)
 
 
-def proxy_files(settings: StackSettings) -> dict[str, str]:
+# the metrics scraped in the Swarm stack: (job, service, port, path, with the gateway's key)
+SCRAPES = (("gateway", "gateway", 4000, "/metrics/", True), ("proxy", "proxy", 8405, "/metrics", False))
+
+# config key in the stack file -> (object name prefix, file under state/swarm/)
+CONFIGS = {"proxy_cfg": ("haproxy", "haproxy.cfg"), "proxy_slot_map": ("slotmap", "slot.map"),
+           "prometheus_config": ("prometheus", "prometheus.yml"), "prometheus_rules": ("rules", "gwops.rules.yml")}
+
+
+def _env():
+    env = template_env(FOLDER)
+    env.filters["json"] = json.dumps  # a YAML flow value (jinja's tojson escapes for HTML)
+    return env
+
+
+def config_files(settings: StackSettings, stack: str) -> dict[str, str]:
+    """The files the stack's Docker configs are made of (but the LiteLLM config: a version),
+    by their name under state/swarm/."""
+    from gwops.components import prometheus
+
     gw = settings.gateway
     # start-first updates run one task more than `replicas` (and a rollback one more again)
-    return {"haproxy.cfg": proxy_config((SLOT,), {SLOT: "gateway"}, gw, gw.replicas * 2),
-            "slot.map": f"active slot_{SLOT}\n"}
+    out = {"haproxy.cfg": proxy_config((SLOT,), {SLOT: "gateway"}, gw, gw.replicas * 2),
+           "slot.map": f"active slot_{SLOT}\n"}
+    if settings.monitoring.enabled:
+        jobs = [{"name": j, "service": svc, "port": port, "path": path, "gateway_key": key}
+                for j, svc, port, path, key in SCRAPES]
+        out["prometheus.yml"] = _env().get_template("prometheus.yml.j2").render(
+            stack=stack, scrape_interval=f"{settings.monitoring.scrape_interval}s", jobs=jobs)
+        out["gwops.rules.yml"] = prometheus.rules(settings)
+    return out
 
 
-def render(inp: Inputs, files: dict[str, Path]) -> str:
-    """The stack file. `files`: where the LiteLLM config and the proxy's files are (absolute)."""
+def render(inp: Inputs, litellm_config: Path, folder: Path) -> str:
+    """The stack file. `litellm_config`: the config version's file; `folder`: where
+    `config_files` were written (absolute paths: the file is deployed from anywhere)."""
     gw = inp.settings.gateway
+    m = inp.settings.monitoring
     gateway_command = [*inp.commands["gateway"], "--config", "/app/config.yaml", "--port", "4000",
                        "--num_workers", str(gw.workers), "--run_gunicorn"]
     gateway_secrets = [k for k in inp.secrets if k != "POSTGRES_PASSWORD" or inp.database]
-    env = template_env(FOLDER)
-    env.filters["json"] = json.dumps  # a YAML flow value (jinja's tojson escapes for HTML)
-    return env.get_template("stack.yml.j2").render(
+    configs = {"litellm_config": {"name": f"{inp.stack}_litellm_{inp.version}", "file": str(litellm_config)}}
+    for key, (prefix, name) in CONFIGS.items():
+        if m.enabled or not key.startswith("prometheus"):
+            configs[key] = {"name": f"{inp.stack}_{prefix}_{digest((folder / name).read_bytes())}",
+                            "file": str(folder / name)}
+    return _env().get_template("stack.yml.j2").render(
         stack=inp.stack, images=inp.images, port=gw.port, gw=gw, version=inp.version,
         monitor=int(inp.settings.swarm.update_monitor), state_label=inp.settings.swarm.state_label,
         secrets_entry=SECRETS_ENTRY.replace("{extra}", ""),
@@ -77,8 +108,6 @@ def render(inp: Inputs, files: dict[str, Path]) -> str:
         gateway_command=gateway_command, gateway_secrets=gateway_secrets,
         postgres_command=inp.commands["postgres"],
         postgres_user=inp.env.get("POSTGRES_USER") or "litellm", postgres_db=inp.env.get("POSTGRES_DB") or "litellm",
-        files={"litellm_config": files["litellm_config"], "proxy_cfg": files["haproxy.cfg"],
-               "proxy_slot_map": files["slot.map"]},
-        hashes={"proxy_cfg": digest(files["haproxy.cfg"].read_bytes()),
-                "proxy_slot_map": digest(files["slot.map"].read_bytes())},
-        secrets=inp.secrets)
+        configs=configs, secrets=inp.secrets,
+        prometheus={"retention_time": m.retention_time, "retention_size": m.retention_size,
+                    "socket_gid": inp.socket_gid} if m.enabled else None)

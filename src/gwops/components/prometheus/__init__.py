@@ -16,6 +16,7 @@ from gwops.components.monitoring import duration, enabled, host, reload_config, 
 from gwops.fsutil import atomic_write
 
 if TYPE_CHECKING:
+    from gwops.settings import StackSettings
     from gwops.stack import Stack
 
 SERVICE = "prometheus"
@@ -43,16 +44,21 @@ def files(ctx: FilesContext) -> bool:
     changed = atomic_write(d / "prometheus.yml", COMPONENT.render(
         "prometheus.yml.j2", project=ctx.project_name, scrape_interval=interval, targets=targets(ctx),
         alertmanager=f"alertmanager:{components.get('alertmanager').metrics.port}"))  # type: ignore[union-attr]
-    t = m.thresholds
-    changed |= atomic_write(d / "rules/gwops.rules.yml", COMPONENT.render(
-        "rules/gwops.rules.yml.j2", error_ratio=t.error_ratio, latency_seconds=t.latency_p95_seconds,
-        disk_free_ratio=t.disk_free_ratio, gateway_down_for=duration(t.alert_after_seconds),
-        postgres_down_for=duration(t.alert_after_seconds), redis_down_for=duration(t.alert_after_seconds),
-        backup_stale_for=duration(t.backup_stale_after_seconds)))
+    changed |= atomic_write(d / "rules/gwops.rules.yml", rules(ctx.settings))
     for p in (d, d / "rules"):
         p.chmod(0o755)  # read by the container's user (nobody)
     write_key(ctx)
     return changed
+
+
+def rules(settings: StackSettings) -> str:
+    """The alert rules, thresholds from `monitoring.thresholds` (the Swarm stack's too)."""
+    t = settings.monitoring.thresholds
+    return COMPONENT.render(
+        "rules/gwops.rules.yml.j2", error_ratio=t.error_ratio, latency_seconds=t.latency_p95_seconds,
+        disk_free_ratio=t.disk_free_ratio, gateway_down_for=duration(t.alert_after_seconds),
+        postgres_down_for=duration(t.alert_after_seconds), redis_down_for=duration(t.alert_after_seconds),
+        backup_stale_for=duration(t.backup_stale_after_seconds))
 
 
 def write_key(ctx: FilesContext) -> None:
