@@ -218,3 +218,12 @@ def port_holder(host: str, port: int) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         out = ""
     return out.split("users:")[-1].strip() if "users:" in out else "another process"
+
+
+def docker_socket_gid() -> int:
+    """The group of the engine's unix socket on this host (0 when it is not a local socket)."""
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        return os.stat(where.removeprefix("unix://")).st_gid if where.startswith("unix://") else 0
+    except OSError:
+        return 0

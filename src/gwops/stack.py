@@ -405,14 +405,16 @@ class Stack:
             self.docker.compose_down(volumes)
         return taken
 
-    def safety_backup(self) -> str | None:
-        """The backup `down --volumes` takes first; None when there is no database volume to lose."""
-        pg = self.docker.container(postgres.SERVICE)
+    def safety_backup(self, swarm: bool = False) -> str | None:
+        """The backup `down --volumes` (`swarm rm --volumes` with `swarm`) takes first; None when
+        there is no database volume to lose."""
+        pg = self.docker.stack_container(postgres.SERVICE) if swarm else self.docker.container(postgres.SERVICE)
         if pg is None or pg.status != "running":
-            if postgres.VOLUME not in self.docker.volumes():
+            if not (self.docker.stack_volumes((postgres.VOLUME,)) if swarm else postgres.VOLUME in self.docker.volumes()):
                 return None
             raise SafetyBackupError(f"service `{postgres.SERVICE}` is not running, but its volume "
-                                    f"`{postgres.VOLUME}` exists", hint="start it with `bin/ops up` and retry")
+                                    f"`{postgres.VOLUME}` exists", hint="start it with `bin/ops "
+                                    f"{'swarm deploy' if swarm else 'up'}` and retry (or `--no-backup`)")
         self.say("taking a backup before deleting the volumes")
         try:
             return self.backups().backup().manifest.id
@@ -473,8 +475,11 @@ class Stack:
             overall = "healthy"
         else:
             overall = "degraded"
-        return {"project": self.project_name, "overall": overall, "services": rows, "gateway": gateway_info,
-                "backups": backups, "alerts": self._alerts(rows)}
+        out = {"project": self.project_name, "overall": overall, "services": rows, "gateway": gateway_info,
+               "backups": backups, "alerts": self._alerts(rows)}
+        if not running and any(c.status == "running" for c in self.docker.stack_containers()):
+            out["swarm"] = "this checkout's stack runs on Docker Swarm: `bin/ops swarm status` shows it"
+        return out
 
     def _alerts(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """Firing and pending alerts when Prometheus runs (None: monitoring off or not answering)."""

@@ -109,6 +109,10 @@ def test_deploy_serves_with_secrets_out_of_the_stack_file(swarm):
     assert st["overall"] == "healthy"
     assert {r["service"]: (r["running"], r["desired"]) for r in st["services"]}["gateway"] == (2, 2)
 
+    # the Compose view of the checkout points at the Swarm one
+    compose_status = ops(root, env, "status")
+    assert compose_status.returncode == 2 and "bin/ops swarm status" in compose_status.stdout, compose_status.stdout
+
     # a Compose stack of the same checkout would share the data volume: refused
     up = ops(root, env, "up")
     assert up.returncode == 3 and "runs on Docker Swarm" in up.stderr, up.stderr
@@ -154,7 +158,28 @@ def test_a_gateway_that_never_gets_ready_is_rolled_back_with_no_failed_request(s
             r = ops(root, env, "swarm", "deploy", timeout=900)
     finally:
         stack_file.write_text(good)
-    assert r.returncode == 4 and "rolled the gateway back" in r.stderr, r.stderr
+    assert r.returncode == 4 and "Swarm rolled `gateway` back" in r.stderr, r.stderr
+    res = bg.result
+    print(res.summary())
+    assert res.failures == [], failed(res)
+    gw = {r["service"]: r for r in swarm_status(root, env)["services"]}["gateway"]
+    assert gw["config_version"] == live and (gw["running"], gw["desired"]) == (2, 2)
+
+
+def test_a_config_whose_route_fails_its_check_is_rolled_back(swarm):
+    """The new tasks are healthy, but a required provider is down: the route check through the
+    proxy fails after the rollout, and `swarm deploy` rolls the gateway back itself."""
+    root, env, url, project = swarm
+    live = {r["service"]: r for r in swarm_status(root, env)["services"]}["gateway"]["config_version"]
+    (root / "config/providers.yaml").write_text(
+        "providers:\n  lab:\n    type: mock\n    models: [gwops-echo, extra-1]\n"
+        "  down:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [dead-model]\n    required: true\n")
+    try:
+        with Background(url, master_key(root), rate=RATE, stream_share=0.2) as bg:
+            r = ops(root, env, "swarm", "deploy", timeout=900)
+    finally:
+        providers(root, "extra-1")
+    assert r.returncode == 4 and "chat completion via `dead-model`" in r.stderr and "rolled back" in r.stderr, r.stderr
     res = bg.result
     print(res.summary())
     assert res.failures == [], failed(res)

@@ -25,6 +25,7 @@ def render(tmp_path: Path, database: bool = False, monitoring: bool = True, **ga
         stack="gw", settings=settings, version="aaa111",
         images={"proxy": "gwops/haproxy:2.6", "gateway": "gwops/litellm:1.106.2", "postgres": "gwops/postgres:15",
                 "redis": "gwops/redis:7", "prometheus": "gwops/prometheus:2.42.0"},
+        image_ids={svc: f"sha256:{svc}" for svc in ("proxy", "gateway", "postgres", "redis", "prometheus")},
         commands={"gateway": ["/opt/litellm/bin/python3", "/opt/gwops/gwops_entry.py"],
                   "postgres": ["docker-entrypoint.sh", "postgres"]},
         secrets=secrets, database=database, env=ENV, socket_gid=998)
@@ -71,6 +72,7 @@ def test_rolling_update_settings(tmp_path):
     assert gw["command"][:2] == ["/opt/litellm/bin/python3", "/opt/gwops/gwops_entry.py"]
     assert gw["command"][-3:] == ["--num_workers", "4", "--run_gunicorn"]
     assert gw["configs"][0]["target"] == "/app/config.yaml"
+    assert gw["labels"]["gwops.image-id"] == "sha256:gateway"  # a rebuilt local image is a new spec
     assert doc["configs"]["litellm_config"]["name"] == "gw_litellm_aaa111"
     assert doc["services"]["proxy"]["ports"] == [{"target": 4000, "published": 4100, "protocol": "tcp", "mode": "host"}]
     for svc in ("postgres", "redis"):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from gwops.backup import verify as verifying
 from gwops.backup.dump import BackupError, run
 from gwops.backup.service import Backups
+from gwops.components import postgres
+from gwops.errors import PrerequisiteError
 
 Say = Callable[[str], None]
 
@@ -31,6 +33,11 @@ def _sql(container, env, database: str, sql: str) -> None:
 def restore(backups: Backups, ref: str | None, stop_gateway: Callable[[], None],
             start_gateway: Callable[[], None], say: Say) -> RestoreResult:
     with backups.lock("restore a backup"):
+        if backups.docker.container(postgres.SERVICE) is None and backups.docker.stack_container(postgres.SERVICE):
+            raise PrerequisiteError("the database runs in the Swarm stack: `restore` stops and starts the gateway "
+                                    "the Compose way, and would cut over under the Swarm gateways",
+                                    hint="`bin/ops swarm rm` (volumes stay), `bin/ops up`, `bin/ops restore`, "
+                                         "`bin/ops down`, then `bin/ops swarm deploy` again")
         chosen = backups.find(ref)
         directory = backups.root / chosen.id
         verifying.check_files(directory, chosen)

@@ -56,11 +56,14 @@ class Backups:
         return swept
 
     def target(self) -> Target:
+        """The database to dump: the Compose stack's Postgres, else the Swarm stack's task on this
+        node (`bin/ops swarm deploy`)."""
         if self._target is not None:
             self._target.container.reload()
             return self._target
-        # the Compose stack's, else a Swarm stack's task on this node (`bin/ops swarm deploy`)
-        c = self.docker.container(postgres.SERVICE) or self.docker.stack_container(postgres.SERVICE)
+        c = self.docker.container(postgres.SERVICE)
+        if c is None:
+            c = self.docker.stack_container(postgres.SERVICE)
         if c is None:
             raise BackupError(f"service `{postgres.SERVICE}` has no container",
                               hint="start the stack with `bin/ops up`, then retry")

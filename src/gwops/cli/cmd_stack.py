@@ -77,6 +77,8 @@ def status(app: App, as_json: bool) -> int:
         table.add_row(r["service"], r["state"], r["health"], r["replicas"], str(r["restarts"]), r["image"], r["kind"],
                       ", ".join(r["ports"]))
     app.out.print(table)
+    if st.get("swarm"):
+        app.out.print(st["swarm"], markup=False)
     for r in st["services"]:
         if r.get("problem"):
             app.out.print(f"{r['service']}: {r['problem']}\n  next: {r['next']}", markup=False)

@@ -2,8 +2,10 @@
 
 The stack is named like the Compose project of the checkout. Swarm does the rolling update
 (`start-first`, health-gated) and the rollback itself; this module makes what it needs (secrets,
-the stack file), runs `docker stack deploy`, and follows the gateway service until its update has
-completed or has been rolled back, saying which."""
+the stack file), runs `docker stack deploy`, and follows every service whose tasks had to change
+until its update has completed, or been rolled back, saying which. A new gateway config whose
+routes then fail their check through the proxy is rolled back the same way (`docker service
+rollback`)."""
 
 from __future__ import annotations
 
@@ -14,23 +16,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gwops import envfile, host
+from gwops import envfile, host, slots
 from gwops.config import store
-from gwops.errors import AbortedError, DockerError, OpsError, PrerequisiteError, RolloutError, SafetyBackupError
+from gwops.errors import AbortedError, DockerError, HealthError, PrerequisiteError, RolloutError
 from gwops.fsutil import atomic_write
 from gwops.health import Health
+from gwops.images import Images
 from gwops.poll import Timeout, poll
 from gwops.project import Project
 from gwops.swarm import stackfile
 
 Say = Callable[[str], None]
-SERVICES = ("postgres", "redis", "gateway", "proxy", "prometheus")  # the order they are waited for
+SERVICES = ("postgres", "redis", "gateway", "proxy", "prometheus")  # the order they are shown
+VOLUMES = ("postgres-data", "redis-data", "prometheus-data")
 STATE_LABEL_VALUE = "true"
 CONFIG_VERSION_LABEL = "gwops.config-version"
+ROLLED_BACK = ("rollback_started", "rollback_completed")
 
 
 class RolledBack(RolloutError):
-    """The new gateway failed and Swarm rolled the service back: the previous version serves."""
+    """A new task failed and Swarm rolled its service back: the previous version serves."""
 
 
 @dataclass
@@ -45,6 +50,18 @@ def _secret_label(stack: str) -> str:
     return f"gwops.swarm-stack={stack}"
 
 
+def _task_spec(svc: Any) -> Any:
+    """What makes a service's tasks out of date (a change elsewhere, e.g. its replica count,
+    replaces no task and leaves no update state to wait for)."""
+    spec = svc.attrs["Spec"]
+    return spec.get("TaskTemplate"), spec.get("EndpointSpec")
+
+
+def _update_state(svc: Any) -> tuple[str, str]:
+    upd = svc.attrs.get("UpdateStatus") or {}
+    return upd.get("State", ""), upd.get("Message", "")
+
+
 class SwarmStack:
     def __init__(self, project: Project, say: Say):
         from gwops.stack import Stack  # the config and image steps are the Compose stack's own
@@ -56,7 +73,7 @@ class SwarmStack:
         self.dir = project.state_dir / "swarm"
 
     # -- checks ----------------------------------------------------------------------------------
-    def check_manager(self) -> None:
+    def check_manager(self) -> dict[str, Any]:
         host.ensure_engine(self.project.logs_dir, self.say)
         node = self.docker.swarm_node()
         if node.get("LocalNodeState") != "active":
@@ -66,35 +83,40 @@ class SwarmStack:
         if not node.get("ControlAvailable"):
             raise PrerequisiteError("this node is a swarm worker: stacks are deployed from a manager",
                                     hint="run `bin/ops swarm deploy` on a manager node (`docker node ls` lists them)")
+        return node
 
-    def check_no_compose_stack(self) -> None:
+    def check_deployable(self) -> None:
         running = [c.name for cs in self.docker.all_containers().values() for c in cs if c.status == "running"]
         if running:
             raise PrerequisiteError(
                 f"the Compose stack of this checkout is running ({len(running)} containers, e.g. `{running[0]}`): "
                 "Swarm would start a second Postgres on the same data volume",
                 hint="`bin/ops down` first (its volumes stay, and the Swarm stack uses them on this node), then retry")
+        if self.settings.optillm.enabled:
+            raise PrerequisiteError("the OptiLLM sidecar (`optillm.enabled`) is not in the Swarm stack: its ensembles "
+                                    "would route to nothing", hint="turn `optillm.enabled` off in config/stack.yaml "
+                                                                   "(and remove `ensembles:`), or run the stack with `bin/ops up`")
 
-    def state_node(self) -> str:
+    def state_node(self) -> Any:
         """The one node labelled for Postgres and Redis; on a one-node swarm, labelled here."""
         label = self.settings.swarm.state_label
         nodes = self.docker.swarm_nodes()
         marked = [n for n in nodes if (n.attrs["Spec"].get("Labels") or {}).get(label) == STATE_LABEL_VALUE]
         if len(marked) == 1:
-            return marked[0].attrs["Description"]["Hostname"]
+            return marked[0]
         if len(marked) > 1:
             names = ", ".join(n.attrs["Description"]["Hostname"] for n in marked)
-            raise PrerequisiteError(f"{len(marked)} nodes carry the label `{label}=true` ({names}): Postgres "
-                                    "and Redis must stay on the one node that holds their volumes",
+            raise PrerequisiteError(f"{len(marked)} nodes carry the label `{label}={STATE_LABEL_VALUE}` ({names}): "
+                                    "Postgres and Redis must stay on the one node that holds their volumes",
                                     hint=f"`docker node update --label-rm {label} NODE` on all but one")
         if len(nodes) == 1:
-            self.docker.label_node(nodes[0], label)
-            name = nodes[0].attrs["Description"]["Hostname"]
-            self.say(f"labelled node `{name}` `{label}=true`: Postgres and Redis (and their volumes) live there")
-            return name
-        raise PrerequisiteError(f"no node carries the label `{label}=true`, and this swarm has {len(nodes)} nodes",
-                                hint=f"choose the node that keeps the data: `docker node update --label-add "
-                                     f"{label}=true NODE`, then retry")
+            self.docker.label_node(nodes[0], label, STATE_LABEL_VALUE)
+            self.say(f"labelled node `{nodes[0].attrs['Description']['Hostname']}` `{label}={STATE_LABEL_VALUE}`: "
+                     "Postgres and Redis (and their volumes) live there")
+            return nodes[0]
+        raise PrerequisiteError(f"no node carries the label `{label}={STATE_LABEL_VALUE}`, and this swarm has "
+                                f"{len(nodes)} nodes", hint=f"choose the node that keeps the data: `docker node update "
+                                                            f"--label-add {label}={STATE_LABEL_VALUE} NODE`, then retry")
 
     # -- deploy ----------------------------------------------------------------------------------
     def secrets(self, env: dict[str, str], provider_env: list[str]) -> dict[str, str]:
@@ -109,20 +131,18 @@ class SwarmStack:
             names[key] = name
         return names
 
-    def command_of(self, image: str) -> list[str]:
-        cfg = self.docker.image_config(image)
-        return [*(cfg.get("Entrypoint") or []), *(cfg.get("Cmd") or [])]
-
     def render(self, env: dict[str, str], version: str, provider_env: list[str], images: dict[str, str],
                database: bool) -> Path:
         for name, text in stackfile.config_files(self.settings, self.name).items():
             atomic_write(self.dir / name, text)
-        gateway_cmd = self.docker.image_config(images["gateway"]).get("Entrypoint") or []
+        cfg = {svc: self.docker.image_config(ref) for svc, ref in images.items()}
         inp = stackfile.Inputs(
             stack=self.name, settings=self.settings, version=version, images=images,
-            commands={"gateway": list(gateway_cmd), "postgres": self.command_of(images["postgres"])},
+            image_ids={svc: self.docker.image_id(ref) or "" for svc, ref in images.items()},
+            commands={"gateway": list(cfg["gateway"].get("Entrypoint") or []),
+                      "postgres": [*(cfg["postgres"].get("Entrypoint") or []), *(cfg["postgres"].get("Cmd") or [])]},
             secrets=self.secrets(env, provider_env), database=database, env=env,
-            socket_gid=self.docker.socket_gid())
+            socket_gid=host.docker_socket_gid())
         path = self.dir / "stack.yml"
         atomic_write(path, stackfile.render(inp, store.version_path(self.project, version), self.dir))
         return path
@@ -133,99 +153,128 @@ class SwarmStack:
         t0 = time.monotonic()
         with self.stack.lock("deploy the stack to swarm"):
             self.check_manager()
-            self.check_no_compose_stack()
+            self.check_deployable()
             env = envfile.ensure(self.project.env_file, self.project.env_example,
-                                 self.stack.managed_env("blue")).values
+                                 self.stack.managed_env(slots.load(self.project).active)).values
             compiled = self.stack.validate(env)
             version = store.publish_version(self.project, compiled.text)
-            choices = self.stack.images()
-            images = {c.service: c.image for c in choices if c.kind != "missing"}
+            imgs = Images(self.project, self.settings, self.docker, self.say)
+            choices = [imgs.choose_one(svc) for svc in SERVICES if svc != "prometheus" or self.settings.monitoring.enabled]
+            for c in choices:
+                self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
+            images = {c.service: c.image for c in choices}
             node = self.state_node()
             path = self.render(env, version, sorted(compiled.catalog.env_needed), images, database_wired(choices))
-            before = self.docker.stack_services().get("gateway")
-            before_spec = before.attrs["Spec"] if before is not None else None
+            before = {name: _task_spec(svc) for name, svc in self.docker.stack_services().items()}
             self.say(f"deploying stack `{self.name}` (gateway config {version}, {self.settings.gateway.replicas} "
-                     f"replicas; Postgres and Redis on `{node}`)")
+                     f"replicas; Postgres and Redis on `{node.attrs['Description']['Hostname']}`)")
             for line in self.docker.stack_deploy(path):
                 self.say(f"swarm: {line}")
-            gw = self.docker.stack_services()["gateway"]
-            updated = before_spec is not None and gw.attrs["Spec"] != before_spec
-            self.wait(version, updated)
-            # through the published port: the proxy has found the tasks, and each route answers
-            gw_settings = self.settings.gateway
-            Health(self.docker, self.say, self.settings.health.service_timeout).gateway(
-                self.stack.url, env["LITELLM_MASTER_KEY"], compiled.route_checks(), gw_settings.ready_timeout,
-                gw_settings.route_check_timeout, "proxy")
+            after = self.docker.stack_services()
+            changed = {name for name, svc in after.items() if name in before and _task_spec(svc) != before[name]}
+            self.wait(changed, version)
+            updated = "gateway" in changed
+            self.check_routes(env["LITELLM_MASTER_KEY"], compiled.route_checks(), version, updated)
             self.prune()
             atomic_write(self.dir / "deployed.json", json.dumps({"version": version}) + "\n")
         return Outcome(version, updated, time.monotonic() - t0, self.stack.url)
 
+    def check_routes(self, master_key: str, routes: Any, version: str, updated: bool) -> None:
+        """Through the published port: the proxy has found the tasks, and each route answers. A new
+        gateway config whose routes fail is rolled back (Swarm's rollback), like a failed task."""
+        gw = self.settings.gateway
+        try:
+            Health(self.docker, self.say, self.settings.health.service_timeout).gateway(
+                self.stack.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout, "proxy")
+        except HealthError as exc:
+            if not updated:
+                raise
+            self.say(f"the new gateway config fails its check ({exc.reason[:200]}): rolling the gateway back")
+            self.docker.service_rollback("gateway")
+            state = self._settle_rollback()
+            raise RolledBack(f"the new gateway (config {version}) failed `{exc.check}`: {exc.reason[:300]}; the "
+                             f"gateway was rolled back ({state}): the previous version keeps serving",
+                             hint=exc.hint) from None
+
     def _deadline(self) -> float:
         gw = self.settings.gateway
-        per_task = gw.ready_timeout + 5 * 3 + self.settings.swarm.update_monitor + 30
-        return self.settings.health.service_timeout + per_task * (gw.replicas + 1) * 2
+        per_task = gw.ready_timeout + self.settings.swarm.update_monitor + 30
+        return self.settings.health.service_timeout + per_task * (gw.replicas + 1)
 
-    def wait(self, version: str, updated: bool) -> None:
-        """Until every service runs its desired tasks on the new spec, or Swarm rolled the gateway
-        back (RolledBack, exit 4). Progress every change."""
+    def wait(self, changed: set[str], version: str) -> None:
+        """Until every service runs its desired tasks and every changed one has completed its
+        update; a rollback or a pause of any of them is an error naming it. Progress each change."""
         last = [""]
 
         def check() -> bool | None:
             services = self.docker.stack_services()
-            rows = []
-            done = True
-            for name in SERVICES:
-                svc = services.get(name)
-                if svc is None:
-                    if name == "prometheus" and not self.settings.monitoring.enabled:
-                        continue
-                    return None
-                state = (svc.attrs.get("UpdateStatus") or {}).get("State", "")
-                if name == "gateway" and updated and state in ("rollback_started", "rollback_completed",
-                                                               "rollback_paused"):
-                    self._rolled_back(svc, version, state)
-                if name == "gateway" and updated and state == "paused":
-                    raise RolloutError(f"the gateway's rolling update paused: {svc.attrs['UpdateStatus'].get('Message')}",
-                                      hint=f"`docker service ps {self.name}_gateway --no-trunc` shows why; "
-                                           "`bin/ops swarm deploy` again after the fix")
+            rows, done = [], True
+            for name in [s for s in SERVICES if s in services] + sorted(set(services) - set(SERVICES)):
+                svc = services[name]
+                state, msg = _update_state(svc)
+                if name in changed:
+                    if state in ROLLED_BACK:
+                        self._rolled_back(name, version)
+                    if state in ("paused", "rollback_paused"):
+                        raise RolloutError(f"the rolling update of `{name}` is {state.replace('_', ' ')}: {msg}",
+                                           hint=f"`docker service ps {self.name}_{name} --no-trunc` shows why; fix it "
+                                                "and `bin/ops swarm deploy` again (or `docker service rollback "
+                                                f"{self.name}_{name}`)")
                 running, want = self._tasks(svc, version if name == "gateway" else None)
                 rows.append(f"{name} {running}/{want}" + (f" ({state})" if state and state != "completed" else ""))
-                done = done and running >= want and (name != "gateway" or not updated or state == "completed")
+                done = done and running >= want and (name not in changed or state == "completed")
             line = ", ".join(rows)
             if line != last[0]:
                 self.say(line)
                 last[0] = line
-            return True if done else None
+            return True if done and rows else None
 
         try:
             poll(check, self._deadline(), interval=1)
         except Timeout:
             raise RolloutError(f"the swarm stack `{self.name}` did not converge in {self._deadline():.0f} s ({last[0]})",
-                              hint=f"`docker stack ps {self.name} --no-trunc` shows each task's error; "
-                                   "`bin/ops swarm status` the services") from None
+                               hint=f"`docker stack ps {self.name} --no-trunc` shows each task's error; "
+                                    "`bin/ops swarm status` the services") from None
 
     def _tasks(self, svc: Any, version: str | None) -> tuple[int, int]:
         """(tasks running and healthy [on `version`], tasks wanted)."""
         mode = svc.attrs["Spec"]["Mode"]
-        tasks = svc.tasks(filters={"desired-state": "running"})
+        tasks = self.docker.service_tasks(svc, **{"desired-state": "running"})
         if version is not None:
             tasks = [t for t in tasks if f"_litellm_{version}" in json.dumps(t["Spec"]["ContainerSpec"].get("Configs"))]
         running = sum(1 for t in tasks if t["Status"]["State"] == "running")
         want = mode["Replicated"]["Replicas"] if "Replicated" in mode else max(1, len(tasks))
         return running, want
 
-    def _rolled_back(self, svc: Any, version: str, state: str) -> None:
-        msg = (svc.attrs.get("UpdateStatus") or {}).get("Message", "")
-        if state == "rollback_started":
-            poll(lambda: True if (self.docker.stack_services()["gateway"].attrs.get("UpdateStatus") or {})
-                 .get("State") != "rollback_started" else None, self._deadline(), interval=1)
-        failed = [t for t in svc.tasks() if f"_litellm_{version}" in json.dumps(t["Spec"]["ContainerSpec"].get("Configs"))
-                  and t["Status"].get("Err")]
+    def _settle_rollback(self, name: str = "gateway") -> str:
+        """Wait for a started rollback to end; returns its final state."""
+        def ended() -> str | None:
+            svc = self.docker.stack_services().get(name)
+            state = _update_state(svc)[0] if svc is not None else "gone"
+            return None if state in ("rollback_started", "updating", "") else state
+
+        try:
+            return poll(ended, self.settings.health.service_timeout + self.settings.gateway.ready_timeout, interval=1)
+        except Timeout:
+            raise RolloutError(f"the rollback of `{name}` did not end in time",
+                               hint=f"`docker service ps {self.name}_{name} --no-trunc` shows its tasks") from None
+
+    def _rolled_back(self, name: str, version: str) -> None:
+        state = self._settle_rollback(name)
+        svc = self.docker.stack_services().get(name)
+        msg = _update_state(svc)[1] if svc is not None else ""
+        if state != "rollback_completed":
+            raise RolloutError(f"the update of `{name}` failed and so did Swarm's rollback ({state}): {msg}",
+                               hint=f"`docker service ps {self.name}_{name} --no-trunc` shows the tasks' errors; "
+                                    f"`docker service rollback {self.name}_{name}` tries again")
+        failed = [t for t in (self.docker.service_tasks(svc) if svc is not None else []) if t["Status"].get("Err")
+                  and (name != "gateway" or f"_litellm_{version}" in json.dumps(t["Spec"]["ContainerSpec"].get("Configs")))]
         why = failed[0]["Status"]["Err"] if failed else msg
-        raise RolledBack(f"the new gateway (config {version}) did not become healthy ({why}); Swarm rolled the "
-                         "gateway back: the previous version keeps serving",
-                         hint=f"`docker service logs {self.name}_gateway` shows the failed task's log; fix the "
-                              "config and `bin/ops swarm deploy` again", details=f"swarm: {msg}" if msg else None)
+        what = f"the new gateway (config {version})" if name == "gateway" else f"the new `{name}`"
+        raise RolledBack(f"{what} did not become healthy ({why}); Swarm rolled `{name}` back: the previous version "
+                         "keeps serving",
+                         hint=f"`docker service logs {self.name}_{name}` shows the failed task's log; fix it and "
+                              "`bin/ops swarm deploy` again", details=f"swarm: {msg}" if msg else None)
 
     def prune(self) -> None:
         """Secrets and configs of earlier deploys that no service refers to any more."""
@@ -244,9 +293,9 @@ class SwarmStack:
         rows = []
         for name, svc in sorted(self.docker.stack_services().items()):
             running, want = self._tasks(svc, None)
-            upd = svc.attrs.get("UpdateStatus") or {}
-            rows.append({"service": name, "running": running, "desired": want, "update": upd.get("State", ""),
-                         "update_message": upd.get("Message", ""),
+            state, msg = _update_state(svc)
+            rows.append({"service": name, "running": running, "desired": want, "update": state,
+                         "update_message": msg,
                          "config_version": (svc.attrs["Spec"].get("Labels") or {}).get(CONFIG_VERSION_LABEL, ""),
                          "image": svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]})
         ok = bool(rows) and all(r["running"] >= r["desired"] for r in rows)
@@ -254,20 +303,27 @@ class SwarmStack:
                 "services": rows, "url": self.stack.url}
 
     def rm(self, volumes: bool, confirm: Callable[[str], bool], backup: bool = True) -> str | None:
-        """Remove the stack; its volumes only with `volumes` (a verified backup first unless not
-        `backup`). Returns the backup's id."""
+        """Remove the stack; its volumes (on this node, which must be the state node) only with
+        `volumes`, after a verified backup unless not `backup`. Returns the backup's id."""
         if volumes and not confirm("delete the swarm stack's data volumes on this node (Postgres: keys, teams, "
-                                   "spend; Redis: cache)?"):
+                                   "spend; Redis: cache; metrics history)?"):
             raise AbortedError("nothing was deleted", hint="add `--yes` to confirm without a prompt")
         taken = None
         with self.stack.lock("remove the swarm stack"):
-            self.check_manager()
-            if volumes and backup and self.docker.stack_container("postgres") is not None:
-                self.say("taking a backup before deleting the volumes")
-                try:
-                    taken = self.stack.backups().backup().manifest.id
-                except OpsError as exc:
-                    raise SafetyBackupError(exc.message, exc.hint, exc.exit_code) from exc
+            node = self.check_manager()
+            if volumes:
+                label = self.settings.swarm.state_label
+                here = next((n for n in self.docker.swarm_nodes() if n.id == node.get("NodeID")), None)
+                if here is not None and (here.attrs["Spec"].get("Labels") or {}).get(label) != STATE_LABEL_VALUE \
+                        and len(self.docker.swarm_nodes()) > 1:
+                    raise PrerequisiteError(f"the volumes live on the node labelled `{label}={STATE_LABEL_VALUE}`, "
+                                            "not this one: nothing was removed",
+                                            hint="run `bin/ops swarm rm --volumes` on that node (a manager), or "
+                                                 "`bin/ops swarm rm` here and delete the volumes there")
+                if backup:
+                    taken = self.stack.safety_backup(swarm=True)
+                else:
+                    self.say("deleting the volumes without a backup (`--no-backup`)")
             if self.docker.stack_services():
                 self.say(f"removing stack `{self.name}`")
                 self.docker.stack_rm()
@@ -278,8 +334,9 @@ class SwarmStack:
                                   hint=f"`docker ps -a --filter label=com.docker.stack.namespace={self.name}`") from None
             self.docker.remove_unused_swarm_objects("secrets", _secret_label(self.name), set())
             if volumes:
-                for v in self.docker.stack_volumes(("postgres-data", "redis-data")):
-                    v.remove(force=True)
+                for v in self.docker.stack_volumes(VOLUMES):
+                    self.docker.remove_volume(v)
                     self.say(f"deleted volume `{v.name}`")
             (self.dir / "deployed.json").unlink(missing_ok=True)
         return taken
+

@@ -46,6 +46,7 @@ class Inputs:
     settings: StackSettings
     version: str  # the LiteLLM config version (state/versions/<version>.yaml)
     images: dict[str, str]  # component -> image
+    image_ids: dict[str, str]  # component -> its image's ID (a rebuilt local image keeps its tag)
     commands: dict[str, list[str]]  # component -> the image's entrypoint and command
     secrets: dict[str, str]  # variable -> Docker secret name
     database: bool  # LiteLLM's database features (the official gateway image)
@@ -99,7 +100,7 @@ def render(inp: Inputs, litellm_config: Path, folder: Path) -> str:
             configs[key] = {"name": f"{inp.stack}_{prefix}_{digest((folder / name).read_bytes())}",
                             "file": str(folder / name)}
     return _env().get_template("stack.yml.j2").render(
-        stack=inp.stack, images=inp.images, port=gw.port, gw=gw, version=inp.version,
+        stack=inp.stack, images=inp.images, image_ids=inp.image_ids, port=gw.port, gw=gw, version=inp.version,
         monitor=int(inp.settings.swarm.update_monitor), state_label=inp.settings.swarm.state_label,
         secrets_entry=SECRETS_ENTRY.replace("{extra}", ""),
         gateway_entry=SECRETS_ENTRY.replace("{extra}", DATABASE_URL if inp.database else ""),
