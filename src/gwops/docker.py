@@ -377,7 +377,7 @@ class Docker:
 
         try:
             yield
-        except (docker.errors.APIError, docker.errors.DockerException) as exc:
+        except docker.errors.DockerException as exc:  # APIError included
             err = _convert(exc, what)
             err.hint = "`bin/ops swarm status` and `docker node ls` show the swarm's state; retry when it is settled"
             raise err from exc

@@ -22,6 +22,10 @@ class ImageChoice:
     kind: str  # "local" or "official"
     how: str  # "present", "pulled", "built"
 
+    def line(self) -> str:
+        """What `up` and `swarm deploy` say of the choice."""
+        return f"{self.service}: {self.kind} image {self.image} ({self.how})"
+
 
 def render_overrides(project: Project, *, choices: list[ImageChoice], settings: StackSettings,
                      versions: dict[str, str], provider_env: list[str], database: bool,

@@ -159,7 +159,11 @@ class Stack:
         for note in compiled.notes:
             self.say(note)
         found = self.docker.all_containers()
-        swarm = [c.name for c in self.docker.stack_containers() if c.status == "running"]
+        # a Swarm stack of this checkout runs its own Postgres on the same volume; it cannot run
+        # beside this stack's own (refused by `swarm deploy`), so a serving stack needs no look
+        pg = first(found, postgres.SERVICE)
+        swarm = [] if pg is not None and pg.status == "running" else \
+            [c.name for c in self.docker.stack_containers() if c.status == "running"]
         if swarm:
             raise PrerequisiteError(f"this checkout's stack runs on Docker Swarm ({len(swarm)} containers, e.g. "
                                     f"`{swarm[0]}`): a Compose stack would start a second Postgres on the same "
@@ -293,7 +297,7 @@ class Stack:
             env, compiled, found = self.preflight_and_validate(st.active)
             choices = self.images()
             for c in choices:
-                self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
+                self.say(c.line())
             version = store.publish_version(self.project, compiled.text)
             active = first(found, gateway.service(st.active))
             serving = bool(active is not None and active.status == "running" and st.version)

@@ -135,12 +135,13 @@ class SwarmStack:
                database: bool) -> Path:
         for name, text in stackfile.config_files(self.settings, self.name).items():
             atomic_write(self.dir / name, text)
-        cfg = {svc: self.docker.image_config(ref) for svc, ref in images.items()}
+        gw, pg = self.docker.image_config(images["gateway"]), self.docker.image_config(images["postgres"])
         inp = stackfile.Inputs(
             stack=self.name, settings=self.settings, version=version, images=images,
             image_ids={svc: self.docker.image_id(ref) or "" for svc, ref in images.items()},
-            commands={"gateway": list(cfg["gateway"].get("Entrypoint") or []),
-                      "postgres": [*(cfg["postgres"].get("Entrypoint") or []), *(cfg["postgres"].get("Cmd") or [])]},
+            # the gateway gets its own arguments; Postgres runs as its image says
+            commands={"gateway": list(gw.get("Entrypoint") or []),
+                      "postgres": [*(pg.get("Entrypoint") or []), *(pg.get("Cmd") or [])]},
             secrets=self.secrets(env, provider_env), database=database, env=env,
             socket_gid=host.docker_socket_gid())
         path = self.dir / "stack.yml"
@@ -161,7 +162,7 @@ class SwarmStack:
             imgs = Images(self.project, self.settings, self.docker, self.say)
             choices = [imgs.choose_one(svc) for svc in SERVICES if svc != "prometheus" or self.settings.monitoring.enabled]
             for c in choices:
-                self.say(f"{c.service}: {c.kind} image {c.image} ({c.how})")
+                self.say(c.line())
             images = {c.service: c.image for c in choices}
             node = self.state_node()
             path = self.render(env, version, sorted(compiled.catalog.env_needed), images, database_wired(choices))
@@ -313,9 +314,10 @@ class SwarmStack:
             node = self.check_manager()
             if volumes:
                 label = self.settings.swarm.state_label
-                here = next((n for n in self.docker.swarm_nodes() if n.id == node.get("NodeID")), None)
+                nodes = self.docker.swarm_nodes()
+                here = next((n for n in nodes if n.id == node.get("NodeID")), None)
                 if here is not None and (here.attrs["Spec"].get("Labels") or {}).get(label) != STATE_LABEL_VALUE \
-                        and len(self.docker.swarm_nodes()) > 1:
+                        and len(nodes) > 1:
                     raise PrerequisiteError(f"the volumes live on the node labelled `{label}={STATE_LABEL_VALUE}`, "
                                             "not this one: nothing was removed",
                                             hint="run `bin/ops swarm rm --volumes` on that node (a manager), or "
