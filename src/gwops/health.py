@@ -48,6 +48,14 @@ def http_request(url: str, timeout: float, body: Any = None,
         conn.close()
 
 
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 within a second."""
+    try:
+        return http_request(url, 1)[0] == 200
+    except OSError:
+        return False
+
+
 def gateway_url(bind: str, port: int) -> str:
     host = "127.0.0.1" if bind in ("0.0.0.0", "") else ("[::1]" if bind in ("::", "[::]") else bind)
     return f"http://{host}:{port}"
@@ -60,10 +68,13 @@ class Health:
     def fail(self, service: str, check: str, reason: str) -> HealthError:
         return HealthError(service, check, reason, logs=self.docker.tail_logs(service, 30))
 
-    def container(self, service: str, hopeless: Callable[[Health, str], None] | None = None) -> None:
+    def container(self, service: str, hopeless: Callable[[Health, str], None] | None = None,
+                  ready: str | None = None) -> None:
         """Wait for the healthcheck of every container of the service (each gateway replica) to
         report healthy; fail fast if one exits, or when `hopeless` (the component's) raises on
-        the healthcheck's output (e.g. postgres refusing the password: that never heals)."""
+        the healthcheck's output (e.g. postgres refusing the password: that never heals). A
+        running container whose first healthcheck is still to come counts as healthy once
+        `ready` (a URL on its published port) answers 200."""
 
         def state() -> str | None:
             found = self.docker.replicas(service)
@@ -80,6 +91,8 @@ class Health:
                     hopeless(self, log)
                 if health == "unhealthy":
                     raise self.fail(service, "healthcheck", f"healthcheck of `{c.name}` reports unhealthy: {log[:300]}")
+                if health == "starting" and ready and st.get("Running") and answers(ready):
+                    health = "healthy"
                 pending += health not in (None, "healthy")
             return None if pending else "ok"
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import yaml
 
+from gwops import components, envfile, metrics, routecheck, slots
 from gwops import constants as C
-from gwops import envfile, metrics, routecheck, slots
 from gwops.components import gateway
 from gwops.config import generate, store
 from gwops.config.pipeline import Compiled
@@ -110,6 +110,7 @@ class ReloadReport:
     start_seconds: float = 0.0
     drain_seconds: float = 0.0
     drained: bool = True
+    last_look_seconds: float = 0.0  # waiting for the components' last look at the old slot (a scrape)
     dry_run: bool = False
     unchanged: bool = False
     forced: bool = False
@@ -200,6 +201,9 @@ class Reloader:
         report.drain_seconds = time.monotonic() - t1
         if not report.drained:
             self.say(f"slot `{old}` still had requests after the {self.gw.drain_timeout:g} s drain timeout")
+        t2 = time.monotonic()
+        self._last_look(gateway.service(old))
+        report.last_look_seconds = time.monotonic() - t2
         self.docker.stop_and_remove(gateway.service(old), SHUTDOWN_DONE, 90)
         st.versions[new] = plan.version
         st.went_live(new, plan.version)
@@ -291,6 +295,14 @@ class Reloader:
         health.gateway(url, self.key, routes, max(deadline - time.monotonic(), 1), self.gw.route_check_timeout,
                        service=svc, container=c)
         return boosted
+
+    def _last_look(self, service: str) -> None:
+        """The components that watch the gateway (Prometheus) see the old slot one last time."""
+        for comp in components.REGISTRY:
+            if comp.last_look is not None and comp.enabled(self.stack.settings):
+                warning = comp.last_look(self.stack, service)
+                if warning:
+                    self.say(f"warning: {warning}")
 
     @staticmethod
     def _address(c) -> str:

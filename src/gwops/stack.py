@@ -91,7 +91,8 @@ def gate_one(ctx: GateContext, svc: str, t0: float) -> Gate:
     """One compose service through its gates: the container's own healthcheck (every replica),
     then its component's application-level gate. Its time counts from `t0`."""
     comp = components.of_service(svc, ctx.active)
-    ctx.health.container(svc, comp.hopeless if comp else None)
+    ready = comp.ready_url(ctx.stack.settings) if comp else None
+    ctx.health.container(svc, comp.hopeless if comp else None, ready=ready)
     if comp is not None and comp.gate is not None:
         comp.gate(ctx, svc)
     return Gate(svc, time.monotonic() - t0)

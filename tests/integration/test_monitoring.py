@@ -221,11 +221,44 @@ def test_rules_change_applies_without_restarting_prometheus(mon):
     poll(loaded, 10, "the new threshold in the loaded rules")
 
 
-def test_a_reload_moves_the_gateway_targets_to_the_new_slot(mon):
+def test_a_reload_moves_the_gateway_targets_and_loses_no_count(mon):
+    """Requests sent all through a reload (some failing, some streaming) are counted exactly:
+    the old slot's last requests too, because the reload waits for its last scrape. Only this
+    test's requests are summed (their own User-Agent label), over every container that served
+    them, dead or alive (`max_over_time`: a container's counter only grows)."""
     root, env = mon["root"], mon["env"]
-    (root / "config/providers.yaml").write_text("providers:\n  lab:\n    type: mock\n    models: [gwops-echo, extra-mon]\n")
-    r = ops(root, env, "reload", "--quiet-diff")
+    agent = unique("gwops-count")
+    total = f'sum(max_over_time(litellm_proxy_total_requests_metric_total{{user_agent="{agent}"}}[15m]))'
+    failed = f'sum(max_over_time(litellm_proxy_failed_requests_metric_total{{user_agent="{agent}"}}[15m]))'
+    headers = {"Authorization": f"Bearer {master_key(root)}", "User-Agent": agent}
+    sent, bad, done = [0], [0], threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=30) as c:
+            while not done.is_set() or sent[0] < 40:
+                i = sent[0]
+                body = {"model": "gwops-echo" if i % 7 else "no-such-model",
+                        "messages": [{"role": "user", "content": f"r{i}"}], "stream": i % 3 == 0}
+                r = c.post(f"{mon['gateway']}/v1/chat/completions", json=body, headers=headers)
+                sent[0] += 1
+                bad[0] += r.status_code >= 400
+                time.sleep(0.05)  # about 15 requests/s, not a wait for anything
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        (root / "config/providers.yaml").write_text("providers:\n  lab:\n    type: mock\n    models: [gwops-echo, extra-mon]\n")
+        r = ops(root, env, "reload", "--quiet-diff")
+    finally:
+        done.set()
+        worker.join()
     assert r.returncode == 0, r.stderr
+    assert "scrape `gateway-" in r.stderr, r.stderr  # it waited for the old slot's last scrape
+    intended = sum(1 for i in range(sent[0]) if i % 7 == 0)
+    assert bad[0] == intended, f"{bad[0]} failed, {intended} meant to"
+    scraped_again(mon, "gateway", 2)
+    assert query(mon, total) == sent[0], f"{sent[0]} requests sent"
+    assert query(mon, failed) == bad[0]
     new = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["active_slot"]
 
     def moved():

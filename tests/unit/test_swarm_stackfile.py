@@ -70,7 +70,7 @@ def test_rolling_update_settings(tmp_path):
     hc = gw["healthcheck"]  # unhealthy `ready_timeout` after the start: 39 s, then 3 misses 2 s apart
     assert (hc["start_period"], hc["interval"], hc["retries"]) == ("39s", "2s", 3)
     assert gw["command"][:2] == ["/opt/litellm/bin/python3", "/opt/gwops/gwops_entry.py"]
-    assert gw["command"][-3:] == ["--num_workers", "4", "--run_gunicorn"]
+    assert gw["command"][-5:] == ["--num_workers", "4", "--run_gunicorn", "--prometheus_metrics_port", "9400"]
     assert gw["configs"][0]["target"] == "/app/config.yaml"
     assert gw["labels"]["gwops.image-id"] == "sha256:gateway"  # a rebuilt local image is a new spec
     assert doc["configs"]["litellm_config"]["name"] == "gw_litellm_aaa111"

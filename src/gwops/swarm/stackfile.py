@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from gwops.components import gateway
 from gwops.components.base import template_env
 from gwops.render import proxy_config
 from gwops.settings import StackSettings
@@ -55,7 +56,7 @@ class Inputs:
 
 
 # the metrics scraped in the Swarm stack: (job, service, port, path, with the gateway's key)
-SCRAPES = (("gateway", "gateway", 4000, "/metrics/", True), ("proxy", "proxy", 8405, "/metrics", False))
+SCRAPES = (("gateway", "gateway", gateway.METRICS_PORT, "/metrics/", True), ("proxy", "proxy", 8405, "/metrics", False))
 
 # config key in the stack file -> (object name prefix, file under state/swarm/)
 CONFIGS = {"proxy_cfg": ("haproxy", "haproxy.cfg"), "proxy_slot_map": ("slotmap", "slot.map"),
@@ -92,7 +93,8 @@ def render(inp: Inputs, litellm_config: Path, folder: Path) -> str:
     gw = inp.settings.gateway
     m = inp.settings.monitoring
     gateway_command = [*inp.commands["gateway"], "--config", "/app/config.yaml", "--port", "4000",
-                       "--num_workers", str(gw.workers), "--run_gunicorn"]
+                       "--num_workers", str(gw.workers), "--run_gunicorn",
+                       "--prometheus_metrics_port", str(gateway.METRICS_PORT)]
     gateway_secrets = [k for k in inp.secrets if k != "POSTGRES_PASSWORD" or inp.database]
     configs = {"litellm_config": {"name": f"{inp.stack}_litellm_{inp.version}", "file": str(litellm_config)}}
     for key, (prefix, name) in CONFIGS.items():

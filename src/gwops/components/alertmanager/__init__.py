@@ -53,5 +53,6 @@ COMPONENT = Component(
     files=files,
     apply=apply,
     metrics=MetricsTarget("alertmanager", 9093),
+    ready_path="/-/ready",
     ports=lambda s: [(s.monitoring.bind, s.monitoring.alertmanager_port, "monitoring.alertmanager_port")],
 )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 SERVICE = "gateway"  # the image and settings key; its compose services are gateway-<slot>
 SLOTS = ("blue", "green")
 LITELLM_VERSION = "1.106.2"
+METRICS_PORT = 9400  # the metrics process in each replica (not published)
 
 
 def service(slot: str) -> str:
@@ -55,6 +56,8 @@ COMPONENT = Component(
     gate=gate,
     build_args=build_args,
     build_context=build_context,
-    # LiteLLM's /metrics, with the master key (from a file: see the prometheus component)
-    metrics=MetricsTarget("gateway", 4000, path="/metrics/", gateway_key=True),  # /metrics redirects there
+    # the workers' metrics from their own process (`--prometheus_metrics_port`, see the compose
+    # fragment), with the master key (from a file: see the prometheus component); LiteLLM's own
+    # server answers /metrics with a redirect there
+    metrics=MetricsTarget("gateway", METRICS_PORT, path="/metrics/", gateway_key=True),
 )

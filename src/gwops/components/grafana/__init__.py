@@ -149,5 +149,6 @@ COMPONENT = Component(
     files=files,
     apply=apply,
     metrics=MetricsTarget("grafana", 3000),
+    ready_path="/api/health",
     ports=lambda s: [(s.monitoring.bind, s.monitoring.grafana_port, "monitoring.grafana_port")],
 )

@@ -8,12 +8,14 @@ container, then applied with Prometheus' reload endpoint: no restart, no gap in 
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from gwops import components
 from gwops.components.base import Component, FilesContext, MetricsTarget
 from gwops.components.monitoring import duration, enabled, host, reload_config, write_secret
 from gwops.fsutil import atomic_write
+from gwops.poll import Timeout, poll
 
 if TYPE_CHECKING:
     from gwops.settings import StackSettings
@@ -126,6 +128,53 @@ def uptime(stack: Stack) -> float:
     return (dt.datetime.now(dt.UTC) - at).total_seconds()
 
 
+# LiteLLM counts a request in a callback that runs just after its answer: a scrape that counts
+# every request a stopping gateway answered starts this long after the last one ended
+COUNTED_AFTER = 1.0
+
+
+def last_look(stack: Stack, service: str) -> str | None:
+    """Before a reload stops the old slot (`service`, drained): wait until Prometheus scraped each
+    of its containers once more, so the requests they answered since their last scrape are
+    counted (their counters go with them). At most one scrape interval and a few seconds; a
+    Prometheus not running here, or one with no target there, is not waited for. Returns a
+    warning when the scrape did not come."""
+    m = stack.settings.monitoring
+    since = time.time() + COUNTED_AFTER
+
+    def scraped() -> bool | None:
+        try:
+            active = api(stack, "/api/v1/targets?state=active", timeout=2)["data"]["activeTargets"]
+        except (OSError, ValueError, KeyError):
+            return True  # Prometheus is not there (or not answering): nothing to wait for
+        stamps = [t.get("lastScrape", "") for t in active if t["labels"].get("service") == service]
+        return all(epoch(s) > since for s in stamps) or None
+
+    if scraped():
+        return None
+    stack.say(f"waiting for Prometheus to scrape `{service}` once more (its last requests counted)")
+    try:
+        poll(scraped, m.scrape_interval + COUNTED_AFTER + 5, 0.5)
+    except Timeout:
+        return (f"Prometheus did not scrape `{service}` again within {m.scrape_interval + 6:g} s: "
+                "its last requests may be missing from the gateway's counters")
+    return None
+
+
+def epoch(stamp: str) -> float:
+    """Prometheus' RFC 3339 time (`2026-11-24T03:20:01.123456789Z`, to the microsecond) as epoch
+    seconds; 0 for none (a target never scraped says `0001-01-01T00:00:00Z`)."""
+    import datetime as dt
+
+    try:
+        day, _, rest = stamp.rstrip("Z").partition("T")
+        clock, _, frac = rest.partition(".")
+        at = dt.datetime.fromisoformat(f"{day}T{clock}.{(frac + '000000')[:6]}+00:00")
+    except ValueError:
+        return 0.0
+    return at.timestamp()
+
+
 def status_row(stack: Stack, row: dict) -> None:
     """A running Prometheus whose targets are down names them (a target not yet scraped is
     `unknown`, not down)."""
@@ -153,5 +202,7 @@ COMPONENT = Component(
     apply=apply,
     status_row=status_row,
     metrics=MetricsTarget("prometheus", 9090),
+    last_look=last_look,
+    ready_path="/-/ready",
     ports=lambda s: [(s.monitoring.bind, s.monitoring.prometheus_port, "monitoring.prometheus_port")],
 )

@@ -20,9 +20,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import subprocess
 import sys
 
 TICK = 0.05  # seconds between checks: garbage waits at most this long past its threshold
+METRICS_FLAG = "--prometheus_metrics_port"
+MULTIPROC_DIR = "/tmp/litellm_prometheus_multiproc"  # LiteLLM's own default, empty at each start
 
 
 def collect_if_due(thresholds: tuple[int, int, int]) -> int | None:
@@ -71,9 +74,34 @@ def install() -> None:
     Server.startup = guarded_startup  # type: ignore[method-assign]
 
 
+def take_metrics_port(argv: list[str]) -> tuple[list[str], int | None]:
+    """`argv` without `--prometheus_metrics_port N` (or `=N`), and N."""
+    out, port, it = [], None, iter(argv)
+    for arg in it:
+        if arg == METRICS_FLAG:
+            port = int(next(it))
+        elif arg.startswith(METRICS_FLAG + "="):
+            port = int(arg.split("=", 1)[1])
+        else:
+            out.append(arg)
+    return out, port
+
+
+def start_metrics(port: int) -> None:
+    """Our metrics process on `port`; the workers write their multiprocess files where it reads
+    (set before LiteLLM or prometheus_client is imported, so even one worker writes them)."""
+    multiproc_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", MULTIPROC_DIR)
+    os.makedirs(multiproc_dir, exist_ok=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.Popen([sys.executable, os.path.join(here, "gwops_metrics.py"), str(port), multiproc_dir])
+
+
 def main() -> None:
     if os.environ.get("GWOPS_GC_GUARD", "1") != "0":  # GWOPS_GC_GUARD=0: plain `litellm`, for comparisons
         install()
+    sys.argv, metrics_port = take_metrics_port(sys.argv)
+    if metrics_port is not None:
+        start_metrics(metrics_port)
     from litellm import run_server
 
     sys.argv[0] = "litellm"
