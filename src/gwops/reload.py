@@ -42,6 +42,7 @@ class Stack(Protocol):
     docker: Docker
     proxy: Proxy
     settings: StackSettings
+    compose_version: str
 
     def say(self, message: str) -> None: ...
     def validate(self, env: dict[str, str] | None) -> Compiled: ...
@@ -188,6 +189,7 @@ class Reloader:
             self.proxy.switch(old)
             self.proxy.wait_drained(new, 30)
             self.docker.compose_rm([gateway.service(new)])
+            slots.disarm(self.stack.project, new)
             self._render(Plan.from_version(self.stack, st.version), choices, st, None)
             metrics.record(self.stack.project, "reload", {"gwops_reload_last_outcome": 2},
                            inc=("gwops_reload_rollbacks_total",))
@@ -204,7 +206,13 @@ class Reloader:
         t2 = time.monotonic()
         self._last_look(gateway.service(old))
         report.last_look_seconds = time.monotonic() - t2
+        # drained: its shutdown (and the interpreters' teardown) takes only CPU nobody else wants
+        self.docker.set_cpu_shares(gateway.service(old), self.gw.start_cpu_weight)
         self.docker.stop_and_remove(gateway.service(old), SHUTDOWN_DONE, 90)
+        if gateway.standby_wanted(self.stack.settings, choices):  # the old slot waits for the next reload
+            gateway.start_standby(self.stack, old)
+        else:
+            slots.disarm(self.stack.project, old)
         st.versions[new] = plan.version
         st.went_live(new, plan.version)
         slots.save(self.stack.project, st)
@@ -225,6 +233,8 @@ class Reloader:
         staged = replace(st, versions={**st.versions, st.active: plan.version})
         self._render(plan, choices, staged, compiled)
         svc = gateway.service(st.active)
+        slots.arm(self.stack.project, st.active, plan.version)
+        self.docker.compose_rm([svc])  # the slot's containers are the same: new ones read the new file
         self.docker.compose_up([svc])
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         health.container(svc)
@@ -241,16 +251,30 @@ class Reloader:
     def _render(self, plan: Plan, choices: list[ImageChoice], st: slots.SlotState, compiled: Compiled | None) -> None:
         self.stack.render_plan(plan.provider_env, choices, st, compiled)
 
+    def _standby_ready(self, svc: str, choices: list[ImageChoice]) -> bool:
+        """Whether the idle slot's replicas are standbys that can take the new version as they
+        are: running, and what Compose would leave in place for the rendered plan."""
+        found = self.docker.replicas(svc)
+        if not (found and gateway.standby_wanted(self.stack.settings, choices)):
+            return False
+        image = next((c.image for c in choices if c.service == gateway.SERVICE), None)
+        return self.docker.up_to_date(svc, found, self.docker.compose_model(self.stack.compose_version), image)
+
     def _start_new(self, plan: Plan, slot: str, st: slots.SlotState, choices: list[ImageChoice],
                    checks: RouteChecks) -> None:
         svc = gateway.service(slot)
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         try:
-            # it starts at a low CPU weight: the serving gateway keeps the CPU its clients need, and
-            # the new one starts on what is left (on a 2-core box under load, it would take a core)
-            self.docker.compose_up([svc], start=False)
-            self.docker.set_cpu_shares(svc, self.gw.start_cpu_weight)
-            self.docker.start(svc)
+            warm = self._standby_ready(svc, choices)
+            slots.arm(self.stack.project, slot, plan.version)
+            if warm:  # LiteLLM already imported: they load the config and fork their workers
+                self.say(f"slot `{slot}`'s standby replicas take config {plan.version}")
+            else:
+                # it starts at a low CPU weight: the serving gateway keeps the CPU its clients need,
+                # and the new one starts on what is left (on a 2-core box under load, it would take a core)
+                self.docker.compose_up([svc], start=False)
+                self.docker.set_cpu_shares(svc, self.gw.start_cpu_weight)
+                self.docker.start(svc)
             # straight to each new replica, not through the proxy (clients see nothing of it yet),
             # without waiting for Docker's healthcheck interval: readiness is the stronger check
             replicas = [(c, f"http://{self._address(c)}:4000") for c in self.docker.replicas(svc)]
@@ -265,6 +289,7 @@ class Reloader:
         except OpsError as exc:
             logs = self.docker.tail_logs(svc, 30)
             self.docker.compose_rm([svc])
+            slots.disarm(self.stack.project, slot)
             if st.version:
                 self._render(Plan.from_version(self.stack, st.version), choices, st, None)
             metrics.record(self.stack.project, "reload", {"gwops_reload_last_outcome": 1},

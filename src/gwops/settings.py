@@ -73,6 +73,10 @@ class Gateway(Strict):
     # A reload starts the new gateway at this CPU weight (Docker's default is 1024) and raises it
     # before the switch, so starting it never takes CPU the serving gateway needs
     start_cpu_weight: int = Field(2, ge=2, le=1024, description="CPU weight of a gateway while it starts")
+    # The idle slot's replicas wait as standbys (local image): LiteLLM imported, no config yet. A
+    # reload hands them the new version, and its start costs the config load and the fork instead
+    # of the import (most of a start's CPU). They cost memory (about 300 MB each) and nothing else.
+    standby: bool = Field(True, description="keep the idle slot's gateway replicas started and waiting")
     drain_timeout: float = Field(600, gt=0, description="seconds the old gateway may take to finish its "
                                  "requests and streams after a switch (at least the longest stream)")
     watch_seconds: float = Field(2, ge=0, description="after a switch, how long the new gateway is watched")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from gwops.components.gateway import SLOTS
 from gwops.fsutil import atomic_write
@@ -51,3 +52,39 @@ def load(project: Project) -> SlotState:
 
 def save(project: Project, st: SlotState) -> None:
     atomic_write(path(project), json.dumps(asdict(st), indent=2, sort_keys=True) + "\n")
+
+
+# -- what each slot's containers read: state/slots/<slot>/config.yaml ---------------------------------
+# The compose service of a slot mounts its folder, never a version's file: a slot's containers do
+# not change with the version, so the idle slot can wait as a standby (see gwops_entry.py) and
+# take the next version in place of a cold start.
+def folder(project: Project, slot: str) -> Path:
+    return project.state_dir / "slots" / slot
+
+
+def config_path(project: Project, slot: str) -> Path:
+    return folder(project, slot) / "config.yaml"
+
+
+def prepare(project: Project) -> None:
+    """Both slots' folders, made by us before Compose mounts them (Docker would make them root's)."""
+    for s in SLOTS:
+        folder(project, s).mkdir(parents=True, exist_ok=True)
+        folder(project, s).chmod(0o755)
+
+
+def arm(project: Project, slot: str, version: str) -> None:
+    """Give the slot its config version: a standby there starts with it; a new container reads it."""
+    from gwops.config import store
+
+    prepare(project)
+    atomic_write(config_path(project, slot), store.version_path(project, version).read_bytes())
+
+
+def disarm(project: Project, slot: str) -> None:
+    """No config in the slot: a container started there waits as a standby."""
+    config_path(project, slot).unlink(missing_ok=True)
+
+
+def armed(project: Project, slot: str) -> bool:
+    return config_path(project, slot).exists()

@@ -215,6 +215,7 @@ class Stack:
         if compiled is not None:
             store.write(self.project, compiled)
         versions = {s: st.versions.get(s) or st.versions.get(st.active) or "" for s in SLOTS}
+        slots.prepare(self.project)
         render_overrides(
             self.project, choices=choices, settings=self.settings, versions=versions,
             provider_env=provider_env, database=database_wired(choices), database_reason=NO_DB_REASON)
@@ -319,6 +320,8 @@ class Stack:
             # variables) is replaced the zero-downtime way, like a new config, not restarted in place
             respec = serving and self.docker.would_recreate(gateway.service(st.active), active, model)
             files_changed = self.write_files(env.values)
+            if not serving or not (respec or slots.armed(self.project, st.active)):
+                slots.arm(self.project, st.active, st.versions[st.active])
             levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], checks,
                                        model, found, choices, keep_active=respec)
             if not serving:
@@ -342,7 +345,12 @@ class Stack:
                 reloaded = True
             routecheck.save(self.project.state_dir, checks, version)
             # the gateway serves: now what watches it (monitoring), never a reason it does not serve
-            extra_gates, problems = self.start_extras(st, model, found, choices, files_changed)
+            # meanwhile the idle slot's standbys (a reload leaves its old slot as the standby itself)
+            with ThreadPoolExecutor(1) as pool:
+                standby = None if reloaded else pool.submit(self.keep_standby, st, model, found, choices)
+                extra_gates, problems = self.start_extras(st, model, found, choices, files_changed)
+                if standby is not None:
+                    standby.result()
             metrics.record(self.project, "up", {"gwops_up_last_success_timestamp_seconds": metrics.now(),
                                                 "gwops_up_last_duration_seconds": round(time.monotonic() - t0, 3)})
         return UpReport(choices, levels, gates + extra_gates, database, self.url, routes,
@@ -395,6 +403,23 @@ class Stack:
                     problems.append(res)
         return gates, problems
 
+    def keep_standby(self, st: slots.SlotState, model: ComposeModel, found: Containers,
+                     choices: list[ImageChoice]) -> None:
+        """The idle slot's replicas wait as standbys for the next reload (`gateway.standby`), or
+        are not there at all. Not waited for: they import LiteLLM at the start CPU weight."""
+        svc = gateway.service(st.idle)
+        there = found.get(svc, [])
+        try:
+            if not gateway.standby_wanted(self.settings, choices):
+                if there:
+                    self.docker.compose_rm([svc])
+                return
+            if slots.armed(self.project, st.idle) or not self.docker.up_to_date(svc, there, model, image_of(svc, choices)):
+                self.say(f"starting slot `{st.idle}` as a standby for the next reload (not waited for)")
+                gateway.start_standby(self, st.idle)
+        except OpsError as exc:  # the next reload starts cold: not a reason `up` fails
+            self.say(f"warning: slot `{st.idle}`'s standby did not start ({exc.message}); the next reload starts it cold")
+
     def down(self, volumes: bool, confirm: Callable[[str], bool], backup: bool = True) -> str | None:
         """Stop the stack. With `volumes`, a verified backup is taken first (unless not `backup`);
         returns its id. A backup that cannot run stops everything here: nothing is deleted."""
@@ -432,9 +457,10 @@ class Stack:
         return Backups(self.project, self.settings, self.docker, self.say)
 
     def stop_gateway(self) -> None:
-        c = self.docker.container(gateway.service(slots.load(self.project).active))
-        if c is not None and c.status == "running":
-            c.stop(timeout=90)
+        """Every replica of the serving slot (a standby writes nothing: it has no config)."""
+        for c in self.docker.replicas(gateway.service(slots.load(self.project).active)):
+            if c.status == "running":
+                c.stop(timeout=90)
 
     def start_gateway(self) -> None:
         """Start the active gateway slot again, gated on health (readiness; no route checks)."""

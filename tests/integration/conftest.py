@@ -79,6 +79,12 @@ def master_key(root: Path) -> str:
     raise AssertionError("no LITELLM_MASTER_KEY in .env")
 
 
+def armed_slots(root: Path) -> list[str]:
+    """The gateway slots holding a config (state/slots/<slot>/config.yaml). Once a reload ended,
+    only the serving one: the other slot's replicas wait as standbys, or are gone."""
+    return sorted(p.parent.name for p in (root / "state/slots").glob("*/config.yaml"))
+
+
 def gateway_containers(project: str) -> list[str]:
     """The service of each gateway container (one entry per replica)."""
     out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",

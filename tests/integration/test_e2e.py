@@ -43,7 +43,8 @@ def test_up_chat_status_idempotent_down(copy):
     status = json.loads(st.stdout)
     assert status["overall"] == "healthy"
     assert {s["service"]: s["health"] for s in status["services"]} == {
-        "proxy": "healthy", "gateway-blue": "healthy", "postgres": "healthy", "redis": "healthy"}
+        "proxy": "healthy", "gateway-blue": "healthy", "gateway-green": "standby", "postgres": "healthy",
+        "redis": "healthy"}  # the idle slot waits as a standby for the next reload
     assert status["gateway"]["active_slot"] == "blue" and status["gateway"]["config_version"]
     assert status["gateway"]["routes"] == ["gwops-echo"]
     assert all(s["kind"] in ("local", "official") for s in status["services"])
@@ -60,7 +61,7 @@ def test_up_chat_status_idempotent_down(copy):
     docker_ids_after = subprocess.run(["docker", "ps", "-q", "--filter",
                                        f"label=com.docker.compose.project={status['project']}"],
                                       capture_output=True, text=True).stdout.split()
-    assert sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 5  # nothing recreated (2 gateway replicas)
+    assert sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 7  # nothing recreated (2 gateway replicas, 2 standbys)
 
     # the scheduled backup: installed with a crontab library, run as cron would (no TTY, minimal
     # environment, another working directory)

@@ -133,6 +133,8 @@ def test_every_component_runs_and_every_target_is_scraped(mon):
     for svc in ("prometheus", "alertmanager", "node-exporter", "postgres-exporter", "redis-exporter"):
         assert rows[svc]["state"] == "running" and rows[svc]["core"] is False, rows[svc]
 
+    active = f"gateway-{status['gateway']['active_slot']}"
+
     def all_up():
         targets = httpx.get(f"{mon['prom']}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
         jobs = {}
@@ -140,7 +142,8 @@ def test_every_component_runs_and_every_target_is_scraped(mon):
             jobs.setdefault(t["labels"]["job"], []).append(t["health"])
         ok = set(jobs) == {"gateway", "proxy", "postgres", "redis", "node", "prometheus", "alertmanager"} and \
             all(h == ["up"] * len(h) for h in jobs.values())
-        return jobs if ok and len(jobs["gateway"]) == 2 else None  # each replica of the active slot
+        serving = [t for t in targets if t["labels"]["job"] == "gateway" and t["labels"]["service"] == active]
+        return jobs if ok and len(serving) == 2 else None  # each replica of the active slot (and the standbys)
 
     poll(all_up, 30, "every target up")
 
@@ -263,9 +266,9 @@ def test_a_reload_moves_the_gateway_targets_and_loses_no_count(mon):
 
     def moved():
         targets = httpx.get(f"{mon['prom']}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
-        gw = [t for t in targets if t["labels"]["job"] == "gateway"]
-        return gw if len(gw) == 2 and all(t["labels"]["service"] == f"gateway-{new}" and t["health"] == "up"
-                                          for t in gw) else None
+        # the old slot's replicas are standbys now: their targets answer `gwops_gateway_standby 1`
+        gw = [t for t in targets if t["labels"]["job"] == "gateway" and t["labels"]["service"] == f"gateway-{new}"]
+        return gw if len(gw) == 2 and all(t["health"] == "up" for t in gw) else None
 
     poll(moved, 6 * SCRAPE + 15, f"both gateway targets on slot `{new}`")
     # the request counter of the job goes on from the new containers

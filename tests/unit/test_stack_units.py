@@ -75,7 +75,9 @@ def test_compose_fragments_carry_the_settings(tmp_path):
     render_all(project, port=4100, replicas=3, workers=4)
     gw = (tmp_path / "compose.d/gateway.yml").read_text()
     assert gw.count("OPENAI_API_KEY: ${OPENAI_API_KEY:?") == 2 and "DATABASE_URL" not in gw
-    assert "./state/versions/aaa111.yaml:/app/config.yaml:ro" in gw and "bbb222.yaml" in gw
+    # a slot's containers mount its folder, not a version: they do not change with the version
+    assert "./state/slots/blue:/app/slot:ro" in gw and "./state/slots/green:/app/slot:ro" in gw
+    assert "aaa111" not in gw and "bbb222" not in gw
     assert gw.count('"--num_workers", "4", "--run_gunicorn"') == 2 and gw.count("scale: 3") == 2
     assert gw.count("image: gwops/litellm:1.106.2") == 2  # both slots
     assert '"127.0.0.1:4100:4000"' in (tmp_path / "compose.d/proxy.yml").read_text()

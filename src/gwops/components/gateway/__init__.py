@@ -13,7 +13,9 @@ from gwops.components.base import Component, GateContext, MetricsTarget
 
 if TYPE_CHECKING:
     from gwops.images import Images
+    from gwops.render import ImageChoice
     from gwops.settings import StackSettings
+    from gwops.stack import Stack
 
 SERVICE = "gateway"  # the image and settings key; its compose services are gateway-<slot>
 SLOTS = ("blue", "green")
@@ -27,6 +29,38 @@ def service(slot: str) -> str:
 
 def services(active: str) -> tuple[list[str], list[str]]:
     return [service(active)], [service(s) for s in SLOTS if s != active]
+
+
+def standby_wanted(settings: StackSettings, choices: list[ImageChoice]) -> bool:
+    """Whether the idle slot waits as a standby: `gateway.standby` and the local image, whose
+    entry waits for its config (the official image's `litellm` would exit without one)."""
+    return settings.gateway.standby and any(c.service == SERVICE and c.kind == "local" for c in choices)
+
+
+def start_standby(stack: Stack, slot: str) -> None:
+    """The slot's replicas started with no config: each imports LiteLLM and waits (see
+    gwops_entry.py). At the start CPU weight: they take only CPU nobody else wants. Not waited for."""
+    from gwops import slots
+
+    svc = service(slot)
+    slots.disarm(stack.project, slot)
+    stack.docker.compose_up([svc], start=False)
+    stack.docker.set_cpu_shares(svc, stack.settings.gateway.start_cpu_weight)
+    stack.docker.start(svc)
+
+
+def status_row(stack: Stack, row: dict) -> None:
+    """Each slot's role: `serving` (the active one), `standby` (LiteLLM loaded, waiting for the
+    next reload's config: its health reads `standby`) or `starting` (a reload is handing it one)."""
+    from gwops import slots
+
+    slot = row["service"].removeprefix(f"{SERVICE}-")
+    if slot == slots.load(stack.project).active:
+        row["role"] = "serving"
+    elif row["state"] == "running":
+        row["role"] = "starting" if slots.armed(stack.project, slot) else "standby"
+        if row["role"] == "standby" and row["health"] in ("healthy", "starting"):
+            row["health"] = "standby"
 
 
 def gate(ctx: GateContext, svc: str) -> None:
@@ -54,6 +88,7 @@ COMPONENT = Component(
     description="LiteLLM gateway (blue/green slots, replicas)",
     services=services,
     gate=gate,
+    status_row=status_row,
     build_args=build_args,
     build_context=build_context,
     # the workers' metrics from their own process (`--prometheus_metrics_port`, see the compose

@@ -249,7 +249,7 @@ def health() -> Dashboard:
                   "Provider deployments, gateway replicas, Postgres, Redis, backups, reloads and firing alerts.")
     updown = [(None, "red"), (1, "green")]
     d = (d.with_row(Row("Services"))
-         .with_panel(st("Gateway replicas up", "short", ('sum (up{job="gateway"})', "scraped up"), w=4,
+         .with_panel(st("Gateway replicas up", "short", ('sum (up{job="gateway"} unless on(instance) gwops_gateway_standby == 1)', "serving, scraped up"), w=4,
                         steps=[(None, "red"), (1, "orange"), (2, "green")]))
          .with_panel(st("Replicas in rotation (proxy)", "short",
                         ('sum (haproxy_backend_active_servers{proxy=~"slot_.*"})', "active servers"), w=4,

@@ -45,6 +45,7 @@ def files(ctx: FilesContext) -> bool:
     interval = f"{m.scrape_interval}s"
     changed = atomic_write(d / "prometheus.yml", COMPONENT.render(
         "prometheus.yml.j2", project=ctx.project_name, scrape_interval=interval, targets=targets(ctx),
+        gateway_interval=f"{gateway_interval(ctx.settings)}s",
         alertmanager=f"alertmanager:{components.get('alertmanager').metrics.port}"))  # type: ignore[union-attr]
     changed |= atomic_write(d / "rules/gwops.rules.yml", rules(ctx.settings))
     for p in (d, d / "rules"):
@@ -128,6 +129,13 @@ def uptime(stack: Stack) -> float:
     return (dt.datetime.now(dt.UTC) - at).total_seconds()
 
 
+GATEWAY_SCRAPE_MAX = 5  # seconds: the gateway's scrape interval, at most (see last_look)
+
+
+def gateway_interval(settings: StackSettings) -> int:
+    return min(settings.monitoring.scrape_interval, GATEWAY_SCRAPE_MAX)
+
+
 # LiteLLM counts a request in a callback that runs just after its answer: a scrape that counts
 # every request a stopping gateway answered starts this long after the last one ended
 COUNTED_AFTER = 1.0
@@ -139,7 +147,6 @@ def last_look(stack: Stack, service: str) -> str | None:
     counted (their counters go with them). At most one scrape interval and a few seconds; a
     Prometheus not running here, or one with no target there, is not waited for. Returns a
     warning when the scrape did not come."""
-    m = stack.settings.monitoring
     since = time.time() + COUNTED_AFTER
 
     def scraped() -> bool | None:
@@ -154,9 +161,9 @@ def last_look(stack: Stack, service: str) -> str | None:
         return None
     stack.say(f"waiting for Prometheus to scrape `{service}` once more (its last requests counted)")
     try:
-        poll(scraped, m.scrape_interval + COUNTED_AFTER + 5, 0.5)
+        poll(scraped, gateway_interval(stack.settings) + COUNTED_AFTER + 5, 0.5)
     except Timeout:
-        return (f"Prometheus did not scrape `{service}` again within {m.scrape_interval + 6:g} s: "
+        return (f"Prometheus did not scrape `{service}` again within {gateway_interval(stack.settings) + 6:g} s: "
                 "its last requests may be missing from the gateway's counters")
     return None
 

@@ -22,6 +22,7 @@ import gc
 import os
 import subprocess
 import sys
+import time
 
 TICK = 0.05  # seconds between checks: garbage waits at most this long past its threshold
 METRICS_FLAG = "--prometheus_metrics_port"
@@ -87,21 +88,48 @@ def take_metrics_port(argv: list[str]) -> tuple[list[str], int | None]:
     return out, port
 
 
-def start_metrics(port: int) -> None:
+def start_metrics(port: int, config: str | None) -> None:
     """Our metrics process on `port`; the workers write their multiprocess files where it reads
     (set before LiteLLM or prometheus_client is imported, so even one worker writes them)."""
     multiproc_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", MULTIPROC_DIR)
     os.makedirs(multiproc_dir, exist_ok=True)
     here = os.path.dirname(os.path.abspath(__file__))
-    subprocess.Popen([sys.executable, os.path.join(here, "gwops_metrics.py"), str(port), multiproc_dir])
+    subprocess.Popen([sys.executable, os.path.join(here, "gwops_metrics.py"), str(port), multiproc_dir,
+                      *([config] if config else [])])
+
+
+def option(argv: list[str], name: str) -> str | None:
+    """The value of `name VALUE` or `name=VALUE` in argv."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def standby(config: str | None) -> None:
+    """With no config yet: import what every start imports, then wait for the config."""
+    if not config or os.path.exists(config):
+        return
+    t0 = time.monotonic()
+    import litellm.proxy.proxy_server  # noqa: F401 (the import is the point: its cost is paid now)
+
+    print(f"gwops: standby: LiteLLM imported in {time.monotonic() - t0:.1f} s; waiting for {config}",
+          file=sys.stderr, flush=True)
+    while not os.path.exists(config):
+        time.sleep(0.1)
+    print(f"gwops: {config} is there: starting", file=sys.stderr, flush=True)
 
 
 def main() -> None:
     if os.environ.get("GWOPS_GC_GUARD", "1") != "0":  # GWOPS_GC_GUARD=0: plain `litellm`, for comparisons
         install()
     sys.argv, metrics_port = take_metrics_port(sys.argv)
+    config = option(sys.argv, "--config")
     if metrics_port is not None:
-        start_metrics(metrics_port)
+        start_metrics(metrics_port, config)
+    standby(config)
     from litellm import run_server
 
     sys.argv[0] = "litellm"

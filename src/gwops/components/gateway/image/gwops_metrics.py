@@ -11,7 +11,11 @@ prometheus_client only (well under a second to start), at a lower CPU priority t
 workers, and the same key as LiteLLM's own `/metrics` (`Authorization: Bearer <master key>`).
 It exits when the process that started it is gone.
 
-Run: python3 gwops_metrics.py PORT MULTIPROC_DIR
+A standby replica (its config file not there yet: see gwops_entry.py) answers
+`gwops_gateway_standby 1` and nothing else, so Prometheus and the alert rules tell it from a
+serving replica.
+
+Run: python3 gwops_metrics.py PORT MULTIPROC_DIR [CONFIG]
 """
 
 from __future__ import annotations
@@ -34,7 +38,11 @@ def authorized(header: str | None, key: str) -> bool:
     return hmac.compare_digest((header or "").encode(), f"Bearer {key}".encode())
 
 
-def make_handler(multiproc_dir: str, key: str) -> type[BaseHTTPRequestHandler]:
+STANDBY = (b"# HELP gwops_gateway_standby 1: this replica waits for a config (a standby), it serves nothing\n"
+           b"# TYPE gwops_gateway_standby gauge\ngwops_gateway_standby 1\n")
+
+
+def make_handler(multiproc_dir: str, key: str, config: str | None = None) -> type[BaseHTTPRequestHandler]:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
     registry = CollectorRegistry()
@@ -46,6 +54,8 @@ def make_handler(multiproc_dir: str, key: str) -> type[BaseHTTPRequestHandler]:
                 return self.answer(404, b"not found: /metrics only\n")
             if not authorized(self.headers.get("Authorization"), key):
                 return self.answer(401, b"the gateway's key is needed: Authorization: Bearer <LITELLM_MASTER_KEY>\n")
+            if config and not os.path.exists(config):
+                return self.answer(200, STANDBY, CONTENT_TYPE_LATEST)
             return self.answer(200, generate_latest(registry), CONTENT_TYPE_LATEST)
 
         def answer(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
@@ -73,10 +83,11 @@ def exit_with_parent() -> None:
 
 
 def main(argv: list[str]) -> None:
-    port, multiproc_dir = int(argv[1]), argv[2]
+    port, multiproc_dir, config = int(argv[1]), argv[2], (argv[3] if len(argv) > 3 else None)
     os.nice(NICENESS)
     exit_with_parent()
-    server = ThreadingHTTPServer(("0.0.0.0", port), make_handler(multiproc_dir, os.environ.get("LITELLM_MASTER_KEY", "")))
+    handler = make_handler(multiproc_dir, os.environ.get("LITELLM_MASTER_KEY", ""), config)
+    server = ThreadingHTTPServer(("0.0.0.0", port), handler)
     server.daemon_threads = True
     server.serve_forever()
 
