@@ -31,3 +31,7 @@ PROVIDERS_FILE = "providers.yaml"
 MAPPINGS_FILE = "model-mappings.yaml"
 LITELLM_CONFIG = "litellm.config.yaml"
 LITELLM_META = "litellm.config.meta.json"
+
+# `bin/ops reload` runs at this niceness: on a small host under load its own CPU (imports, the
+# compose model, docker calls) comes after the serving gateway's
+RELOAD_NICENESS = 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import click
 
@@ -27,6 +28,8 @@ def reload(app: App, dry_run: bool, rollback: bool, force: bool, quiet_diff: boo
 
     if rollback and (dry_run or force):
         raise click.UsageError("--rollback goes alone")
+    # the reload's own work (and the docker CLI calls it makes) yields to the serving gateway
+    os.nice(C.RELOAD_NICENESS)
     stack = Stack(app.project, app.say)
     with stack.lock("reload the gateway"):
         r = Reloader(stack)
