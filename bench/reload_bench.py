@@ -93,6 +93,7 @@ def main() -> None:
         warm = reload_once(root, env, "bench-idle")
         print(f"idle machine, standby: reload {warm['seconds']:.1f} s, start {warm['start_seconds']:.1f} s, "
               f"last scrape {warm.get('last_look_seconds', 0):.1f} s")
+        standby_ready(root, env, project)  # the slot drained by the warm reload imports again: wait, or it weighs on the steady run
         steady = run_load(url, key, rate=rate, duration=30, stream_share=0.2)  # p99 without a reload
         reports, standby_windows, reload_windows = [], [], []
         with Background(url, key, rate=rate, stream_share=0.2) as bg:

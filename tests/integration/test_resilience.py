@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from gwops import slots
 from gwops.docker import Docker
 from gwops.loadgen import Background, LoadResult
 from gwops.poll import Timeout, poll
@@ -42,6 +43,12 @@ def _up(copy, replicas: int) -> tuple[Path, dict[str, str], str, Docker]:
     r = ops(root, env, "up")
     assert r.returncode == 0, r.stderr
     return root, env, f"http://127.0.0.1:{s['gateway']['port']}", Docker(Project(root), s["project_name"])
+
+
+def _serving(root: Path) -> tuple[str, str]:
+    """The serving slot and its service (the other slot's replicas wait as standbys and serve nothing)."""
+    slot = slots.load(Project(root)).active
+    return slot, f"gateway-{slot}"
 
 
 def _crash(docker: Docker, service: str, replica: int = 0) -> tuple[float, Any]:
@@ -97,8 +104,7 @@ def _describe(fails: list) -> str:
 def test_a_crashed_gateway_replica_costs_no_new_request(copy):
     root, env, url, docker = _up(copy, replicas=2)
     proxy = Proxy(docker)
-    svc = next(s for s in docker.all_containers() if s.startswith("gateway-"))
-    slot = svc.removeprefix("gateway-")
+    slot, svc = _serving(root)
     assert len(docker.replicas(svc)) == 2 and proxy.stats()[slot].up == 2
     with Background(url, master_key(root), rate=RATE, stream_share=0.2) as bg:
         _hold(10)  # steady load first (a freshly started gateway's first requests are its slowest)
@@ -132,7 +138,8 @@ def test_negative_control_a_single_gateway_fails_requests_when_it_crashes(copy):
     """The same kill with `replicas: 1`: the harness sees requests fail until Docker has restarted
     it and it is ready, so the test above could see failures if there were any."""
     root, env, url, docker = _up(copy, replicas=1)
-    svc = next(s for s in docker.all_containers() if s.startswith("gateway-"))
+    _slot, svc = _serving(root)
+    assert docker.replicas(svc), svc
     with Background(url, master_key(root), rate=RATE, stream_share=0.2) as bg:
         _hold(3)
         k, _c = _crash(docker, svc)
