@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -31,6 +32,42 @@ def run(root: Path, env: dict, *args: str) -> tuple[float, str]:
     if res.returncode != 0:
         sys.exit(f"`bin/ops {' '.join(args)}` failed ({res.returncode}):\n{res.stderr}")
     return time.monotonic() - t0, res.stderr
+
+
+def idle_slot(root, env, project: str) -> tuple[str, list[str]]:
+    st = json.loads(subprocess.run([str(root / "bin/ops"), "status", "--json"], env=env, cwd=root,
+                                   capture_output=True, text=True).stdout)
+    slot = "green" if st["gateway"]["active_slot"] == "blue" else "blue"
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}",
+                          "--filter", f"label=com.docker.compose.service=gateway-{slot}"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return slot, ids
+
+
+def standby_ready(root, env, project: str, timeout: float = 300) -> float:
+    """Seconds until every replica of the idle slot logged that it waits as a standby."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        _slot, ids = idle_slot(root, env, project)
+        logs = [subprocess.run(["docker", "logs", i], capture_output=True, text=True).stderr for i in ids]
+        if ids and all("gwops: standby: LiteLLM imported" in log.split("is there: starting")[-1] for log in logs):
+            return time.monotonic() - t0
+        time.sleep(0.5)  # polling the containers' logs, with a deadline
+    sys.exit("the idle slot's standby replicas were not ready within 300 s")
+
+
+def wait_settled(project: str, services: list[str], limit: float = 5.0, timeout: float = 120.0) -> float:
+    """Seconds until each of the project's containers of `services` uses under `limit` % CPU (a
+    container that just started, as Prometheus replaying its WAL, would weigh on a timed run)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        out = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}"],
+                             capture_output=True, text=True, timeout=60).stdout
+        busy = [line for line in out.splitlines() if line.startswith(f"{project}-")
+                and any(f"-{s}-" in line for s in services) and float(line.rpartition(" ")[2].rstrip("%") or 0) > limit]
+        if not busy:
+            return time.monotonic() - t0
+    sys.exit(f"{', '.join(services)} still busy after {timeout:g} s")
 
 
 def others_busy(project: str, limit: float = 20.0) -> dict[str, float]:

@@ -9,7 +9,8 @@
      difference);
   3. memory of the monitoring containers (`docker stats --no-stream`; target under 400 MB
      without Grafana), with Prometheus' scrape interval at its default (15 s).
-Before each timed step it waits for other Compose projects' containers to be quiet.
+Before each timed step it waits for other Compose projects' containers to be quiet, for the
+idle slot's standbys to have loaded, and for the restarted monitoring containers to settle.
 Run: GWOPS_VENV=.venv .venv/bin/python bench/monitoring_bench.py [RATE] [ROUNDS] [SECONDS]
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from _stack import master_key, run, stack_copy, wait_quiet  # noqa: E402
+from _stack import master_key, run, stack_copy, standby_ready, wait_quiet, wait_settled  # noqa: E402
 
 from gwops.loadgen import run_load  # noqa: E402
 
@@ -79,12 +80,14 @@ def main() -> None:
             print(f"  memory {name}: {v:.0f} MiB")
         print(f"memory of the monitoring containers: {sum(mem.values()):.0f} MiB (target: under 400 MB)")
         url, key = f"http://127.0.0.1:{st['gateway']['port']}", master_key(root)
+        standby_ready(root, env, project)  # the idle slot's standbys load after `up`: not in any round
         run_load(url, key, rate=rate, duration=10)  # warm-up
         sides: dict[str, list] = {"on": [], "off": []}
         for i in range(rounds):
             for side in ("on", "off") if i % 2 == 0 else ("off", "on"):
                 compose(root, env, "start" if side == "on" else "stop", *MONITORING)
                 wait_quiet(project)
+                wait_settled(project, MONITORING)  # started again: Prometheus replays its WAL first
                 res = run_load(url, key, rate=rate, duration=seconds)
                 sides[side].append(res)
                 p50, p99, failed = percentiles(res)

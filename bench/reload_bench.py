@@ -24,7 +24,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
-from _stack import master_key, run, stack_copy  # noqa: E402
+from _stack import idle_slot, master_key, run, stack_copy, standby_ready  # noqa: E402
 
 from gwops.loadgen import Background, run_load  # noqa: E402
 
@@ -40,28 +40,6 @@ def reload_once(root, env, tag: str) -> dict:
     rep = json.loads(r.stdout)
     rep["wall"] = time.monotonic() - t0
     return rep
-
-
-def idle_slot(root, env, project: str) -> tuple[str, list[str]]:
-    st = json.loads(subprocess.run([str(root / "bin/ops"), "status", "--json"], env=env, cwd=root,
-                                   capture_output=True, text=True).stdout)
-    slot = "green" if st["gateway"]["active_slot"] == "blue" else "blue"
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}",
-                          "--filter", f"label=com.docker.compose.service=gateway-{slot}"],
-                         capture_output=True, text=True, check=True).stdout.split()
-    return slot, ids
-
-
-def standby_ready(root, env, project: str, timeout: float = 300) -> float:
-    """Seconds until every replica of the idle slot logged that it waits as a standby."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        _slot, ids = idle_slot(root, env, project)
-        logs = [subprocess.run(["docker", "logs", i], capture_output=True, text=True).stderr for i in ids]
-        if ids and all("gwops: standby: LiteLLM imported" in log.split("is there: starting")[-1] for log in logs):
-            return time.monotonic() - t0
-        time.sleep(0.5)  # polling the containers' logs, with a deadline
-    sys.exit("the idle slot's standby replicas were not ready within 300 s")
 
 
 def p99(res, windows: list[tuple[float, float]] | None = None) -> float:

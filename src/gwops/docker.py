@@ -24,6 +24,7 @@ NUMBER_LABEL = "com.docker.compose.container-number"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 VOLUME_LABEL = "com.docker.compose.volume"
 IMAGE_LABEL = "com.docker.compose.image"  # the image id the container was created from
+CPU_PERIOD_US = 100_000  # the CFS period of a CPU limit (Docker's default)
 # `$NAME` / `${NAME...}` in a compose file: the environment variables its interpolation may read
 VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -177,6 +178,12 @@ class Docker:
         """Change the CPU weight of every container of a service (relative to the others; 1024 is
         Docker's default)."""
         self._on_containers(service, f"setting the CPU weight of {service}", lambda c: c.update(cpu_shares=shares))
+
+    def set_cpu_limit(self, service: str, cpus: float | None) -> None:
+        """Cap every container of a service at `cpus` CPUs (a CFS quota), or lift the cap (None)."""
+        quota = round(cpus * CPU_PERIOD_US) if cpus else -1
+        self._on_containers(service, f"setting the CPU limit of {service}",
+                            lambda c: c.update(cpu_period=CPU_PERIOD_US, cpu_quota=quota))
 
     def start(self, service: str) -> None:
         self._on_containers(service, f"starting {service}", lambda c: c.start())

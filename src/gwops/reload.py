@@ -266,6 +266,8 @@ class Reloader:
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         try:
             warm = self._standby_ready(svc, choices)
+            if warm:  # at the start weight from here on, with no CPU limit
+                self.docker.set_cpu_limit(svc, None)
             slots.arm(self.stack.project, slot, plan.version)
             if warm:  # LiteLLM already imported: they load the config and fork their workers
                 self.say(f"slot `{slot}`'s standby replicas take config {plan.version}")

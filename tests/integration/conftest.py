@@ -3,6 +3,7 @@ never touch a stack the operator runs; `ops` runs its bin/ops."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -83,6 +84,18 @@ def armed_slots(root: Path) -> list[str]:
     """The gateway slots holding a config (state/slots/<slot>/config.yaml). Once a reload ended,
     only the serving one: the other slot's replicas wait as standbys, or are gone."""
     return sorted(p.parent.name for p in (root / "state/slots").glob("*/config.yaml"))
+
+
+def cpu_quotas(project: str) -> dict[str, set[int]]:
+    """Each gateway service's CFS quotas (µs per 100 ms period; 0 or -1: no limit)."""
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    out: dict[str, set[int]] = {}
+    for c in json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout):
+        svc = c["Config"]["Labels"]["com.docker.compose.service"]
+        if svc.startswith("gateway"):
+            out.setdefault(svc, set()).add(c["HostConfig"]["CpuQuota"])
+    return out
 
 
 def gateway_containers(project: str) -> list[str]:

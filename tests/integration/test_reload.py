@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from gwops.loadgen import Background, run_load
-from tests.integration.conftest import armed_slots, gateway_containers, master_key, ops
+from tests.integration.conftest import armed_slots, cpu_quotas, gateway_containers, master_key, ops
 
 pytestmark = pytest.mark.integration
 RATE = 50
@@ -68,6 +68,10 @@ def test_twenty_reloads_under_load_fail_no_request(copy):
     assert res.switches() == 20
     status = json.loads(ops(root, env, "status", "--json").stdout)
     assert status["overall"] == "healthy" and status["gateway"]["routes"] == ["extra-19", "gwops-echo"]
+    # the standbys load under `gateway.standby_cpus` (0.25 CPU each); a reload lifted it from the serving slot
+    serving = f"gateway-{status['gateway']['active_slot']}"
+    idle = "gateway-green" if serving == "gateway-blue" else "gateway-blue"
+    assert cpu_quotas(project) == {serving: {-1}, idle: {25_000}}
 
 
 def test_bad_reloads_roll_back_and_a_plain_restart_fails_requests(copy):

@@ -39,13 +39,16 @@ def standby_wanted(settings: StackSettings, choices: list[ImageChoice]) -> bool:
 
 def start_standby(stack: Stack, slot: str) -> None:
     """The slot's replicas started with no config: each imports LiteLLM and waits (see
-    gwops_entry.py). At the start CPU weight: they take only CPU nobody else wants. Not waited for."""
+    gwops_entry.py). At the start CPU weight and under `gateway.standby_cpus`: they take little CPU,
+    and only CPU nobody else wants (a reload lifts the limit). Not waited for."""
     from gwops import slots
 
     svc = service(slot)
     slots.disarm(stack.project, slot)
     stack.docker.compose_up([svc], start=False)
     stack.docker.set_cpu_shares(svc, stack.settings.gateway.start_cpu_weight)
+    if stack.settings.gateway.standby_cpus:
+        stack.docker.set_cpu_limit(svc, stack.settings.gateway.standby_cpus)
     stack.docker.start(svc)
 
 
