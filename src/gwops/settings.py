@@ -80,7 +80,8 @@ class Gateway(Strict):
     # A standby's import is on no request's path and nobody waits for it, so it runs under a CPU
     # quota: on virtual CPUs, work on the other core slows the serving gateway even at the lowest
     # priority (measured on 2 vCPUs: two idle-priority busy loops raised its p99 from 34 to 48 ms;
-    # a standby's import at 0.3 CPU each, 34 to 39 ms). A reload lifts it before handing over.
+    # standbys loading with no limit, 32 to 48 ms; at 0.25 CPU each, to 40; at 0.1, to 35). A
+    # reload lifts it before handing over.
     standby_cpus: float = Field(0.25, ge=0, le=64, description="CPUs each standby replica may use (0: no limit)")
     drain_timeout: float = Field(600, gt=0, description="seconds the old gateway may take to finish its "
                                  "requests and streams after a switch (at least the longest stream)")
