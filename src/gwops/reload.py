@@ -266,8 +266,8 @@ class Reloader:
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         try:
             warm = self._standby_ready(svc, choices)
-            if warm:  # at the start weight from here on, with no CPU limit
-                self.docker.set_cpu_limit(svc, None)
+            if warm:  # at the start weight, under the start limit (or none) instead of the standby's
+                self.docker.set_cpu_limit(svc, self.gw.start_cpus or None)
             slots.arm(self.stack.project, slot, plan.version)
             if warm:  # LiteLLM already imported: they load the config and fork their workers
                 self.say(f"slot `{slot}`'s standby replicas take config {plan.version}")
@@ -283,7 +283,7 @@ class Reloader:
             t0, boosted = time.monotonic(), False
             for c, url in replicas:
                 boosted = self._ready(health, svc, c, url, checks, t0, boosted)
-            self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
+            self._full_speed(svc)
             warm_route = checks.first_working()
             if warm_route:
                 for _c, url in replicas:
@@ -317,11 +317,16 @@ class Reloader:
                     raise
                 self.say(f"{svc}: not ready after {starved_after:.0f} s at CPU weight {self.gw.start_cpu_weight} "
                          f"(the host is busy): starting it at the default weight")
-                self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
+                self._full_speed(svc)
                 boosted = True
         health.gateway(url, self.key, routes, max(deadline - time.monotonic(), 1), self.gw.route_check_timeout,
                        service=svc, container=c)
         return boosted
+
+    def _full_speed(self, svc: str) -> None:
+        """Docker's default CPU weight, and no CPU limit (a standby's start limit)."""
+        self.docker.set_cpu_limit(svc, None)
+        self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
 
     def _last_look(self, service: str) -> None:
         """The components that watch the gateway (Prometheus) see the old slot one last time."""

@@ -40,7 +40,7 @@ def standby_wanted(settings: StackSettings, choices: list[ImageChoice]) -> bool:
 def start_standby(stack: Stack, slot: str) -> None:
     """The slot's replicas started with no config: each imports LiteLLM and waits (see
     gwops_entry.py). At the start CPU weight and under `gateway.standby_cpus`: they take little CPU,
-    and only CPU nobody else wants (a reload lifts the limit). Not waited for."""
+    and only CPU nobody else wants (a reload raises the limit to `gateway.start_cpus`). Not waited for."""
     from gwops import slots
 
     svc = service(slot)
