@@ -20,12 +20,18 @@ from tests.integration.conftest import make_copy, master_key, ops, remove_stack
 pytestmark = pytest.mark.integration
 
 
-def host_gateway() -> str:
-    """The address host.docker.internal names for containers (Docker's bridge gateway)."""
-    out = subprocess.run(["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    assert out, "no gateway address on Docker's default bridge"
-    return out
+def host_gateway(project: str) -> str:
+    """The address host.docker.internal names for containers, as the stack's gateway resolves it
+    (Docker's bridge gateway; older engines, as Debian bookworm's 20.10, leave it out of
+    `docker network inspect bridge`)."""
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+                          "--filter", "label=com.docker.compose.service=gateway-blue"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert ids, f"no gateway-blue container in {project}"
+    out = subprocess.run(["docker", "exec", ids[0], "getent", "hosts", "host.docker.internal"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out, "host.docker.internal does not resolve in the gateway container"
+    return out[0]
 
 
 def answers(host: str, port: int) -> bool:
@@ -55,7 +61,7 @@ def test_llama_cpp_backend_serves_through_the_gateway(tmp_path, background_image
         assert "llama-cpp: healthy" in up.stderr, up.stderr
 
         # where it listens: the address containers reach the host at, not loopback, not all
-        assert answers(host_gateway(), port)
+        assert answers(host_gateway(settings["project_name"]), port)
         assert not answers("127.0.0.1", port)
 
         base = f"http://127.0.0.1:{settings['gateway']['port']}"
