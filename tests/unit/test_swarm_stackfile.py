@@ -69,6 +69,9 @@ def test_rolling_update_settings(tmp_path):
     assert (upd["order"], upd["failure_action"], upd["parallelism"], upd["monitor"]) == ("start-first", "rollback", 1, "5s")
     hc = gw["healthcheck"]  # unhealthy `ready_timeout` after the start: 39 s, then 3 misses 2 s apart
     assert (hc["start_period"], hc["interval"], hc["retries"]) == ("39s", "2s", 3)
+    # a timeout under 6 s: shorter checks, still unhealthy after it (not after 3 misses 2 s apart)
+    assert stackfile.gateway_health(1) == {"interval": 1, "retries": 1, "start_period": 0}
+    assert stackfile.gateway_health(4) == {"interval": 1, "retries": 3, "start_period": 1}
     assert gw["command"][:2] == ["/opt/litellm/bin/python3", "/opt/gwops/gwops_entry.py"]
     assert gw["command"][-5:] == ["--num_workers", "4", "--run_gunicorn", "--prometheus_metrics_port", "9400"]
     assert gw["configs"][0]["target"] == "/app/config.yaml"

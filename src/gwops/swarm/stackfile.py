@@ -31,6 +31,15 @@ DATABASE_URL = ('export DATABASE_URL="postgresql://$${POSTGRES_USER}:$${POSTGRES
                 '$${POSTGRES_DB}"; ')
 
 
+def gateway_health(ready_timeout: float) -> dict[str, int]:
+    """The gateway's health check, unhealthy after `ready_timeout` in all (at least 1 s): a start
+    period, then `retries` misses `interval` apart; shorter ones for a timeout under 6 s."""
+    total = max(1, int(ready_timeout))
+    interval = max(1, min(HEALTH_INTERVAL, total // HEALTH_RETRIES))
+    retries = max(1, min(HEALTH_RETRIES, total // interval))
+    return {"interval": interval, "retries": retries, "start_period": total - interval * retries}
+
+
 def digest(value: str | bytes, n: int = 12) -> str:
     raw = value.encode() if isinstance(value, str) else value
     return hashlib.sha256(raw).hexdigest()[:n]
@@ -106,8 +115,7 @@ def render(inp: Inputs, litellm_config: Path, folder: Path) -> str:
         monitor=int(inp.settings.swarm.update_monitor), state_label=inp.settings.swarm.state_label,
         secrets_entry=SECRETS_ENTRY.replace("{extra}", ""),
         gateway_entry=SECRETS_ENTRY.replace("{extra}", DATABASE_URL if inp.database else ""),
-        health={"interval": HEALTH_INTERVAL, "retries": HEALTH_RETRIES,
-                "start_period": max(0, int(gw.ready_timeout) - HEALTH_INTERVAL * HEALTH_RETRIES)},
+        health=gateway_health(gw.ready_timeout),
         gateway_command=gateway_command, gateway_secrets=gateway_secrets,
         postgres_command=inp.commands["postgres"],
         postgres_user=inp.env.get("POSTGRES_USER") or "litellm", postgres_db=inp.env.get("POSTGRES_DB") or "litellm",
