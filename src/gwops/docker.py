@@ -174,16 +174,12 @@ class Docker:
         except DockerException as exc:
             raise _convert(exc, f"starting {', '.join(services)}") from exc
 
-    def set_cpu_shares(self, service: str, shares: int) -> None:
-        """Change the CPU weight of every container of a service (relative to the others; 1024 is
-        Docker's default)."""
-        self._on_containers(service, f"setting the CPU weight of {service}", lambda c: c.update(cpu_shares=shares))
-
-    def set_cpu_limit(self, service: str, cpus: float | None) -> None:
-        """Cap every container of a service at `cpus` CPUs (a CFS quota), or lift the cap (None)."""
+    def set_cpu(self, service: str, shares: int, cpus: float | None = None) -> None:
+        """Every container of a service at CPU weight `shares` (relative to the others; 1024 is
+        Docker's default) and capped at `cpus` CPUs (a CFS quota; None or 0: no cap), in one update."""
         quota = round(cpus * CPU_PERIOD_US) if cpus else -1
-        self._on_containers(service, f"setting the CPU limit of {service}",
-                            lambda c: c.update(cpu_period=CPU_PERIOD_US, cpu_quota=quota))
+        self._on_containers(service, f"setting the CPU weight and limit of {service}",
+                            lambda c: c.update(cpu_shares=shares, cpu_period=CPU_PERIOD_US, cpu_quota=quota))
 
     def start(self, service: str) -> None:
         self._on_containers(service, f"starting {service}", lambda c: c.start())

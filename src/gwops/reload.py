@@ -207,7 +207,7 @@ class Reloader:
         self._last_look(gateway.service(old))
         report.last_look_seconds = time.monotonic() - t2
         # drained: its shutdown (and the interpreters' teardown) takes only CPU nobody else wants
-        self.docker.set_cpu_shares(gateway.service(old), self.gw.start_cpu_weight)
+        self.docker.set_cpu(gateway.service(old), self.gw.start_cpu_weight)
         self.docker.stop_and_remove(gateway.service(old), SHUTDOWN_DONE, 90)
         if gateway.standby_wanted(self.stack.settings, choices):  # the old slot waits for the next reload
             gateway.start_standby(self.stack, old)
@@ -267,7 +267,7 @@ class Reloader:
         try:
             warm = self._standby_ready(svc, choices)
             if warm:  # at the start weight, under the start limit (or none) instead of the standby's
-                self.docker.set_cpu_limit(svc, self.gw.start_cpus or None)
+                self.docker.set_cpu(svc, self.gw.start_cpu_weight, self.gw.start_cpus)
             slots.arm(self.stack.project, slot, plan.version)
             if warm:  # LiteLLM already imported: they load the config and fork their workers
                 self.say(f"slot `{slot}`'s standby replicas take config {plan.version}")
@@ -275,7 +275,7 @@ class Reloader:
                 # it starts at a low CPU weight: the serving gateway keeps the CPU its clients need,
                 # and the new one starts on what is left (on a 2-core box under load, it would take a core)
                 self.docker.compose_up([svc], start=False)
-                self.docker.set_cpu_shares(svc, self.gw.start_cpu_weight)
+                self.docker.set_cpu(svc, self.gw.start_cpu_weight)
                 self.docker.start(svc)
             # straight to each new replica, not through the proxy (clients see nothing of it yet),
             # without waiting for Docker's healthcheck interval: readiness is the stronger check
@@ -283,7 +283,7 @@ class Reloader:
             t0, boosted = time.monotonic(), False
             for c, url in replicas:
                 boosted = self._ready(health, svc, c, url, checks, t0, boosted)
-            self._full_speed(svc)
+            self.docker.set_cpu(svc, DEFAULT_CPU_WEIGHT)  # and no CPU limit
             warm_route = checks.first_working()
             if warm_route:
                 for _c, url in replicas:
@@ -317,16 +317,11 @@ class Reloader:
                     raise
                 self.say(f"{svc}: not ready after {starved_after:.0f} s at CPU weight {self.gw.start_cpu_weight} "
                          f"(the host is busy): starting it at the default weight")
-                self._full_speed(svc)
+                self.docker.set_cpu(svc, DEFAULT_CPU_WEIGHT)  # and no CPU limit
                 boosted = True
         health.gateway(url, self.key, routes, max(deadline - time.monotonic(), 1), self.gw.route_check_timeout,
                        service=svc, container=c)
         return boosted
-
-    def _full_speed(self, svc: str) -> None:
-        """Docker's default CPU weight, and no CPU limit (a standby's start limit)."""
-        self.docker.set_cpu_limit(svc, None)
-        self.docker.set_cpu_shares(svc, DEFAULT_CPU_WEIGHT)
 
     def _last_look(self, service: str) -> None:
         """The components that watch the gateway (Prometheus) see the old slot one last time."""

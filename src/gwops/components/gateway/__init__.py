@@ -46,9 +46,7 @@ def start_standby(stack: Stack, slot: str) -> None:
     svc = service(slot)
     slots.disarm(stack.project, slot)
     stack.docker.compose_up([svc], start=False)
-    stack.docker.set_cpu_shares(svc, stack.settings.gateway.start_cpu_weight)
-    if stack.settings.gateway.standby_cpus:
-        stack.docker.set_cpu_limit(svc, stack.settings.gateway.standby_cpus)
+    stack.docker.set_cpu(svc, stack.settings.gateway.start_cpu_weight, stack.settings.gateway.standby_cpus)
     stack.docker.start(svc)
 
 
