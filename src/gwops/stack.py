@@ -20,7 +20,7 @@ from gwops.config import ports, store
 from gwops.config.pipeline import Compiled, compile_sources
 from gwops.docker import ComposeModel, Docker
 from gwops.errors import AbortedError, HealthError, OpsError, PrerequisiteError, SafetyBackupError, UsageError
-from gwops.health import Gate, Health, gateway_url
+from gwops.health import Gate, Health, answers, gateway_url
 from gwops.images import Images
 from gwops.lock import exclusive
 from gwops.project import Project
@@ -483,7 +483,7 @@ class Stack:
             pin = getattr(self.settings.images, comp.name)
             for svc in [*shown, *(o for o in others if containers.get(o))]:
                 row = {"component": comp.name, "core": comp.core,
-                       **self._status_row(svc, containers.get(svc, []), pin)}
+                       **self._status_row(svc, containers.get(svc, []), pin, comp.ready_url(self.settings))}
                 if comp.status_row is not None:
                     comp.status_row(self, row)
                 if not comp.core and row["state"] == "absent" and components.image_absent(comp, self.settings,
@@ -553,14 +553,19 @@ class Stack:
         return info
 
     @staticmethod
-    def _status_row(svc: str, found: list[Any], pin: Any) -> dict[str, Any]:
+    def _status_row(svc: str, found: list[Any], pin: Any, ready_url: str | None = None) -> dict[str, Any]:
         """One service: its state and health (a gateway slot's: healthy only with every replica
-        ready), replicas ready/total and restarts."""
+        ready), replicas ready/total and restarts. A running container whose first healthcheck is
+        still to come is healthy when `ready_url` (its component's, see `up`) answers."""
         if not found:
             return {"service": svc, "state": "absent", "health": "-", "image": "-", "kind": "-", "ports": [],
                     "replicas": "0/0", "restarts": 0}
         states = [c.attrs["State"] for c in found]
         healths = [(st.get("Health") or {}).get("Status", "none") for st in states]
+        if ready_url and any(h == "starting" and st.get("Running") for st, h in zip(states, healths, strict=True)) \
+                and answers(ready_url):
+            healths = ["healthy" if h == "starting" and st.get("Running") else h
+                       for st, h in zip(states, healths, strict=True)]
         ready = sum(1 for st, h in zip(states, healths, strict=True)
                     if st.get("Status") == "running" and h in ("healthy", "none"))
         running = [st for st in states if st.get("Status") == "running"]

@@ -141,3 +141,34 @@ def test_two_components_on_one_port_is_refused_before_anything_starts():
     port = free_port()
     stack.settings = StackSettings(gateway={"port": port}, monitoring={"enabled": False, "prometheus_port": port})
     stack._check_ports({})  # monitoring off: its ports are not wanted
+
+
+def test_status_counts_a_starting_container_healthy_once_its_ready_url_answers():
+    """Prometheus' healthcheck runs every 20 s: until its first one, `status` asks `/-/ready`."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from gwops.stack import Stack
+
+    class Ready(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200 if self.path == "/-/ready" else 503)
+            self.end_headers()
+
+        def log_message(self, *_a):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    starting = SimpleNamespace(attrs={"State": {"Status": "running", "Running": True, "Health": {"Status": "starting"}},
+                                      "Config": {"Image": "x"}, "NetworkSettings": {"Ports": {}}, "RestartCount": 0})
+    pin = SimpleNamespace(local="x", official="y")
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        row = Stack._status_row("prometheus", [starting], pin, f"{url}/-/ready")
+        assert (row["health"], row["replicas"]) == ("healthy", "1/1")
+        row = Stack._status_row("prometheus", [starting], pin, f"{url}/elsewhere")  # answers 503: not ready
+        assert (row["health"], row["replicas"]) == ("starting", "0/1")
+        assert Stack._status_row("prometheus", [starting], pin)["health"] == "starting"  # no ready URL
+    finally:
+        server.shutdown()
