@@ -6,7 +6,8 @@
   2. on the monitoring stack, gateway latency at RATE requests/s (default 20, 20% streaming), in
      turns with the monitoring containers running and stopped (`docker compose stop` of them),
      ROUNDS rounds of SECONDS each (defaults 3 x 30 s): p50 and p99 of each side (target: under 2%
-     difference);
+     difference), with a 90% interval from resampling the rounds (what the noise allows to say),
+     and the host's busy CPU on each side (/proc/stat: containers, dockerd and healthchecks);
   3. memory of the monitoring containers (`docker stats --no-stream`; target under 400 MB
      without Grafana), with Prometheus' scrape interval at its default (15 s).
 Before each timed step it waits for other Compose projects' containers to be quiet, for the
@@ -16,6 +17,7 @@ Run: GWOPS_VENV=.venv .venv/bin/python bench/monitoring_bench.py [RATE] [ROUNDS]
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,30 @@ def compose(root: Path, env: dict, *args: str) -> None:
 def percentiles(res) -> tuple[float, float, int]:
     lat = sorted(o.latency for o in res.outcomes if o.ok)
     return lat[len(lat) // 2] * 1000, lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000, len(res.failures)
+
+
+def busy() -> tuple[int, int]:
+    """The host's busy and total CPU time so far (jiffies, all cores)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def interval(on: list, off: list, which: int, n: int = 2000) -> tuple[float, float]:
+    """A 90% interval of the on/off difference (%) of percentile `which` (0: p50, 1: p99),
+    resampling each side's rounds with replacement."""
+    rng = random.Random(13)
+    diffs = []
+    for _ in range(n):
+        a = percentiles(merge([rng.choice(on) for _ in on]))[which]
+        b = percentiles(merge([rng.choice(off) for _ in off]))[which]
+        diffs.append(100 * (a / b - 1))
+    diffs.sort()
+    return diffs[int(0.05 * n)], diffs[int(0.95 * n)]
+
+
+def merge(results: list):
+    return type(results[0])(outcomes=[o for r in results for o in r.outcomes])
 
 
 def memory(project: str) -> dict[str, float]:
@@ -83,23 +109,35 @@ def main() -> None:
         standby_ready(root, env, project)  # the idle slot's standbys load after `up`: not in any round
         run_load(url, key, rate=rate, duration=10)  # warm-up
         sides: dict[str, list] = {"on": [], "off": []}
+        cpu = {"on": [0, 0], "off": [0, 0]}
         for i in range(rounds):
             for side in ("on", "off") if i % 2 == 0 else ("off", "on"):
                 compose(root, env, "start" if side == "on" else "stop", *MONITORING)
                 wait_quiet(project)
                 wait_settled(project, MONITORING)  # started again: Prometheus replays its WAL first
+                b0 = busy()
                 res = run_load(url, key, rate=rate, duration=seconds)
+                b1 = busy()
+                cpu[side][0] += b1[0] - b0[0]
+                cpu[side][1] += b1[1] - b0[1]
                 sides[side].append(res)
                 p50, p99, failed = percentiles(res)
-                print(f"  round {i + 1}, monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed")
+                print(f"  round {i + 1}, monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed, "
+                      f"host busy {200 * (b1[0] - b0[0]) / (b1[1] - b0[1]):.1f}% of a core")
+        figures = {}
         for side, results in sides.items():
-            merged = type(results[0])(outcomes=[o for r in results for o in r.outcomes])
-            p50, p99, failed = percentiles(merged)
-            sides[side] = [p50, p99, failed]  # type: ignore[list-item]
-            print(f"monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed ({rate:g} req/s)")
-        on, off = sides["on"], sides["off"]
-        print(f"  p50 {100 * (on[0] / off[0] - 1):+.1f}%, p99 {100 * (on[1] / off[1] - 1):+.1f}% with monitoring "
+            figures[side] = percentiles(merge(results))
+            p50, p99, failed = figures[side]
+            print(f"monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed ({rate:g} req/s), "
+                  f"host busy {200 * cpu[side][0] / cpu[side][1]:.1f}% of a core")
+        on, off = figures["on"], figures["off"]
+        lo50, hi50 = interval(sides["on"], sides["off"], 0)
+        lo99, hi99 = interval(sides["on"], sides["off"], 1)
+        print(f"  p50 {100 * (on[0] / off[0] - 1):+.1f}% (90% interval {lo50:+.1f} to {hi50:+.1f}), "
+              f"p99 {100 * (on[1] / off[1] - 1):+.1f}% (90% interval {lo99:+.1f} to {hi99:+.1f}) with monitoring "
               f"(target: under 2%)")
+        print(f"  host CPU with monitoring: {200 * (cpu['on'][0] / cpu['on'][1] - cpu['off'][0] / cpu['off'][1]):+.2f}% "
+              f"of a core")
         compose(root, env, "start", *MONITORING)
 
 
