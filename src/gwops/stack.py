@@ -574,6 +574,9 @@ class Stack:
                  for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items() for b in (bs or [])]
         if ready == len(found):
             health = healths[0]
+        elif ready and all(h == "starting" and st.get("Running") for st, h in zip(states, healths, strict=True)
+                           if not (st.get("Status") == "running" and h in ("healthy", "none"))):
+            health = "starting"  # the others wait for their first healthcheck (or restarted)
         elif ready:
             health = "degraded"  # serving on the replicas that are ready
         else:

@@ -172,3 +172,39 @@ def test_status_counts_a_starting_container_healthy_once_its_ready_url_answers()
         assert Stack._status_row("prometheus", [starting], pin)["health"] == "starting"  # no ready URL
     finally:
         server.shutdown()
+
+
+def test_a_replica_waiting_for_its_first_healthcheck_is_starting_not_degraded():
+    """Right after `up` (which gated every replica's readiness), Docker's first check of the last
+    replica can still be due: `starting`, which the gateway's row then settles with the proxy's
+    view; a replica that failed its check is still `degraded`."""
+    from gwops.stack import Stack
+
+    def container(health: str, running: bool = True):
+        return SimpleNamespace(attrs={"State": {"Status": "running" if running else "restarting", "Running": running,
+                                                "Health": {"Status": health}},
+                                      "Config": {"Image": "x"}, "NetworkSettings": {"Ports": {}}, "RestartCount": 0})
+
+    pin = SimpleNamespace(local="x", official="y")
+    row = Stack._status_row("gateway-blue", [container("healthy"), container("starting")], pin)
+    assert (row["health"], row["replicas"]) == ("starting", "1/2")
+    row = Stack._status_row("gateway-blue", [container("healthy"), container("unhealthy")], pin)
+    assert (row["health"], row["replicas"]) == ("degraded", "1/2")
+    row = Stack._status_row("gateway-blue", [container("healthy"), container("starting", running=False)], pin)
+    assert row["health"] == "degraded"
+
+
+def test_the_serving_slot_is_healthy_when_the_proxy_has_every_replica_up(tmp_path):
+    from gwops.components import gateway
+    from gwops.proxy import SlotStats
+
+    project = Project(tmp_path)
+    stats = {"blue": SlotStats({"gw1": "UP", "gw2": "UP", "gw3": "MAINT"}, 0, 0, 0, 0)}
+    stack = SimpleNamespace(project=project, proxy=SimpleNamespace(stats=lambda: stats))
+    row = {"service": "gateway-blue", "state": "running", "health": "starting", "replicas": "1/2"}
+    gateway.status_row(stack, row)  # a fresh project: blue is the active slot
+    assert (row["role"], row["health"], row["replicas"]) == ("serving", "healthy", "2/2")
+    stats["blue"].servers["gw2"] = "DOWN"
+    row = {"service": "gateway-blue", "state": "running", "health": "starting", "replicas": "1/2"}
+    gateway.status_row(stack, row)
+    assert (row["health"], row["replicas"]) == ("starting", "1/2")

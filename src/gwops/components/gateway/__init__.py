@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gwops.components import wheels
 from gwops.components.base import Component, GateContext, MetricsTarget
+from gwops.errors import OpsError
 
 if TYPE_CHECKING:
     from gwops.images import Images
@@ -58,6 +59,14 @@ def status_row(stack: Stack, row: dict) -> None:
     slot = row["service"].removeprefix(f"{SERVICE}-")
     if slot == slots.load(stack.project).active:
         row["role"] = "serving"
+        if row["health"] == "starting":  # Docker's first checks lag: the proxy's own ones decide
+            total = int(row["replicas"].split("/")[1])
+            try:
+                up = stack.proxy.stats().get(slot)
+            except OpsError:
+                return
+            if up is not None and up.up >= total:
+                row["health"], row["replicas"] = "healthy", f"{total}/{total}"
     elif row["state"] == "running":
         row["role"] = "starting" if slots.armed(stack.project, slot) else "standby"
         if row["role"] == "standby" and row["health"] in ("healthy", "starting"):
