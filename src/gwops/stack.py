@@ -562,20 +562,19 @@ class Stack:
                     "replicas": "0/0", "restarts": 0}
         states = [c.attrs["State"] for c in found]
         healths = [(st.get("Health") or {}).get("Status", "none") for st in states]
-        if ready_url and any(h == "starting" and st.get("Running") for st, h in zip(states, healths, strict=True)) \
-                and answers(ready_url):
-            healths = ["healthy" if h == "starting" and st.get("Running") else h
-                       for st, h in zip(states, healths, strict=True)]
-        ready = sum(1 for st, h in zip(states, healths, strict=True)
-                    if st.get("Status") == "running" and h in ("healthy", "none"))
+        # running, not restarting (Docker keeps Running true while a container waits to restart)
+        up = [st.get("Status") == "running" for st in states]
+        if ready_url and any(h == "starting" and r for r, h in zip(up, healths, strict=True)) and answers(ready_url):
+            healths = ["healthy" if h == "starting" and r else h for r, h in zip(up, healths, strict=True)]
+        ready = sum(1 for r, h in zip(up, healths, strict=True) if r and h in ("healthy", "none"))
         running = [st for st in states if st.get("Status") == "running"]
         image = found[0].attrs["Config"]["Image"]
         ports = [f"{b['HostIp']}:{b['HostPort']}->{p}" for c in found
                  for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items() for b in (bs or [])]
         if ready == len(found):
             health = healths[0]
-        elif ready and all(h == "starting" and st.get("Running") for st, h in zip(states, healths, strict=True)
-                           if not (st.get("Status") == "running" and h in ("healthy", "none"))):
+        elif ready and all(r and h == "starting" for r, h in zip(up, healths, strict=True)
+                           if not (r and h in ("healthy", "none"))):
             health = "starting"  # the others wait for their first healthcheck (or restarted)
         elif ready:
             health = "degraded"  # serving on the replicas that are ready

@@ -180,8 +180,8 @@ def test_a_replica_waiting_for_its_first_healthcheck_is_starting_not_degraded():
     view; a replica that failed its check is still `degraded`."""
     from gwops.stack import Stack
 
-    def container(health: str, running: bool = True):
-        return SimpleNamespace(attrs={"State": {"Status": "running" if running else "restarting", "Running": running,
+    def container(health: str, running: bool = True):  # not running: waiting to restart (Running stays true)
+        return SimpleNamespace(attrs={"State": {"Status": "running" if running else "restarting", "Running": True,
                                                 "Health": {"Status": health}},
                                       "Config": {"Image": "x"}, "NetworkSettings": {"Ports": {}}, "RestartCount": 0})
 
@@ -204,7 +204,19 @@ def test_the_serving_slot_is_healthy_when_the_proxy_has_every_replica_up(tmp_pat
     row = {"service": "gateway-blue", "state": "running", "health": "starting", "replicas": "1/2"}
     gateway.status_row(stack, row)  # a fresh project: blue is the active slot
     assert (row["role"], row["health"], row["replicas"]) == ("serving", "healthy", "2/2")
+    row = {"service": "gateway-blue", "state": "restarting", "health": "starting", "replicas": "0/2"}
+    gateway.status_row(stack, row)  # not running: the proxy's stale view does not count
+    assert (row["health"], row["replicas"]) == ("starting", "0/2")
     stats["blue"].servers["gw2"] = "DOWN"
     row = {"service": "gateway-blue", "state": "running", "health": "starting", "replicas": "1/2"}
     gateway.status_row(stack, row)
+    assert (row["health"], row["replicas"]) == ("starting", "1/2")
+
+    def stopped():
+        raise docker.errors.APIError("409 Conflict: container is not running")
+
+    import docker.errors
+
+    stack.proxy = SimpleNamespace(stats=stopped)
+    gateway.status_row(stack, row)  # the proxy is stopped: Docker's view stands, status does not fail
     assert (row["health"], row["replicas"]) == ("starting", "1/2")

@@ -59,11 +59,13 @@ def status_row(stack: Stack, row: dict) -> None:
     slot = row["service"].removeprefix(f"{SERVICE}-")
     if slot == slots.load(stack.project).active:
         row["role"] = "serving"
-        if row["health"] == "starting":  # Docker's first checks lag: the proxy's own ones decide
+        if row["state"] == "running" and row["health"] == "starting":  # Docker's first checks lag: the proxy's decide
+            import docker.errors
+
             total = int(row["replicas"].split("/")[1])
             try:
                 up = stack.proxy.stats().get(slot)
-            except OpsError:
+            except (OpsError, OSError, docker.errors.DockerException):  # the proxy is stopped or restarting
                 return
             if up is not None and up.up >= total:
                 row["health"], row["replicas"] = "healthy", f"{total}/{total}"
