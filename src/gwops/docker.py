@@ -301,10 +301,17 @@ class Docker:
         return "\n".join(parts)
 
     def exec(self, service: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+        """The exit code and output of `cmd` in the service's container; 127 without a container,
+        126 when Docker cannot run it there (the container is stopped or restarting)."""
+        import docker
+
         c = self.container(service)
         if c is None:
             return 127, f"no container for service `{service}`"
-        res = c.exec_run(cmd, environment=env or {}, demux=False)
+        try:
+            res = c.exec_run(cmd, environment=env or {}, demux=False)
+        except docker.errors.APIError as exc:
+            return 126, f"`{service}` cannot run a command: {exc.explanation or exc}"
         return res.exit_code, (res.output or b"").decode(errors="replace")
 
     # -- images ----------------------------------------------------------------------------------

@@ -566,22 +566,21 @@ class Stack:
         up = [st.get("Status") == "running" for st in states]
         if ready_url and any(h == "starting" and r for r, h in zip(up, healths, strict=True)) and answers(ready_url):
             healths = ["healthy" if h == "starting" and r else h for r, h in zip(up, healths, strict=True)]
-        ready = sum(1 for r, h in zip(up, healths, strict=True) if r and h in ("healthy", "none"))
-        running = [st for st in states if st.get("Status") == "running"]
+        waiting = [(r, h) for r, h in zip(up, healths, strict=True) if not (r and h in ("healthy", "none"))]
+        ready = len(found) - len(waiting)
         image = found[0].attrs["Config"]["Image"]
         ports = [f"{b['HostIp']}:{b['HostPort']}->{p}" for c in found
                  for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items() for b in (bs or [])]
-        if ready == len(found):
+        if not waiting:
             health = healths[0]
-        elif ready and all(r and h == "starting" for r, h in zip(up, healths, strict=True)
-                           if not (r and h in ("healthy", "none"))):
+        elif ready and all(r and h == "starting" for r, h in waiting):
             health = "starting"  # the others wait for their first healthcheck (or restarted)
         elif ready:
             health = "degraded"  # serving on the replicas that are ready
         else:
             health = next((h for h in healths if h not in ("healthy", "none")), "unhealthy")
         return {
-            "service": svc, "state": "running" if running else states[0].get("Status"), "health": health,
+            "service": svc, "state": "running" if any(up) else states[0].get("Status"), "health": health,
             "image": image, "kind": "local" if image == pin.local else ("official" if image == pin.official else "other"),
             "ports": ports, "replicas": f"{ready}/{len(found)}",
             "restarts": sum(int(c.attrs.get("RestartCount") or 0) for c in found),

@@ -86,10 +86,17 @@ def armed_slots(root: Path) -> list[str]:
     return sorted(p.parent.name for p in (root / "state/slots").glob("*/config.yaml"))
 
 
+def container_ids(project: str, service: str | None = None) -> list[str]:
+    """The project's containers (of one compose service), running or not."""
+    labels = [f"label=com.docker.compose.project={project}"] + ([f"label=com.docker.compose.service={service}"]
+                                                                 if service else [])
+    return subprocess.run(["docker", "ps", "-aq", *(a for lb in labels for a in ("--filter", lb))],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
 def cpu_quotas(project: str) -> dict[str, set[int]]:
     """Each gateway service's CFS quotas (µs per 100 ms period; 0 or -1: no limit)."""
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    ids = container_ids(project)
     out: dict[str, set[int]] = {}
     for c in json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout):
         svc = c["Config"]["Labels"]["com.docker.compose.service"]

@@ -15,7 +15,7 @@ import yaml
 
 from tests.conftest import free_port, unique
 from tests.fixtures import tiny_gguf
-from tests.integration.conftest import make_copy, master_key, ops, remove_stack
+from tests.integration.conftest import container_ids, make_copy, master_key, ops, remove_stack
 
 pytestmark = pytest.mark.integration
 
@@ -24,9 +24,7 @@ def host_gateway(project: str) -> str:
     """The address host.docker.internal names for containers, as the stack's gateway resolves it
     (Docker's bridge gateway; older engines, as Debian bookworm's 20.10, leave it out of
     `docker network inspect bridge`)."""
-    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
-                          "--filter", "label=com.docker.compose.service=gateway-blue"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    ids = container_ids(project, "gateway-blue")
     assert ids, f"no gateway-blue container in {project}"
     out = subprocess.run(["docker", "exec", ids[0], "getent", "hosts", "host.docker.internal"],
                          capture_output=True, text=True, check=True).stdout.split()

@@ -212,11 +212,19 @@ def test_the_serving_slot_is_healthy_when_the_proxy_has_every_replica_up(tmp_pat
     gateway.status_row(stack, row)
     assert (row["health"], row["replicas"]) == ("starting", "1/2")
 
-    def stopped():
-        raise docker.errors.APIError("409 Conflict: container is not running")
-
+    # the proxy is stopped: Docker cannot exec in it, its runtime API does not answer (an
+    # OpsError, from Docker.exec's 126), Docker's view stands and status does not fail
     import docker.errors
 
-    stack.proxy = SimpleNamespace(stats=stopped)
-    gateway.status_row(stack, row)  # the proxy is stopped: Docker's view stands, status does not fail
+    from gwops.docker import Docker
+    from gwops.proxy import Proxy
+
+    def refuse(*_a, **_k):
+        raise docker.errors.APIError("409 Client Error: Conflict", explanation="container is not running")
+
+    dk = Docker.__new__(Docker)
+    dk.container = lambda _svc: SimpleNamespace(exec_run=refuse)
+    assert dk.exec("proxy", ["true"]) == (126, "`proxy` cannot run a command: container is not running")
+    stack.proxy = Proxy(dk)
+    gateway.status_row(stack, row)
     assert (row["health"], row["replicas"]) == ("starting", "1/2")

@@ -60,12 +60,10 @@ def status_row(stack: Stack, row: dict) -> None:
     if slot == slots.load(stack.project).active:
         row["role"] = "serving"
         if row["state"] == "running" and row["health"] == "starting":  # Docker's first checks lag: the proxy's decide
-            import docker.errors
-
             total = int(row["replicas"].split("/")[1])
             try:
                 up = stack.proxy.stats().get(slot)
-            except (OpsError, OSError, docker.errors.DockerException):  # the proxy is stopped or restarting
+            except OpsError:  # the proxy is stopped or restarting: Docker's view stands
                 return
             if up is not None and up.up >= total:
                 row["health"], row["replicas"] = "healthy", f"{total}/{total}"
