@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -313,6 +314,34 @@ class Docker:
         except docker.errors.APIError as exc:
             return 126, f"`{service}` cannot run a command: {exc.explanation or exc}"
         return res.exit_code, (res.output or b"").decode(errors="replace")
+
+    def put_file(self, service: str, path: str, data: bytes, mode: int = 0o600) -> None:
+        """Write `data` as `path` into the service's container (through the API, not a command
+        line: a script's content never appears in a process argument)."""
+        import io
+        import tarfile
+
+        c = self.container(service)
+        if c is None:
+            raise DockerError(f"no container for service `{service}`", hint="`bin/ops up` starts it")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(path.rsplit("/", 1)[1])
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        try:
+            c.put_archive(path.rsplit("/", 1)[0] or "/", buf.getvalue())
+        except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
+            raise _convert(exc, f"copy a file into `{service}`") from exc
+
+    def run_image(self, image: str, command: list[str]) -> bytes:
+        """The standard output of `command` run once in a throwaway container of `image` (no
+        network, its entrypoint replaced)."""
+        try:
+            return bytes(self.sdk.containers.run(image, command[1:], entrypoint=command[:1], remove=True,
+                                                 network_mode="none", stdout=True, stderr=False))
+        except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
+            raise _convert(exc, f"run {command[0]} in {image}") from exc
 
     # -- images ----------------------------------------------------------------------------------
     @cached_property

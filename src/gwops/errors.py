@@ -112,6 +112,22 @@ class RolloutError(OpsError):
     exit_code = C.EXIT_HEALTH
 
 
+class MigrationError(OpsError):
+    """A LiteLLM database migration failed: it was rolled back (its transaction), the migrations
+    before it stay applied, and no gateway was started on the half-migrated schema."""
+
+    exit_code = C.EXIT_HEALTH
+
+    def __init__(self, migration: str, statement: str, reason: str, line: int = 0):
+        self.migration = migration
+        self.statement = statement
+        where = f" (migration.sql line {line}: `{statement}`)" if statement else ""
+        super().__init__(
+            f"migration `{migration}` failed{where}: {reason}",
+            hint="nothing of this migration was kept and no gateway was started on it; fix the database "
+                 "(or restore a backup: `bin/ops restore`) and run `bin/ops up` again, which resumes here")
+
+
 PG_AUTH_FAILED = "password authentication failed"  # what Postgres answers a wrong password
 
 

@@ -35,7 +35,7 @@ def render_overrides(project: Project, *, choices: list[ImageChoice], settings: 
     images = {c.service: c.image for c in choices if c.kind != "missing"}
     context = dict(gw=settings.gateway, provider_env=sorted(provider_env),
                    slots=[{"name": s, "version": versions[s]} for s in SLOTS],
-                   database=database, database_reason=database_reason)
+                   database=database, database_reason=database_reason, db_pool=settings.database.pool)
     changed = [c.compose_file for c in REGISTRY
                if atomic_write(project.root / c.compose_file,
                                c.render_fragment(settings, images.get(c.name), **context))]

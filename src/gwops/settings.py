@@ -100,6 +100,17 @@ class Gateway(Strict):
         return v
 
 
+class Database(Strict):
+    """LiteLLM's database features: virtual keys, teams, budgets, spend (in Postgres). With the
+    local image its engine is the WASM adapter (gateway image, prisma_adapter/), with the official
+    one Prisma's native engine. Migrations are applied by `up` (gwops.migrations), never by a gateway."""
+    enabled: bool = Field(True, description="keys, teams, budgets and spend in Postgres (false: master key only)")
+    migrate_timeout: float = Field(300, gt=0, description="seconds the migrations of one `up` may take")
+    # every gateway worker has its own client and pool: replicas x workers x pool, standbys
+    # included, must stay under Postgres' max_connections (100)
+    pool: int = Field(4, ge=1, le=100, description="database connections per gateway worker (connection_limit)")
+
+
 class Health(Strict):
     service_timeout: float = Field(120, gt=0, description="seconds a service may take to be healthy")
 
@@ -267,6 +278,7 @@ class StackSettings(Strict):
     naming: Literal["kebab-case", "any"] = "kebab-case"
     images: Images = Images()  # type: ignore[valid-type]
     gateway: Gateway = Gateway()
+    database: Database = Database()
     health: Health = Health()
     backups: Backups = Backups()
     probe: Probe = Probe()

@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 Containers = dict[str, list[Any]]  # Docker.all_containers(): a service's containers by its name
-NO_DB_REASON = ("LiteLLM database features (virtual keys, spend tracking) are off: the local gateway "
-                "image has no Prisma engines; use the official image to turn them on")
+NO_DB_REASON = ("LiteLLM's database features (virtual keys, teams, budgets, spend) are off: "
+                "`database.enabled: false` in config/stack.yaml (the master key only)")
+# which engine serves LiteLLM's database client, by the image kind (the local image says so itself)
+DB_ENGINES = {"wasm-adapter": "Prisma's WASM engine through the gwops adapter (local image)",
+              "": "Prisma's native engine (official image)"}
 
 
 @dataclass
@@ -109,9 +112,9 @@ def image_of(service: str, choices: list[ImageChoice]) -> str | None:
     return next((c.image for c in choices if comp is not None and c.service == comp.name), None)
 
 
-def database_wired(choices: list[ImageChoice]) -> bool:
-    """LiteLLM's database features need the official gateway image (Prisma engines)."""
-    return next(c for c in choices if c.service == gateway.SERVICE).kind == "official"
+def database_wired(settings: StackSettings) -> bool:
+    """LiteLLM's database features: on with either gateway image unless `database.enabled: false`."""
+    return settings.database.enabled
 
 
 class Stack:
@@ -218,7 +221,7 @@ class Stack:
         slots.prepare(self.project)
         render_overrides(
             self.project, choices=choices, settings=self.settings, versions=versions,
-            provider_env=provider_env, database=database_wired(choices), database_reason=NO_DB_REASON)
+            provider_env=provider_env, database=database_wired(self.settings), database_reason=NO_DB_REASON)
         live = [store.version_path(self.project, v) for v in sorted(set(versions.values())) if v]
         for c in REGISTRY:
             if c.follow_versions is not None and c.enabled(self.settings):
@@ -257,8 +260,11 @@ class Stack:
         if not stale and all(healthy(found.get(s, [])) for lvl in levels for s in lvl):
             # nothing to start and every container already healthy: every gate at once (each
             # still checks everything it checks; a failure is reported in level order)
-            return levels, self._gate_level(health, [s for lvl in levels for s in lvl], st.active,
-                                            master_key, routes, time.monotonic())
+            gates = self._gate_level(health, [s for lvl in levels for s in lvl], st.active,
+                                     master_key, routes, time.monotonic())
+            if database_wired(self.settings):
+                self.migrate(choices)  # a database restored from an older backup may lack some
+            return levels, gates
         started: dict[int, float] = {}
 
         def launch(i: int) -> None:
@@ -268,7 +274,8 @@ class Stack:
                 self.docker.compose_up(todo)
             started[i] = time.monotonic()
 
-        if not database_wired(choices):
+        database = database_wired(self.settings)
+        if not database:
             for i in range(len(levels)):
                 launch(i)
         gates: list[Gate] = []
@@ -276,7 +283,27 @@ class Stack:
             if i not in started:
                 launch(i)
             gates += self._gate_level(health, level, st.active, master_key, routes, started[i])
+            if database and postgres.SERVICE in level:
+                self.migrate(choices)  # before any gateway starts (a later level)
         return levels, gates
+
+    def migrate(self, choices: list[ImageChoice]) -> None:
+        """LiteLLM's migrations the gateway image ships that the database lacks, applied as a step
+        of their own (gwops.migrations). Raises MigrationError (exit 4) naming the migration."""
+        from gwops import migrations
+
+        image = next(c.image for c in choices if c.service == gateway.SERVICE)
+        found = migrations.bundled(self.docker, image, self.project.state_dir / "cache")
+        env = envfile.read(self.project.env_file)
+        pg_env = {"PGHOST": "127.0.0.1", "PGUSER": env.get("POSTGRES_USER", "litellm"),
+                  "PGDATABASE": env.get("POSTGRES_DB", "litellm"), "PGPASSWORD": env.get("POSTGRES_PASSWORD", ""),
+                  "PGCONNECT_TIMEOUT": "10"}
+        res = migrations.apply(self.docker, postgres.SERVICE, pg_env, found, self.settings.database.migrate_timeout)
+        if res.applied:
+            self.say(f"database: {len(res.applied)} of {res.total} LiteLLM migrations applied "
+                     f"({res.seconds:.1f} s; the last: {res.applied[-1]})")
+        else:
+            self.say(f"database: up to date ({res.total} LiteLLM migrations recorded)")
 
     def _gate_level(self, health: Health, level: list[str], active: str, master_key: str, routes: RouteChecks,
                     t0: float) -> list[Gate]:
@@ -309,7 +336,7 @@ class Stack:
             proxy_id = front.id if front is not None and front.status == "running" else None
             proxy_changed = self.render(compiled, choices, st)
             model = self.docker.compose_model(self.compose_version)
-            database = database_wired(choices)
+            database = database_wired(self.settings)
             if not database:
                 self.say(NO_DB_REASON)
             checks = compiled.route_checks()
@@ -539,6 +566,9 @@ class Stack:
         info["database"] = any(e.startswith("DATABASE_URL=") for e in envs)
         if not info["database"]:
             info["database_note"] = NO_DB_REASON
+        else:
+            engine = next((e.split("=", 1)[1] for e in envs if e.startswith("GWOPS_DATABASE_ENGINE=")), "")
+            info["database_engine"] = DB_ENGINES.get(engine, engine)
         key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
         import httpx
 

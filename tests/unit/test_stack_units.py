@@ -43,12 +43,12 @@ def test_weak_secret_refused_with_line(tmp_path):
     assert msgs == {(1, "LITELLM_MASTER_KEY"), (3, "REDIS_PASSWORD")}
 
 
-def render_all(project, **gateway):
+def render_all(project, database=True, **gateway):
     choices = [ImageChoice(c.name, c.local, "local", "present") if c.local else
                ImageChoice(c.name, c.official, "official", "present") for c in components.REGISTRY]
     settings = StackSettings(gateway=Gateway(**gateway))
     return render_overrides(project, choices=choices, settings=settings, versions={"blue": "aaa111", "green": "bbb222"},
-                            provider_env=["OPENAI_API_KEY"], database=False, database_reason="why")
+                            provider_env=["OPENAI_API_KEY"], database=database, database_reason="why")
 
 
 def test_compose_fragments_golden(tmp_path):
@@ -74,7 +74,10 @@ def test_compose_fragments_carry_the_settings(tmp_path):
     project = Project(tmp_path)
     render_all(project, port=4100, replicas=3, workers=4)
     gw = (tmp_path / "compose.d/gateway.yml").read_text()
-    assert gw.count("OPENAI_API_KEY: ${OPENAI_API_KEY:?") == 2 and "DATABASE_URL" not in gw
+    assert gw.count("OPENAI_API_KEY: ${OPENAI_API_KEY:?") == 2
+    # the database by default, its pool per worker, and no gateway ever migrates
+    assert gw.count("@postgres:5432/${POSTGRES_DB:-litellm}?connection_limit=4") == 2
+    assert gw.count('DISABLE_SCHEMA_UPDATE: "true"') == 2
     # a slot's containers mount its folder, not a version: they do not change with the version
     assert "./state/slots/blue:/app/slot:ro" in gw and "./state/slots/green:/app/slot:ro" in gw
     assert "aaa111" not in gw and "bbb222" not in gw
@@ -83,6 +86,8 @@ def test_compose_fragments_carry_the_settings(tmp_path):
     assert '"127.0.0.1:4100:4000"' in (tmp_path / "compose.d/proxy.yml").read_text()
     # secrets reach the containers only through interpolation from `.env`
     assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?" in (tmp_path / "compose.d/postgres.yml").read_text()
+    render_all(project, database=False)  # `database.enabled: false`: the master key only
+    assert "DATABASE_URL" not in (tmp_path / "compose.d/gateway.yml").read_text()
 
 
 def test_went_live_keeps_the_previous_version_for_rollback():

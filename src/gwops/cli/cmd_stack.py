@@ -23,8 +23,11 @@ def up(app: App, skip_route_checks: bool) -> int:
         app.say("the new config went live with a zero-downtime reload")
     app.err.print(f"stack is up in {report.seconds:.1f} s: gateway on {report.url} "
                   f"(routes: {', '.join(report.routes)})", markup=False)
-    if not report.database:
-        app.err.print("note: keys and spend tracking are off (local gateway image, no database features)",
+    if report.database:
+        app.err.print("keys, teams, budgets and spend are on: `bin/ops keys create --alias NAME` makes a key",
+                      markup=False)
+    else:
+        app.err.print("note: keys and spend tracking are off (`database.enabled: false` in config/stack.yaml)",
                       markup=False)
     print_degraded(app, report.degraded)
     if report.problems:
@@ -89,7 +92,8 @@ def status(app: App, as_json: bool) -> int:
     if gw.get("database") is False:
         app.out.print(f"database features: off ({gw.get('database_note')})", markup=False)
     elif gw.get("database"):
-        app.out.print("database features: on", markup=False)
+        app.out.print(f"database features: on (keys, teams, budgets, spend; engine: {gw.get('database_engine')})",
+                      markup=False)
     if gw.get("error"):
         app.out.print(f"gateway check: {gw['error']}", markup=False)
     for route, why in sorted((gw.get("degraded_routes") or {}).items()):

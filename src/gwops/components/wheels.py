@@ -1,6 +1,6 @@
-"""Python images built offline (the gateway, OptiLLM): the host downloads the wheels once per set
-of requirements (containers cannot reach the Python package index) and hard-links them into a
-build folder next to the component's image/ files."""
+"""Images built offline (the gateway, OptiLLM): the host downloads the wheels once per set of
+requirements (containers cannot reach the Python package index), and npm packages once per lock
+file, and hard-links them into a build folder next to the component's image/ files."""
 
 from __future__ import annotations
 
@@ -62,3 +62,41 @@ def context(images: Images, name: str, image_dir: Path, found: Path) -> Path:
         except OSError:
             shutil.copy2(whl, ctx / "wheels" / whl.name)
     return ctx
+
+
+def npm_ci(images: Images, name: str, package_dir: Path, what: str) -> Path:
+    """`npm ci` of `package_dir`'s package.json and package-lock.json on the host, once per lock
+    (install scripts off: nothing is fetched but the locked packages); returns its node_modules."""
+    lock = (package_dir / "package-lock.json").read_bytes()
+    dest = images.cache / "npm" / f"{name}-{hashlib.sha256(lock).hexdigest()[:8]}"
+    stamp = dest / ".complete"
+    if stamp.exists():
+        return dest / "node_modules"
+    npm = shutil.which("npm")
+    if npm is None:
+        raise OpsError(f"downloading {what} needs `npm` on the host",
+                       hint="install Node.js and npm (Debian: `apt-get install -y npm`), then retry")
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for f in ("package.json", "package-lock.json"):
+        shutil.copy2(package_dir / f, dest / f)
+    images.say(f"downloading {what} for a local image (log: {images.log})")
+    with images.log.open("a") as fh:
+        rc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"], cwd=dest,
+                            stdout=fh, stderr=subprocess.STDOUT, timeout=900, check=False).returncode
+    if rc != 0:
+        raise OpsError(f"downloading {what} failed (`npm ci` exit {rc})",
+                       hint=f"read `{images.log}`; the host needs access to the npm registry")
+    stamp.write_text("ok\n")
+    return dest / "node_modules"
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """A copy of `src` at `dst`, hard-linked where the filesystem allows."""
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, symlinks=True, copy_function=link)

@@ -104,7 +104,8 @@ def build_config(cat: Catalog, mappings: MappingsFile, providers: dict) -> dict[
         "model_list": model_list,
         "router_settings": router,
         "litellm_settings": litellm,
-        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY",
+                             **mappings.general_settings.model_dump()},
     }
 
 

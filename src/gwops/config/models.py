@@ -117,6 +117,14 @@ class RouterSettings(Strict):
     default_provider: str | None = None  # seed 001 keeps the default route here
 
 
+class GeneralSettings(Strict):
+    """LiteLLM's `general_settings` the compiler emits besides the master key (seed 004's)."""
+    # only proxy admins sign in to LiteLLM's admin UI (keys are made by `bin/ops keys`)
+    ui_access_mode: Literal["admin_only", "all"] = "admin_only"
+    # a client's Authorization and custom headers never reach a provider
+    forward_client_headers_to_llm_api: bool = False
+
+
 class FallbackChain(Strict):
     chain: list[str]
     description: str | None = None
@@ -178,6 +186,7 @@ class MappingsFile(Routes):
     load_balanced: dict[str, list[str]] = Field(default_factory=dict)
     router_settings: RouterSettings | None = None
     routing_rules: RouterSettings | None = None  # seed 001 name for router_settings
+    general_settings: GeneralSettings = GeneralSettings()
     ensembles: dict[str, Ensemble] = {}
 
     @field_validator("fallback_chains", mode="before")

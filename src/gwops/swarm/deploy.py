@@ -24,6 +24,8 @@ from gwops.health import Health
 from gwops.images import Images
 from gwops.poll import Timeout, poll
 from gwops.project import Project
+from gwops.render import ImageChoice
+from gwops.settings import StackSettings
 from gwops.swarm import stackfile
 
 Say = Callable[[str], None]
@@ -32,6 +34,12 @@ VOLUMES = ("postgres-data", "redis-data", "prometheus-data")
 STATE_LABEL_VALUE = "true"
 CONFIG_VERSION_LABEL = "gwops.config-version"
 ROLLED_BACK = ("rollback_started", "rollback_completed")
+
+
+def swarm_database(settings: StackSettings, choices: list[ImageChoice]) -> bool:
+    """On Swarm, LiteLLM's database features run with the official image only, which migrates at
+    its start (`bin/ops up`'s migration step is not part of `swarm deploy` yet)."""
+    return settings.database.enabled and any(c.service == "gateway" and c.kind == "official" for c in choices)
 
 
 class RolledBack(RolloutError):
@@ -149,8 +157,6 @@ class SwarmStack:
         return path
 
     def deploy(self) -> Outcome:
-        from gwops.stack import database_wired
-
         t0 = time.monotonic()
         with self.stack.lock("deploy the stack to swarm"):
             self.check_manager()
@@ -165,7 +171,7 @@ class SwarmStack:
                 self.say(c.line())
             images = {c.service: c.image for c in choices}
             node = self.state_node()
-            path = self.render(env, version, sorted(compiled.catalog.env_needed), images, database_wired(choices))
+            path = self.render(env, version, sorted(compiled.catalog.env_needed), images, swarm_database(self.settings, choices))
             before = {name: _task_spec(svc) for name, svc in self.docker.stack_services().items()}
             self.say(f"deploying stack `{self.name}` (gateway config {version}, {self.settings.gateway.replicas} "
                      f"replicas; Postgres and Redis on `{node.attrs['Description']['Hostname']}`)")

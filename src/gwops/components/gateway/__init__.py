@@ -22,6 +22,7 @@ SERVICE = "gateway"  # the image and settings key; its compose services are gate
 SLOTS = ("blue", "green")
 LITELLM_VERSION = "1.106.2"
 METRICS_PORT = 9400  # the metrics process in each replica (not published)
+ADAPTER = "prisma_adapter"  # the local image's database engine (image/prisma_adapter/engine.mjs)
 
 
 def service(slot: str) -> str:
@@ -83,11 +84,16 @@ def build_args(settings: StackSettings) -> dict[str, str]:
 
 
 def build_context(images: Images) -> Path:
-    """image/ plus LiteLLM's wheels (downloaded by the host once per version)."""
+    """image/ plus LiteLLM's wheels (downloaded by the host once per version) and the database
+    adapter's npm packages (once per lock file) in prisma_adapter/node_modules."""
     version = images.settings.images.litellm_version
     found = wheels.download(images, "litellm", COMPONENT.image_dir / "requirements.txt",
                             [f"litellm[proxy]=={version}"], what=f"LiteLLM {version}")
-    return wheels.context(images, "litellm", COMPONENT.image_dir, found)
+    modules = wheels.npm_ci(images, "prisma-adapter", COMPONENT.image_dir / ADAPTER,
+                            what="Prisma's WASM query engine and the adapter's packages")
+    ctx = wheels.context(images, "litellm", COMPONENT.image_dir, found)
+    wheels.link_tree(modules, ctx / ADAPTER / "node_modules")
+    return ctx
 
 
 COMPONENT = Component(

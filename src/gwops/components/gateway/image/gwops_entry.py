@@ -122,6 +122,25 @@ def standby(config: str | None) -> None:
     print(f"gwops: {config} is there: starting", file=sys.stderr, flush=True)
 
 
+def skip_schema_diff() -> None:
+    """With a database, LiteLLM's start either migrates (`prisma migrate deploy`) or, with
+    DISABLE_SCHEMA_UPDATE, runs `prisma migrate diff --from-url <DATABASE_URL>`: the password in a
+    process argument, a Node start and a schema engine this image does not have. `bin/ops up`
+    applies the migrations before any gateway starts (gwops.migrations), so the diff is skipped."""
+    if not os.environ.get("DATABASE_URL"):
+        return
+    try:
+        from litellm.proxy.db import check_migration
+    except ImportError:
+        return
+
+    def skipped(db_url: str | None = None) -> None:
+        print("gwops: LiteLLM's schema diff skipped: migrations are applied by `bin/ops up` before the gateway "
+              "starts", file=sys.stderr, flush=True)
+
+    check_migration.check_prisma_schema_diff = skipped  # type: ignore[assignment]
+
+
 def main() -> None:
     if os.environ.get("GWOPS_GC_GUARD", "1") != "0":  # GWOPS_GC_GUARD=0: plain `litellm`, for comparisons
         install()
@@ -130,6 +149,7 @@ def main() -> None:
     if metrics_port is not None:
         start_metrics(metrics_port, config)
     standby(config)
+    skip_schema_diff()
     from litellm import run_server
 
     sys.argv[0] = "litellm"

@@ -1,0 +1,177 @@
+"""LiteLLM's database migrations, applied by `up` as a step of their own.
+
+The gateways never migrate (DISABLE_SCHEMA_UPDATE): replicas racing to migrate at start, a
+migration outliving a health budget, a failed one marked done are the upgrade accidents LiteLLM's
+operators report. Instead `up` applies, once Postgres is healthy and before any gateway starts, the
+migrations the gateway image ships (`litellm_proxy_extras/migrations/*/migration.sql`, read out of
+the image once per image ID) that the database has not recorded yet.
+
+Each is recorded in `_prisma_migrations` exactly as `prisma migrate deploy` records it (name,
+checksum = SHA-256 of its migration.sql, start and finish times, one step), so either image serves a
+database the other migrated. Each runs in a transaction with its record: a failing migration leaves
+nothing of itself behind, and the migrations before it stay applied and recorded. Those that cannot
+run in a transaction (CREATE INDEX CONCURRENTLY, single statements by LiteLLM's own rule) run
+alone, then are recorded. The whole run holds Prisma's own advisory lock, so a `prisma migrate
+deploy` elsewhere waits for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gwops.errors import MigrationError, OpsError
+
+if TYPE_CHECKING:
+    from gwops.docker import Docker
+
+PRISMA_LOCK = 72707369  # the advisory lock id `prisma migrate` takes
+SCRIPT = "/tmp/gwops-migrate.sql"  # in the Postgres container; removed after the run
+TABLE = """CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+);"""
+APPLIED = ('SELECT migration_name FROM "_prisma_migrations" '
+           "WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL")
+# Run inside the gateway image: its migrations as JSON {name: [sha256, sql]}.
+READ_MIGRATIONS = """
+import hashlib, json, os, sys
+import litellm_proxy_extras as m
+d = os.path.join(os.path.dirname(m.__file__), "migrations")
+out = {}
+for name in sorted(os.listdir(d)):
+    p = os.path.join(d, name, "migration.sql")
+    if os.path.isfile(p):
+        raw = open(p, "rb").read()
+        out[name] = [hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")]
+json.dump(out, sys.stdout)
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    checksum: str  # SHA-256 of migration.sql, as Prisma records it
+    sql: str
+
+    @property
+    def transactional(self) -> bool:
+        """False for CONCURRENTLY statements, which Postgres refuses inside a transaction."""
+        code = re.sub(r"--[^\n]*", "", self.sql)
+        return re.search(r"\bCONCURRENTLY\b", code, re.IGNORECASE) is None
+
+
+@dataclass
+class MigrateResult:
+    applied: list[str]
+    total: int
+    seconds: float
+
+
+def bundled(docker: Docker, image: str, cache: Path) -> list[Migration]:
+    """The migrations `image` ships, in name order (= Prisma's order); cached by image ID."""
+    image_id = docker.image_id(image) or image
+    path = cache / "migrations" / f"{image_id.replace(':', '-')}.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+    else:
+        out = docker.run_image(image, ["sh", "-c", 'exec "$(command -v python3 || command -v python)" -c "$1"',
+                                       "sh", READ_MIGRATIONS])
+        try:
+            data = json.loads(out)
+        except ValueError:
+            raise OpsError(f"could not read LiteLLM's migrations from the image {image}",
+                           hint="is it a LiteLLM proxy image with `litellm-proxy-extras`? (`docker run --rm "
+                                f"--entrypoint sh {image} -c 'pip show litellm-proxy-extras'`)") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+    return [Migration(name, checksum, sql) for name, (checksum, sql) in sorted(data.items())]
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def script(pending: list[Migration]) -> tuple[str, list[tuple[int, int, Migration]]]:
+    """One psql script applying `pending` in order, and the line range each migration's SQL
+    occupies in it (to name the migration and statement of an error)."""
+    lines = ["\\set ON_ERROR_STOP 1", f"SELECT pg_advisory_lock({PRISMA_LOCK});", *TABLE.splitlines()]
+    ranges: list[tuple[int, int, Migration]] = []
+    for m in pending:
+        record = ('INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, '
+                  "rolled_back_at, started_at, applied_steps_count) VALUES (gen_random_uuid()::text, "
+                  f"{_quote(m.checksum)}, clock_timestamp(), {_quote(m.name)}, NULL, NULL, now(), 1);")
+        lines.append(f"\\echo gwops-migration {m.name}")
+        if m.transactional:
+            lines.append("BEGIN;")
+        first = len(lines) + 1
+        lines += m.sql.splitlines()
+        ranges.append((first, len(lines), m))
+        lines += [";", record]
+        if m.transactional:
+            lines.append("COMMIT;")
+    lines.append(f"SELECT pg_advisory_unlock({PRISMA_LOCK});")
+    return "\n".join(lines) + "\n", ranges
+
+
+def failure(output: str, ranges: list[tuple[int, int, Migration]]) -> MigrationError:
+    """psql's error (`psql:FILE:LINE: ERROR: ...`) as the migration and statement that failed."""
+    m = re.search(r"psql:[^:]*:(\d+): (ERROR|FATAL):\s*(.*)", output)
+    if not m:
+        last = (output.strip().splitlines() or ["(no output)"])[-1]
+        return MigrationError("the migrations", "", last)
+    line, reason = int(m.group(1)), m.group(3).strip()
+    for first, last, mig in ranges:
+        if first <= line <= last + 2:  # + the `;` and the record after it
+            sql = mig.sql.splitlines()
+            at = min(max(line - first, 0), len(sql) - 1) if sql else 0
+            start = at
+            while start > 0 and not sql[start - 1].rstrip().endswith(";"):
+                start -= 1
+            statement = " ".join(s.strip() for s in sql[start:at + 1] if s.strip() and not s.strip().startswith("--"))
+            return MigrationError(mig.name, statement[:300], reason, line=at + 1)
+    return MigrationError("the migrations", "", reason)
+
+
+def apply(docker: Docker, service: str, env: dict[str, str], migrations: list[Migration],
+          timeout: float) -> MigrateResult:
+    """Apply the migrations the database has not recorded; returns their names."""
+    t0 = time.monotonic()
+    code, out = docker.exec(service, ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c",
+                                      f"SELECT to_regclass('_prisma_migrations') IS NOT NULL"], env=env)
+    if code != 0:
+        raise OpsError(f"service `{service}` did not answer the migrations' first query: {out.strip()[-300:]}",
+                       hint=f"`bin/ops status`; `bin/ops logs {service}`")
+    done: set[str] = set()
+    if out.strip() == "t":
+        code, out = docker.exec(service, ["psql", "-X", "-At", "-c", APPLIED], env=env)
+        if code != 0:
+            raise OpsError(f"reading `_prisma_migrations` failed: {out.strip()[-300:]}",
+                           hint=f"`bin/ops logs {service}`")
+        done = set(out.split())
+    pending = [m for m in migrations if m.name not in done]
+    if not pending:
+        return MigrateResult([], len(migrations), time.monotonic() - t0)
+    text, ranges = script(pending)
+    docker.put_file(service, SCRIPT, text.encode())
+    run_env = {**env, "PGOPTIONS": f"-c statement_timeout={int(timeout * 1000)}"}
+    try:
+        code, out = docker.exec(service, ["psql", "-X", "-q", "-f", SCRIPT], env=run_env)
+    finally:
+        docker.exec(service, ["rm", "-f", SCRIPT])
+    if code != 0:
+        raise failure(out, ranges)
+    return MigrateResult([m.name for m in pending], len(migrations), time.monotonic() - t0)
