@@ -343,6 +343,27 @@ class Docker:
         except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
             raise _convert(exc, f"run {command[0]} in {image}") from exc
 
+    def image_files(self, image: str, path: str) -> dict[str, bytes]:
+        """The files under `path` in `image` (relative name -> content), read from a created,
+        never started, container."""
+        import io
+        import tarfile
+
+        try:
+            c = self.sdk.containers.create(image, entrypoint=["true"], network_mode="none")
+        except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
+            raise _convert(exc, f"create a container of {image}") from exc
+        try:
+            stream, _ = c.get_archive(path)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                top = path.rstrip("/").rsplit("/", 1)[-1]
+                return {m.name.removeprefix(top + "/"): tar.extractfile(m).read()  # type: ignore[union-attr]
+                        for m in tar.getmembers() if m.isfile()}
+        except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
+            raise _convert(exc, f"read {path} from {image}") from exc
+        finally:
+            c.remove(force=True)
+
     # -- images ----------------------------------------------------------------------------------
     @cached_property
     def _images(self) -> dict[str, Any]:

@@ -44,19 +44,8 @@ TABLE = """CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
 );"""
 APPLIED = ('SELECT migration_name FROM "_prisma_migrations" '
            "WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL")
-# Run inside the gateway image: its migrations as JSON {name: [sha256, sql]}.
-READ_MIGRATIONS = """
-import hashlib, json, os, sys
-import litellm_proxy_extras as m
-d = os.path.join(os.path.dirname(m.__file__), "migrations")
-out = {}
-for name in sorted(os.listdir(d)):
-    p = os.path.join(d, name, "migration.sql")
-    if os.path.isfile(p):
-        raw = open(p, "rb").read()
-        out[name] = [hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")]
-json.dump(out, sys.stdout)
-"""
+# Run inside the gateway image: where its migrations are (the package's folder differs by image).
+WHERE = "import os, litellm_proxy_extras as m; print(os.path.join(os.path.dirname(m.__file__), 'migrations'))"
 
 
 @dataclass(frozen=True)
@@ -86,14 +75,15 @@ def bundled(docker: Docker, image: str, cache: Path) -> list[Migration]:
     if path.exists():
         data = json.loads(path.read_text())
     else:
-        out = docker.run_image(image, ["sh", "-c", 'exec "$(command -v python3 || command -v python)" -c "$1"',
-                                       "sh", READ_MIGRATIONS])
-        try:
-            data = json.loads(out)
-        except ValueError:
-            raise OpsError(f"could not read LiteLLM's migrations from the image {image}",
+        where = docker.run_image(image, ["sh", "-c", 'exec "$(command -v python3 || command -v python)" -c "$1"',
+                                         "sh", WHERE]).decode(errors="replace").strip()
+        files = docker.image_files(image, where) if where.startswith("/") else {}
+        data = {name.split("/")[0]: [hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")]
+                for name, raw in files.items() if name.count("/") == 1 and name.endswith("/migration.sql")}
+        if not data:
+            raise OpsError(f"could not read LiteLLM's migrations from the image {image} ({where[-200:] or 'no answer'})",
                            hint="is it a LiteLLM proxy image with `litellm-proxy-extras`? (`docker run --rm "
-                                f"--entrypoint sh {image} -c 'pip show litellm-proxy-extras'`)") from None
+                                f"--entrypoint sh {image} -c 'pip show litellm-proxy-extras'`)")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
