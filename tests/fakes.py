@@ -3,7 +3,7 @@
 `start_openai`: the OpenAI API. By model name: `full` does everything (chat, streaming in several chunks, embeddings, tool calls,
 JSON mode); any other name chats only (its stream is one chunk, embeddings are refused); `broken`
 fails with HTTP 500; `liar` answers 200 with an error as the text. A chat with `n` gets n choices.
-Every POST's model is appended to the server's `calls` list.
+Every POST's model is appended to the server's `calls` list, its headers to `headers`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Fake(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         model = body["model"]
         self.server.calls.append(model)  # type: ignore[attr-defined]
+        self.server.headers.append(dict(self.headers))  # type: ignore[attr-defined]
         if self.path == "/v1/embeddings":
             if model == "full":
                 return self.answer(200, {"data": [{"embedding": [0.1, 0.2, 0.3]}]})
@@ -67,6 +68,7 @@ class Fake(BaseHTTPRequestHandler):
 def _serve(bind: str, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((bind, 0), handler)
     server.calls = []  # type: ignore[attr-defined]
+    server.headers = []  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -151,7 +151,7 @@ def apply(docker: Docker, service: str, env: dict[str, str], migrations: list[Mi
         if code != 0:
             raise OpsError(f"reading `_prisma_migrations` failed: {out.strip()[-300:]}",
                            hint=f"`bin/ops logs {service}`")
-        done = set(out.split())
+        done = set(out.splitlines())  # one name a line (a name may hold spaces)
     pending = [m for m in migrations if m.name not in done]
     if not pending:
         return MigrateResult([], len(migrations), time.monotonic() - t0)

@@ -104,8 +104,13 @@ def build_config(cat: Catalog, mappings: MappingsFile, providers: dict) -> dict[
         "model_list": model_list,
         "router_settings": router,
         "litellm_settings": litellm,
-        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY",
-                             **mappings.general_settings.model_dump()},
+        "general_settings": {
+            "master_key": "os.environ/LITELLM_MASTER_KEY",
+            # rpm/tpm limits, budgets and spend counters shared by every worker of every replica
+            # (without it each process counts alone: a key's limit admits up to replicas x workers
+            # times its value)
+            "coordination_redis": {"host": "redis", "port": 6379, "password": "os.environ/REDIS_PASSWORD"},
+            **mappings.general_settings.model_dump()},
     }
 
 

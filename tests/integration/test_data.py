@@ -1,0 +1,249 @@
+"""The data layer on one real stack (local images, the WASM engine adapter): migrations recorded
+as Prisma records them, keys/teams/spend through `bin/ops`, the adapter's query shapes checked
+row by row with psql, limits across replicas, reloads and a Postgres pause under load with
+virtual keys, backup/restore and down/up keeping keys and spend.
+
+The tests share the stack and run in file order (each leaves it serving)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from gwops.loadgen import Background
+from gwops.poll import poll
+from tests import fakes
+from tests.conftest import unique
+from tests.integration.conftest import container_ids, make_copy, master_key, ops, remove_stack
+
+pytestmark = pytest.mark.integration
+SCRIPT = Path(__file__).parent / "scripts/prisma_conformance.py"
+
+
+@dataclass
+class Stack:
+    root: Path
+    env: dict[str, str]
+    url: str
+    project: str
+    fake: object
+    up: subprocess.CompletedProcess
+
+    def ops(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return ops(self.root, self.env, *args, timeout=timeout)
+
+    def psql(self, sql: str) -> str:
+        """A query run in the Postgres container itself: never through the gateway or the adapter."""
+        pg = container_ids(self.project, "postgres")[0]
+        out = subprocess.run(["docker", "exec", pg, "sh", "-c",
+                              'exec psql -X -At -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$0"', sql],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def new_key(self, alias: str, *options: str) -> str:
+        r = self.ops("keys", "create", "--alias", alias, *options)
+        assert r.returncode == 0, r.stderr
+        secret = r.stdout.strip()
+        assert secret.startswith("sk-") and "\n" not in secret
+        return secret
+
+    def chat(self, key: str, model: str = "gwops-echo", **headers: str) -> httpx.Response:
+        return httpx.post(f"{self.url}/v1/chat/completions", timeout=30,
+                          headers={"Authorization": f"Bearer {key}", "Connection": "close", **headers},
+                          json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+
+    def spend_rows(self, key_alias: str) -> int:
+        return int(self.psql('SELECT count(*) FROM "LiteLLM_SpendLogs" s JOIN "LiteLLM_VerificationToken" k '
+                             f"ON k.token = s.api_key WHERE k.key_alias = '{key_alias}'"))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, local_images):
+    fake = fakes.start_openai("0.0.0.0")  # a provider that records the headers it receives
+    root = tmp_path_factory.mktemp("data") / "repo"
+    env = make_copy(root, unique("gwops-data"))
+    (root / "config/providers.yaml").write_text(
+        "providers:\n  lab:\n    type: mock\n    models: [gwops-echo]\n"
+        f"  fake:\n    type: openai_compatible\n    base_url: http://localhost:{fake.server_address[1]}/v1\n"
+        "    models: [plain]\n")
+    try:
+        up = ops(root, env, "up")
+        assert up.returncode == 0, up.stderr
+        settings = yaml.safe_load((root / "config/stack.yaml").read_text())
+        yield Stack(root, env, f"http://127.0.0.1:{settings['gateway']['port']}", settings["project_name"], fake, up)
+    finally:
+        fake.shutdown()
+        remove_stack(root, env)
+
+
+def test_migrations_are_recorded_as_prisma_records_them(stack):
+    assert "LiteLLM migrations applied" in stack.up.stderr, stack.up.stderr
+    # the checksums, computed independently: sha256sum of each migration.sql inside the image
+    image = json.loads(stack.ops("status", "--json").stdout)
+    gateway_image = next(s["image"] for s in image["services"] if s["service"] == "gateway-blue")
+    listing = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", gateway_image, "-c",
+                              'cd "$(python3 -c "import litellm_proxy_extras as m, os; print(os.path.dirname(m.__file__))")'
+                              '/migrations" && sha256sum */migration.sql'], capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    shipped = {path.removesuffix("/migration.sql"): digest
+               for digest, path in (line.split("  ", 1) for line in listing.stdout.splitlines())}
+    recorded = dict(line.split("|") for line in stack.psql(
+        'SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL '
+        "AND rolled_back_at IS NULL AND applied_steps_count = 1").splitlines())
+    assert len(shipped) > 200 and recorded == shipped
+    # a second `up` applies nothing and starts nothing
+    again = stack.ops("up")
+    assert again.returncode == 0 and "database: up to date" in again.stderr, again.stderr
+
+
+def test_keys_teams_and_spend_through_bin_ops(stack):
+    import openai
+
+    status = json.loads(stack.ops("status", "--json").stdout)
+    assert status["gateway"]["database"] is True and "WASM" in status["gateway"]["database_engine"]
+    assert stack.ops("teams", "create", "--alias", "lab", "--max-budget", "50").returncode == 0
+    alice = stack.new_key("alice", "--team", "lab", "--max-budget", "10", "--budget-duration", "30d")
+    client = openai.OpenAI(base_url=f"{stack.url}/v1", api_key=alice)
+    reply = client.chat.completions.create(model="gwops-echo", messages=[{"role": "user", "content": "hi"}])
+    assert "gwops gateway" in reply.choices[0].message.content
+
+    # seed 004: a client's Authorization and its own headers never reach the provider
+    before = len(stack.fake.headers)
+    r = stack.chat(alice, "plain", **{"X-Client-Secret": "do-not-forward"})
+    assert r.status_code == 200, r.text
+    sent = {k.lower(): v for k, v in stack.fake.headers[before].items()}
+    assert "x-client-secret" not in sent and alice not in json.dumps(sent)
+
+    # the secret is printed once and written nowhere: not in state/, logs/, compose files, .env
+    for f in [*stack.root.glob("state/**/*"), *stack.root.glob("logs/**/*"), *stack.root.glob("compose.d/*"),
+              stack.root / ".env"]:
+        if f.is_file():
+            assert alice not in f.read_text(errors="replace"), f"the new key leaked into {f}"
+    listing = json.loads(stack.ops("keys", "list", "--json").stdout)
+    assert [(k["key_alias"], k["team"], k["max_budget"]) for k in listing] == [("alice", "lab", 10.0)]
+    assert alice not in json.dumps(listing)
+    assert json.loads(stack.ops("teams", "info", "lab", "--json").stdout)["keys"] == ["alice"]
+
+    # spend: LiteLLM writes its logs in batches; both requests show under the key and the team
+    def both() -> list | None:
+        rows = json.loads(stack.ops("spend", "--by", "key", "--json").stdout)["rows"]
+        return rows if any(r["name"] == "alice" and r["requests"] == 2 for r in rows) else None
+
+    poll(both, 60, 1)
+    teams = json.loads(stack.ops("spend", "--by", "team", "--since", "1h", "--json").stdout)["rows"]
+    assert any(r["name"] == "lab" and r["requests"] == 2 for r in teams), teams
+
+    assert stack.chat("sk-not-a-key").status_code == 401
+    assert stack.ops("keys", "revoke", "alice", "--yes").returncode == 0
+    # revoked: every worker of every replica refuses it once its key cache lets go of it
+    t0 = time.monotonic()
+    poll(lambda: all(stack.chat(alice).status_code == 401 for _ in range(8)) or None, 90, 1)
+    print(f"revoked key refused everywhere after {time.monotonic() - t0:.1f} s")
+
+
+def test_adapter_conformance_rows_checked_with_psql(stack):
+    gw = container_ids(stack.project, "gateway-blue")[0]
+    run = subprocess.run(["docker", "exec", "-i", "-w", "/tmp", gw, "python3", "-"], input=SCRIPT.read_text(),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["unique"] == "UniqueViolationError" and out["token_found"] and out["count"] == 1
+    assert out["find_many"] == ["conf-token"] and out["execute_raw"] == 1 and out["deleted"] == 0
+    assert "unknown operation `findUniqueNoSuchModel`" in out["refused"]
+    assert "model LiteLLM_TeamTable, operation findMany" in out["refused_argument"]
+    assert out["raw"] == [{"names": ["LiteLLM_TeamTable"], "big": 2, "doc": {"a": 1}, "later": True}]  # name[] too
+    assert out["group_by"] == {"conf-committed": 0, "conf-team": 3, "conf-upserted": 0}
+    assert out["team_read"]["rpm_limit"] == 9007199254740993  # past 2^53: exact
+    # the rows themselves
+    row = stack.psql("SELECT jsonb_typeof(metadata), metadata->'nested'->'x', rpm_limit, models, "
+                     "to_char(budget_reset_at, 'YYYY-MM-DD HH24:MI:SS.MS'), spend, max_budget "
+                     "FROM \"LiteLLM_TeamTable\" WHERE team_id = 'conf-team'")
+    assert row == "object|[1, 2]|9007199254740993|{a,b}|2030-01-02 03:04:05.678|3|12.5"  # JSON stored as JSON
+    assert stack.psql("SELECT spend, jsonb_typeof(metadata), team_id FROM \"LiteLLM_VerificationToken\" "
+                      "WHERE token = 'conf-token'") == "2.25|object|conf-team"
+    teams = stack.psql("SELECT team_id || ':' || COALESCE(team_alias, '') FROM \"LiteLLM_TeamTable\" "
+                       "WHERE team_id LIKE 'conf-%' ORDER BY 1").splitlines()
+    assert teams == ["conf-committed:raw alias", "conf-team:conf team", "conf-upserted:second"]  # no rolled-back row
+
+
+def test_rpm_limit_holds_for_the_whole_stack(stack):
+    """2 replicas x 2 workers: a per-process limit would admit up to 4x the limit."""
+    key = stack.new_key("limited", "--rpm", "10")
+    codes, replicas = [], set()
+    for _ in range(30):  # about 10 s: one rate-limit window, every request on a new connection
+        r = stack.chat(key)
+        codes.append(r.status_code)
+        if r.status_code == 200:
+            replicas.add(r.headers.get("x-gwops-replica"))
+    admitted = codes.count(200)
+    print(f"rpm 10: {admitted} of 30 admitted by {len(replicas)} replicas; refused: {codes.count(429)}")
+    assert len(replicas) == 2  # both replicas admitted some: the count is shared
+    assert 10 <= admitted <= 12 and codes.count(429) == 30 - admitted, codes
+
+
+def test_reloads_and_a_postgres_pause_under_load_with_a_virtual_key(stack):
+    key = stack.new_key("loadgen")
+    pg = container_ids(stack.project, "postgres")[0]
+    t_start = time.monotonic()
+    with Background(stack.url, key, rate=20, stream_share=0.2, models_share=0.0) as bg:
+        providers = (stack.root / "config/providers.yaml").read_text()
+        for i in range(3):
+            (stack.root / "config/providers.yaml").write_text(providers.replace("[gwops-echo]", f"[gwops-echo, extra-{i}]"))
+            r = stack.ops("reload", "--quiet-diff")
+            assert r.returncode == 0, r.stderr
+        subprocess.run(["docker", "pause", pg], check=True)
+        try:
+            time.sleep(10)  # the pause itself is what is measured (not a wait for a condition)
+        finally:
+            subprocess.run(["docker", "unpause", pg], check=True)
+        time.sleep(3)  # traffic after the pause too, before the load stops
+        t_resume = time.monotonic()
+    res = bg.result
+    print(res.summary(), f"(reloads and the pause took {t_resume - t_start:.0f} s)")
+    assert res.switches() == 3
+    assert res.failures == [], [f"{o.kind}: {o.error[:100]}" for o in res.failures[:5]]
+    answered = len(res.outcomes)
+    # LiteLLM queues spend writes and flushes them in batches: every answered request gets its row
+    poll(lambda: stack.spend_rows("loadgen") >= answered or None, 120, 2)
+    assert stack.spend_rows("loadgen") == answered
+
+
+def test_backup_restore_and_down_up_keep_keys_and_spend(stack):
+    before = stack.new_key("before-backup")
+    assert stack.chat(before).status_code == 200
+    poll(lambda: stack.spend_rows("before-backup") == 1 or None, 60, 1)
+    rows_at_backup = int(stack.psql('SELECT count(*) FROM "LiteLLM_SpendLogs"'))
+    b = stack.ops("backup")
+    assert b.returncode == 0, b.stderr
+    verify = stack.ops("backups", "verify")
+    assert verify.returncode == 0, verify.stderr
+    manifest = json.loads(stack.ops("backups", "--json").stdout)[-1]
+    assert manifest["verified"] == "verified"
+
+    after = stack.new_key("after-backup")
+    assert stack.chat(after).status_code == 200
+    poll(lambda: stack.spend_rows("after-backup") == 1 or None, 60, 1)
+    r = stack.ops("restore", "latest", "--yes")
+    assert r.returncode == 0, r.stderr
+    # the spend rows are the backup's, to the row (the one made after it is gone with its key)
+    assert int(stack.psql('SELECT count(*) FROM "LiteLLM_SpendLogs"')) == rows_at_backup
+    assert stack.spend_rows("after-backup") == 0
+    assert stack.chat(before).status_code == 200
+    assert stack.chat(after).status_code == 401  # made after the backup: gone
+    poll(lambda: stack.spend_rows("before-backup") == 2 or None, 60, 1)
+
+    down = stack.ops("down")
+    assert down.returncode == 0, down.stderr
+    up = stack.ops("up")
+    assert up.returncode == 0, up.stderr
+    assert stack.chat(before).status_code == 200
+    poll(lambda: stack.spend_rows("before-backup") == 3 or None, 60, 1)
+    assert master_key(stack.root) not in stack.ops("keys", "list", "--json").stdout
