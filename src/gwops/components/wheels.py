@@ -74,9 +74,14 @@ def npm_ci(images: Images, name: str, package_dir: Path, what: str) -> Path:
     if stamp.exists():
         return dest / "node_modules"
     npm = shutil.which("npm")
+    if npm is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        from gwops.host import apt_install
+
+        apt_install(["npm"], images.say, images.log.parent / "apt.log")
+        npm = shutil.which("npm")
     if npm is None:
         raise OpsError(f"downloading {what} needs `npm` on the host",
-                       hint="install Node.js and npm (Debian: `apt-get install -y npm`), then retry")
+                       hint="install Node.js and npm (Debian/Ubuntu: `sudo apt-get install -y npm`), then retry")
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     for f in ("package.json", "package-lock.json"):
