@@ -141,7 +141,7 @@ def apply(docker: Docker, service: str, env: dict[str, str], migrations: list[Mi
     """Apply the migrations the database has not recorded; returns their names."""
     t0 = time.monotonic()
     code, out = docker.exec(service, ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c",
-                                      f"SELECT to_regclass('_prisma_migrations') IS NOT NULL"], env=env)
+                                      "SELECT to_regclass('_prisma_migrations') IS NOT NULL"], env=env)
     if code != 0:
         raise OpsError(f"service `{service}` did not answer the migrations' first query: {out.strip()[-300:]}",
                        hint=f"`bin/ops status`; `bin/ops logs {service}`")

@@ -188,6 +188,13 @@ def test_rpm_limit_holds_for_the_whole_stack(stack):
     assert len(replicas) == 2  # both replicas admitted some: the count is shared
     assert 10 <= admitted <= 12 and codes.count(429) == 30 - admitted, codes
 
+    # a key at its budget (spend 0 of 0) is refused with a 4xx by every replica
+    broke = stack.new_key("broke", "--max-budget", "0")
+    refused = [stack.chat(broke) for _ in range(8)]
+    assert all(400 <= r.status_code < 500 for r in refused), [(r.status_code, r.text[:200]) for r in refused]
+    assert all("budget" in r.text.lower() for r in refused)
+    assert len({r.headers.get("x-gwops-replica") for r in refused}) == 2  # both replicas refused it
+
 
 def test_reloads_and_a_postgres_pause_under_load_with_a_virtual_key(stack):
     key = stack.new_key("loadgen")

@@ -28,8 +28,17 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from gwops.cli import (cmd_backends, cmd_backup, cmd_config, cmd_images, cmd_keys, cmd_probe, cmd_reload,
-                           cmd_stack, cmd_swarm)
+    from gwops.cli import (
+        cmd_backends,
+        cmd_backup,
+        cmd_config,
+        cmd_images,
+        cmd_keys,
+        cmd_probe,
+        cmd_reload,
+        cmd_stack,
+        cmd_swarm,
+    )
 
     for module in (cmd_stack, cmd_reload, cmd_config, cmd_images, cmd_backup, cmd_keys, cmd_backends, cmd_probe,
                    cmd_swarm):

@@ -9,7 +9,7 @@ import json
 
 from prisma import Prisma, errors
 
-T0 = dt.datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
 
 
 async def main() -> None:
