@@ -45,6 +45,13 @@ def _up(copy, replicas: int) -> tuple[Path, dict[str, str], str, Docker]:
     return root, env, f"http://127.0.0.1:{s['gateway']['port']}", Docker(Project(root), s["project_name"])
 
 
+def _virtual_key(root: Path, env: dict[str, str], alias: str) -> str:
+    """A key of LiteLLM's database (not the master key): the load reads keys and writes spend."""
+    r = ops(root, env, "keys", "create", "--alias", alias)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
 def _serving(root: Path) -> tuple[str, str]:
     """The serving slot and its service (the other slot's replicas wait as standbys and serve nothing)."""
     slot = slots.load(Project(root)).active
@@ -106,7 +113,7 @@ def test_a_crashed_gateway_replica_costs_no_new_request(copy):
     proxy = Proxy(docker)
     slot, svc = _serving(root)
     assert len(docker.replicas(svc)) == 2 and proxy.stats()[slot].up == 2
-    with Background(url, master_key(root), rate=RATE, stream_share=0.2) as bg:
+    with Background(url, _virtual_key(root, env, "crash-load"), rate=RATE, stream_share=0.2) as bg:
         _hold(10)  # steady load first (a freshly started gateway's first requests are its slowest)
         in_flight_1 = proxy.stats()[slot].sessions
         k1, c1 = _crash(docker, svc, 0)
@@ -154,7 +161,7 @@ def test_data_services_crash_or_stall_and_come_back(copy):
     """Redis crashes (main process killed; Docker restarts it) and Postgres is paused for 10 s,
     under load: failures only while each is away, and `status` is healthy again after."""
     root, env, url, docker = _up(copy, replicas=2)
-    key = master_key(root)
+    key = _virtual_key(root, env, "stall-load")
     figures = {}
     for case in ("redis-crash", "postgres-pause"):
         with Background(url, key, rate=RATE, stream_share=0.2) as bg:

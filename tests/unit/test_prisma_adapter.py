@@ -1,6 +1,6 @@
 """The gateway image's database adapter: GraphQL as prisma-client-py writes it, translated to
 Prisma's JSON protocol (translate.mjs, run by the machine's Node with the adapter's locked npm
-packages from `bin/ops images build`'s cache). The whole path against Postgres is in
+packages, from the cache `bin/ops images build` fills). The whole path against Postgres is in
 tests/integration/test_data.py."""
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from gwops.components import wheels
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
@@ -59,16 +61,27 @@ console.log(JSON.stringify(out));
 """
 
 
-def modules() -> Path | None:
-    found = sorted((REPO / "state/cache/npm").glob("prisma-adapter-*/node_modules"))
-    return found[-1] if found else None
+@dataclass
+class Cache:
+    """What gwops.components.wheels.npm_ci needs of `Images`: the same cache `images build` uses."""
+
+    cache: Path = REPO / "state/cache"
+    log: Path = REPO / "logs/images-build.log"
+
+    def say(self, message: str) -> None:
+        pass
+
+
+def modules() -> Path:
+    """The adapter's locked npm packages, downloaded once (as `bin/ops images build` does)."""
+    return wheels.npm_ci(Cache(), "prisma-adapter", ADAPTER, "the adapter's packages")  # type: ignore[arg-type]
 
 
 def run(tmp_path: Path, cases: list[str]) -> list[dict]:
-    if modules() is None or shutil.which("node") is None:
+    if shutil.which("node") is None:
         if os.environ.get("CI"):
-            pytest.fail("the adapter's npm packages are not in state/cache/npm (`bin/ops images build` downloads them)")
-        pytest.skip("no Node or no adapter packages (run `bin/ops images build`)")
+            pytest.fail("no `node` on this machine (the adapter's unit tests run it)")
+        pytest.skip("no Node.js on this machine")
     for f in ("translate.mjs", "schema.mjs"):
         shutil.copy(ADAPTER / f, tmp_path / f)
     (tmp_path / "package.json").write_text('{"type": "module"}')

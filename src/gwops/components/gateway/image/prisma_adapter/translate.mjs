@@ -208,7 +208,7 @@ export function unwrap(value) {
   if (Array.isArray(value)) return value.map(unwrap);
   if (value === null || typeof value !== "object") return value;
   if (typeof value.$type === "string" && "value" in value && Object.keys(value).length === 2) {
-    return value.$type === "FieldRef" ? value.value : value.value;
+    return value.value;
   }
   const out = {};
   for (const [k, v] of Object.entries(value)) out[k] = unwrap(v);
