@@ -123,18 +123,19 @@ def main() -> None:
         (a50, a99), (b50, b99) = p50s.values()
         print(f"   database: p50 {100 * (b50 / a50 - 1):+.1f} %, p99 {100 * (b99 / a99 - 1):+.1f} %")
 
-        # 3: sustained load on B alone
+        # 3: sustained load on B alone, with a key of its own (its spend rows are this run's only)
         run(a_root, a_env, "down")
+        key = new_key(b_root, b_env, "sustain")
         res = run_load(url(b_st), key, rate=50, duration=sustain, stream_share=0.2, models_share=0.0)
         procs = processes(b_st["project_name"])
         engines = [p for p in procs if "engine.mjs" in p[2]]
         workers = [p for p in procs if "gunicorn" in p[2] or "gwops_entry" in p[2] or "litellm" in p[2]]
         answered = sum(o.ok for o in res.outcomes)
         t0 = time.monotonic()
-        rows = spend_rows(b_st["project_name"], "bench")
+        rows = spend_rows(b_st["project_name"], "sustain")
         while rows < answered and time.monotonic() - t0 < 180:
             time.sleep(2)  # the spend writer's batches: polled with a deadline
-            rows = spend_rows(b_st["project_name"], "bench")
+            rows = spend_rows(b_st["project_name"], "sustain")
         print(f"3. 50 req/s for {sustain:g} s with a virtual key: {res.summary()}")
         print(f"   engine processes (adapter, one per worker's client): {len(engines)} in "
               f"{len({p[0] for p in engines})} containers; RSS "
