@@ -86,6 +86,7 @@ def npm_ci(images: Images, name: str, package_dir: Path, what: str) -> Path:
     dest.mkdir(parents=True)
     for f in ("package.json", "package-lock.json"):
         shutil.copy2(package_dir / f, dest / f)
+    images.log.parent.mkdir(parents=True, exist_ok=True)
     images.say(f"downloading {what} for a local image (log: {images.log})")
     with images.log.open("a") as fh:
         rc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"], cwd=dest,
