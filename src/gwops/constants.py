@@ -35,3 +35,6 @@ LITELLM_META = "litellm.config.meta.json"
 # `bin/ops reload` runs at this niceness: on a small host under load its own CPU (imports, the
 # compose model, docker calls) comes after the serving gateway's
 RELOAD_NICENESS = 10
+
+# never part of a local image's inputs or build context: downloaded (npm packages), or made by runs
+IMAGE_LOCAL_ONLY = ("node_modules", "__pycache__")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gwops import components
-from gwops.components import wheels
+from gwops import constants as C
 from gwops.docker import Docker
 from gwops.errors import OpsError, PrerequisiteError
 from gwops.host import apt_install
@@ -27,7 +27,6 @@ from gwops.settings import ImagePin, StackSettings
 
 Say = Callable[[str], None]
 INPUTS_LABEL = "gwops.inputs-sha256"
-LOCAL_ONLY = set(wheels.LOCAL_ONLY)
 
 
 def pin_of(settings: StackSettings, service: str) -> ImagePin:
@@ -101,7 +100,7 @@ class Images:
     def _inputs_hash(self, service: str) -> str:
         h = hashlib.sha256()
         ctx = self._context(service)
-        for f in sorted(p for p in ctx.rglob("*") if p.is_file() and not LOCAL_ONLY & set(p.relative_to(ctx).parts)):
+        for f in sorted(p for p in ctx.rglob("*") if p.is_file() and not set(C.IMAGE_LOCAL_ONLY) & set(p.relative_to(ctx).parts)):
             h.update(str(f.relative_to(ctx)).encode() + b"\0" + f.read_bytes())
         for k, v in sorted(self._buildargs(service).items()):
             h.update(f"{k}={v}\n".encode())

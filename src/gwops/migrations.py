@@ -23,12 +23,20 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gwops.errors import MigrationError, OpsError
 
-if TYPE_CHECKING:
-    from gwops.docker import Docker
+
+class Docker(Protocol):
+    """What the migrations need of gwops.docker.Docker (named here, not imported: this module
+    stays outside the stack's import graph)."""
+
+    def image_id(self, ref: str) -> str | None: ...
+    def run_image(self, image: str, command: list[str]) -> bytes: ...
+    def image_files(self, image: str, path: str) -> dict[str, bytes]: ...
+    def exec(self, service: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]: ...
+    def put_file(self, service: str, path: str, data: bytes, mode: int = 0o600) -> None: ...
 
 PRISMA_LOCK = 72707369  # the advisory lock id `prisma migrate` takes
 SCRIPT = "/tmp/gwops-migrate.sql"  # in the Postgres container; removed after the run

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gwops import constants as C
 from gwops.errors import OpsError
 
 if TYPE_CHECKING:
     from gwops.images import Images
 
-LOCAL_ONLY = ("node_modules", "__pycache__")  # never part of an image's inputs: downloaded, or made by runs
 PLATFORM = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",  # Debian bookworm's python3
             "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
             "--platform", "manylinux_2_28_x86_64", "--platform", "any"]
@@ -55,7 +55,7 @@ def context(images: Images, name: str, image_dir: Path, found: Path) -> Path:
     """image/ plus the wheels (./wheels), hard-linked into a build folder under state/cache/."""
     ctx = images.cache / "build" / name
     shutil.rmtree(ctx, ignore_errors=True)
-    shutil.copytree(image_dir, ctx, ignore=shutil.ignore_patterns(*LOCAL_ONLY))
+    shutil.copytree(image_dir, ctx, ignore=shutil.ignore_patterns(*C.IMAGE_LOCAL_ONLY))
     (ctx / "wheels").mkdir()
     for whl in found.glob("*.whl"):
         try:
