@@ -228,10 +228,10 @@ def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetim
 
 def spend(docker: Docker, env: dict[str, str], by: str, since: dt.datetime | None) -> list[dict[str, Any]]:
     """Requests, spend and tokens per `by`, since `since`, from LiteLLM's spend logs."""
-    code, out = docker.exec("postgres", ["psql", "-X", "-At", "-F", "\t", "-c", spend_query(by, since)], env={
-        "PGHOST": "127.0.0.1", "PGUSER": env.get("POSTGRES_USER", "litellm"),
-        "PGDATABASE": env.get("POSTGRES_DB", "litellm"), "PGPASSWORD": env.get("POSTGRES_PASSWORD", ""),
-        "PGCONNECT_TIMEOUT": "10"})
+    from gwops.components import postgres
+
+    code, out = docker.exec(postgres.SERVICE, ["psql", "-X", "-At", "-F", "\t", "-c", spend_query(by, since)],
+                            env=postgres.client_env(env))
     if code != 0:
         raise OpsError(f"reading the spend logs failed: {out.strip()[-300:]}",
                        hint="`bin/ops status`: is Postgres running, and the database on?")

@@ -294,10 +294,7 @@ class Stack:
 
         image = next(c.image for c in choices if c.service == gateway.SERVICE)
         found = migrations.bundled(self.docker, image, self.project.state_dir / "cache")
-        env = envfile.read(self.project.env_file)
-        pg_env = {"PGHOST": "127.0.0.1", "PGUSER": env.get("POSTGRES_USER", "litellm"),
-                  "PGDATABASE": env.get("POSTGRES_DB", "litellm"), "PGPASSWORD": env.get("POSTGRES_PASSWORD", ""),
-                  "PGCONNECT_TIMEOUT": "10"}
+        pg_env = postgres.client_env(envfile.read(self.project.env_file))
         res = migrations.apply(self.docker, postgres.SERVICE, pg_env, found, self.settings.database.migrate_timeout)
         if res.applied:
             self.say(f"database: {len(res.applied)} of {res.total} LiteLLM migrations applied "

@@ -21,6 +21,14 @@ VOLUME = "postgres-data"  # its data volume (docker-compose.yml)
 LOGIN = ["sh", "-c", 'exec psql -X -w -h "$HOSTNAME" -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "SELECT 1"']
 
 
+def client_env(env: dict[str, str], timeout: int = 10) -> dict[str, str]:
+    """psql's environment inside the Postgres container for the stack's user, over TCP with the
+    password from `.env` (`env`): never a process argument."""
+    return {"PGHOST": "127.0.0.1", "PGUSER": env.get("POSTGRES_USER", "litellm"),
+            "PGDATABASE": env.get("POSTGRES_DB", "litellm"), "PGPASSWORD": env.get("POSTGRES_PASSWORD", ""),
+            "PGCONNECT_TIMEOUT": str(timeout)}
+
+
 def check_answer(health: Health, answer: str) -> None:
     """Raise PostgresAuthError if `answer` (psql's output) is the server refusing the password:
     a rejected password never heals."""
