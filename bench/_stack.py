@@ -16,8 +16,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(".venv", ".git", "state", "logs", ".env", "compose.d", "__pycache__",
-                                ".hypothesis", "backups")
+IGNORE = shutil.ignore_patterns(
+    ".venv", ".git", "state", "logs", ".env", "compose.d", "__pycache__", ".hypothesis", "backups"
+)
 
 
 def free_port() -> int:
@@ -35,12 +36,26 @@ def run(root: Path, env: dict, *args: str) -> tuple[float, str]:
 
 
 def idle_slot(root, env, project: str) -> tuple[str, list[str]]:
-    st = json.loads(subprocess.run([str(root / "bin/ops"), "status", "--json"], env=env, cwd=root,
-                                   capture_output=True, text=True).stdout)
+    st = json.loads(
+        subprocess.run(
+            [str(root / "bin/ops"), "status", "--json"], env=env, cwd=root, capture_output=True, text=True
+        ).stdout
+    )
     slot = "green" if st["gateway"]["active_slot"] == "blue" else "blue"
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}",
-                          "--filter", f"label=com.docker.compose.service=gateway-{slot}"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    ids = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-aq",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            f"label=com.docker.compose.service=gateway-{slot}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return slot, ids
 
 
@@ -68,10 +83,19 @@ def wait_settled(project: str, services: list[str], limit: float = 5.0, timeout:
     container that just started, as Prometheus replaying its WAL, would weigh on a timed run)."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        out = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}"],
-                             capture_output=True, text=True, timeout=60).stdout
-        busy = [line for line in out.splitlines() if line.startswith(f"{project}-")
-                and any(f"-{s}-" in line for s in services) and float(line.rpartition(" ")[2].rstrip("%") or 0) > limit]
+        out = subprocess.run(
+            ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        busy = [
+            line
+            for line in out.splitlines()
+            if line.startswith(f"{project}-")
+            and any(f"-{s}-" in line for s in services)
+            and float(line.rpartition(" ")[2].rstrip("%") or 0) > limit
+        ]
         if not busy:
             return time.monotonic() - t0
     sys.exit(f"{', '.join(services)} still busy after {timeout:g} s")
@@ -80,8 +104,12 @@ def wait_settled(project: str, services: list[str], limit: float = 5.0, timeout:
 def others_busy(project: str, limit: float = 20.0) -> dict[str, float]:
     """Containers of other Compose projects using more than `limit` % CPU now (a load test of
     another stack would distort timings on a small machine)."""
-    out = subprocess.run(["docker", "stats", "--no-stream", "--format",
-                          '{{.Name}} {{.CPUPerc}}'], capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     busy = {}
     for line in out.splitlines():
         name, _, cpu = line.rpartition(" ")
@@ -103,8 +131,9 @@ def wait_quiet(project: str, timeout: float = 300.0) -> str:
 
 def env_value(root: Path, name: str) -> str:
     """A value from the copy's generated `.env`."""
-    return next(line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines()
-                if line.startswith(f"{name}="))
+    return next(
+        line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines() if line.startswith(f"{name}=")
+    )
 
 
 def master_key(root: Path) -> str:
@@ -120,8 +149,12 @@ def stack_copy(tmp: str, monitoring: bool = False):
     st = yaml.safe_load((root / "config/stack.yaml").read_text())
     st["project_name"] = f"gwops-bench-{uuid.uuid4().hex[:6]}"
     st["gateway"]["port"] = free_port()
-    st["monitoring"] = {"enabled": monitoring, "prometheus_port": free_port(), "alertmanager_port": free_port(),
-                        "grafana_port": free_port()}
+    st["monitoring"] = {
+        "enabled": monitoring,
+        "prometheus_port": free_port(),
+        "alertmanager_port": free_port(),
+        "grafana_port": free_port(),
+    }
     (root / "config/stack.yaml").write_text(yaml.safe_dump(st))
     env = {**os.environ, "GWOPS_VENV": os.environ.get("GWOPS_VENV") or str(ROOT / ".venv"), "GWOPS_ROOT": str(root)}
     for k in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):
@@ -129,5 +162,10 @@ def stack_copy(tmp: str, monitoring: bool = False):
     try:
         yield root, env, st
     finally:
-        subprocess.run([str(root / "bin/ops"), "down", "--volumes", "--yes", "--no-backup"], env=env, cwd=root,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [str(root / "bin/ops"), "down", "--volumes", "--yes", "--no-backup"],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            timeout=300,
+        )

@@ -34,8 +34,13 @@ def backups(tmp: str, container, pw: str):
     from gwops.settings import StackSettings
 
     project = Project(Path(tmp))
-    return Backups(project, StackSettings(backups=B(dir=str(Path(tmp) / "backups"))),
-                   Docker(project, "gwops-bench"), lambda m: None, target=Target(container, USER, DB, pw))
+    return Backups(
+        project,
+        StackSettings(backups=B(dir=str(Path(tmp) / "backups"))),
+        Docker(project, "gwops-bench"),
+        lambda m: None,
+        target=Target(container, USER, DB, pw),
+    )
 
 
 def child(cid: str, pw: str, tmp: str) -> None:
@@ -44,13 +49,23 @@ def child(cid: str, pw: str, tmp: str) -> None:
     c = docker.from_env().containers.get(cid)
     t0 = time.perf_counter()
     res = backups(tmp, c, pw).backup(verify=False, prune=False)
-    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "size": res.manifest.files["dump.sql.zst"]["size"], "raw": res.manifest.raw_size,
-                      "id": res.manifest.id}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - t0,
+                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "size": res.manifest.files["dump.sql.zst"]["size"],
+                "raw": res.manifest.raw_size,
+                "id": res.manifest.id,
+            }
+        )
+    )
 
 
 def run_child(cid: str, pw: str, tmp: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", cid, pw, tmp], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", cid, pw, tmp], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -66,8 +81,9 @@ def main() -> None:
     small = rows // 10
     image = StackSettings().images.postgres.local
     pw = secrets.token_urlsafe(24)
-    c = docker.from_env().containers.run(image, detach=True, environment={
-        "POSTGRES_PASSWORD": pw, "POSTGRES_USER": USER, "POSTGRES_DB": DB})
+    c = docker.from_env().containers.run(
+        image, detach=True, environment={"POSTGRES_PASSWORD": pw, "POSTGRES_USER": USER, "POSTGRES_DB": DB}
+    )
     try:
         wait_ready(c, USER, DB, 60)
         pgseed.apply_schema(c, USER, DB)
@@ -86,11 +102,15 @@ def main() -> None:
             verify_s = time.perf_counter() - t0
     finally:
         c.remove(force=True, v=True)
-    print(f"{rows} spend-log rows: raw `pg_dump -Fc > /dev/null` {raw:.2f} s; "
-          f"backup {ours['seconds']:.2f} s = {ours['seconds'] / raw:.2f}x (target <= 1.3x); "
-          f"{ours['raw'] / 1e6:.0f} MB dump -> {ours['size'] / 1e6:.1f} MB zstd")
-    print(f"peak RSS of the backup process: {ours['rss_mb']:.0f} MB at {rows} rows, "
-          f"{at_small['rss_mb']:.0f} MB at {small} rows (target < 100 MB, flat)")
+    print(
+        f"{rows} spend-log rows: raw `pg_dump -Fc > /dev/null` {raw:.2f} s; "
+        f"backup {ours['seconds']:.2f} s = {ours['seconds'] / raw:.2f}x (target <= 1.3x); "
+        f"{ours['raw'] / 1e6:.0f} MB dump -> {ours['size'] / 1e6:.1f} MB zstd"
+    )
+    print(
+        f"peak RSS of the backup process: {ours['rss_mb']:.0f} MB at {rows} rows, "
+        f"{at_small['rss_mb']:.0f} MB at {small} rows (target < 100 MB, flat)"
+    )
     print(f"restore-and-verify: {verify_s:.1f} s ({m.verification['status']}: {m.verification['detail']})")
 
 

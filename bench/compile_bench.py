@@ -27,13 +27,22 @@ def write_sources(d: Path) -> None:
     providers = {}
     for p in range(N_PROVIDERS):
         providers[f"prov-{p}"] = {
-            "type": kinds[p % len(kinds)], "base_url": f"http://host-{p}:8000",
-            "models": [{"name": f"model-{p}-{i}", "aliases": [f"alias-{p}-{i}"], "context_window": 8192,
-                        "capabilities": ["chat"]} for i in range(N_MODELS // N_PROVIDERS)],
+            "type": kinds[p % len(kinds)],
+            "base_url": f"http://host-{p}:8000",
+            "models": [
+                {
+                    "name": f"model-{p}-{i}",
+                    "aliases": [f"alias-{p}-{i}"],
+                    "context_window": 8192,
+                    "capabilities": ["chat"],
+                }
+                for i in range(N_MODELS // N_PROVIDERS)
+            ],
         }
     names = [f"model-{p}-{i}" for p in range(N_PROVIDERS) for i in range(N_MODELS // N_PROVIDERS)]
-    chains = {names[i]: {"chain": [names[(i + 1 + k) % len(names)] for k in range(3)]}
-              for i in range(0, N_CHAINS * 3, 3)}  # chains point forward only: no cycles
+    chains = {
+        names[i]: {"chain": [names[(i + 1 + k) % len(names)] for k in range(3)]} for i in range(0, N_CHAINS * 3, 3)
+    }  # chains point forward only: no cycles
     (d / "providers.yaml").write_text(yaml.safe_dump({"providers": providers}))
     (d / "model-mappings.yaml").write_text(yaml.safe_dump({"fallback_chains": chains}))
 
@@ -46,10 +55,17 @@ def child(d: str) -> None:
     compiled = compile_sources(Path(d), naming="kebab-case", env={})
     wall = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(wall, 3), "peak_rss_mb": round(peak_mb, 1),
-                      "deployments": len(compiled.config["model_list"]),
-                      "fallback_chains": len(compiled.config["router_settings"].get("fallbacks", [])),
-                      "bytes": len(compiled.text)}))
+    print(
+        json.dumps(
+            {
+                "seconds": round(wall, 3),
+                "peak_rss_mb": round(peak_mb, 1),
+                "deployments": len(compiled.config["model_list"]),
+                "fallback_chains": len(compiled.config["router_settings"].get("fallbacks", [])),
+                "bytes": len(compiled.text),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -58,13 +74,21 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as d:
         write_sources(Path(d))
-        runs = [json.loads(subprocess.run([sys.executable, __file__, "--child", d], capture_output=True,
-                                          text=True, check=True).stdout) for _ in range(3)]
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, __file__, "--child", d], capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for _ in range(3)
+        ]
     best = min(runs, key=lambda r: r["seconds"])
-    print(f"compile+validate {N_MODELS} models, {N_CHAINS} fallback chains: "
-          f"best of 3 {best['seconds']:.3f} s (runs: {', '.join(str(r['seconds']) for r in runs)}), "
-          f"peak RSS {max(r['peak_rss_mb'] for r in runs):.0f} MB (includes the interpreter), "
-          f"{best['deployments']} deployments, {best['bytes']} bytes; target < 1 s and < 200 MB")
+    print(
+        f"compile+validate {N_MODELS} models, {N_CHAINS} fallback chains: "
+        f"best of 3 {best['seconds']:.3f} s (runs: {', '.join(str(r['seconds']) for r in runs)}), "
+        f"peak RSS {max(r['peak_rss_mb'] for r in runs):.0f} MB (includes the interpreter), "
+        f"{best['deployments']} deployments, {best['bytes']} bytes; target < 1 s and < 200 MB"
+    )
 
 
 if __name__ == "__main__":

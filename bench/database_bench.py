@@ -32,8 +32,10 @@ from _stack import master_key, run, stack_copy, standby_ready, wait_quiet  # noq
 from gwops.loadgen import run_load  # noqa: E402
 
 # every process of a gateway container: pid, RSS (kB), command line
-PROCS = ('for p in /proc/[0-9]*; do r=$(sed -n "s/^VmRSS:[[:space:]]*//p" $p/status 2>/dev/null); '
-         '[ -n "$r" ] && echo "${p#/proc/}|$r|$(tr "\\0" " " < $p/cmdline)"; done')
+PROCS = (
+    'for p in /proc/[0-9]*; do r=$(sed -n "s/^VmRSS:[[:space:]]*//p" $p/status 2>/dev/null); '
+    '[ -n "$r" ] && echo "${p#/proc/}|$r|$(tr "\\0" " " < $p/cmdline)"; done'
+)
 
 
 def with_database(root: Path, on: bool) -> None:
@@ -53,16 +55,32 @@ def url(st: dict) -> str:
 
 
 def new_key(root: Path, env: dict, alias: str) -> str:
-    out = subprocess.run([str(root / "bin/ops"), "keys", "create", "--alias", alias], env=env, cwd=root,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(root / "bin/ops"), "keys", "create", "--alias", alias],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if out.returncode != 0:
         sys.exit(f"keys create failed: {out.stderr}")
     return out.stdout.strip()
 
 
 def containers(project: str, prefix: str = "gateway-") -> list[str]:
-    out = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={project}", "--format",
-                          '{{.ID}} {{.Label "com.docker.compose.service"}}'], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--format",
+            '{{.ID}} {{.Label "com.docker.compose.service"}}',
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
     return [line.split()[0] for line in out.splitlines() if line.split()[1].startswith(prefix)]
 
 
@@ -78,18 +96,25 @@ def processes(project: str) -> list[tuple[str, int, str]]:
 
 def spend_rows(project: str, alias: str) -> int:
     pg = containers(project, "postgres")[0]
-    sql = ('SELECT count(*) FROM "LiteLLM_SpendLogs" s JOIN "LiteLLM_VerificationToken" k ON k.token = s.api_key '
-           f"WHERE k.key_alias = '{alias}'")
-    out = subprocess.run(["docker", "exec", pg, "sh", "-c", 'psql -X -At -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$0"',
-                          sql], capture_output=True, text=True)
+    sql = (
+        'SELECT count(*) FROM "LiteLLM_SpendLogs" s JOIN "LiteLLM_VerificationToken" k ON k.token = s.api_key '
+        f"WHERE k.key_alias = '{alias}'"
+    )
+    out = subprocess.run(
+        ["docker", "exec", pg, "sh", "-c", 'psql -X -At -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$0"', sql],
+        capture_output=True,
+        text=True,
+    )
     return int(out.stdout.strip() or 0)
 
 
 def main() -> None:
-    rate, rounds, seconds, sustain = (float(sys.argv[1]) if len(sys.argv) > 1 else 20,
-                                      int(sys.argv[2]) if len(sys.argv) > 2 else 3,
-                                      float(sys.argv[3]) if len(sys.argv) > 3 else 30,
-                                      float(sys.argv[4]) if len(sys.argv) > 4 else 300)
+    rate, rounds, seconds, sustain = (
+        float(sys.argv[1]) if len(sys.argv) > 1 else 20,
+        int(sys.argv[2]) if len(sys.argv) > 2 else 3,
+        float(sys.argv[3]) if len(sys.argv) > 3 else 30,
+        float(sys.argv[4]) if len(sys.argv) > 4 else 300,
+    )
     with tempfile.TemporaryDirectory() as ta, tempfile.TemporaryDirectory() as tb, contextlib.ExitStack() as ex:
         a_root, a_env, a_st = ex.enter_context(stack_copy(ta))
         b_root, b_env, b_st = ex.enter_context(stack_copy(tb))
@@ -100,7 +125,9 @@ def main() -> None:
         warm_a, _ = run(a_root, a_env, "up")
         warm_b, _ = run(b_root, b_env, "up")
         migrated = next((line for line in log_b.splitlines() if "migrations" in line), "?")
-        print(f"1. cold up: without database {cold_a:.1f} s, with {cold_b:.1f} s ({cold_b - cold_a:+.1f} s; {migrated})")
+        print(
+            f"1. cold up: without database {cold_a:.1f} s, with {cold_b:.1f} s ({cold_b - cold_a:+.1f} s; {migrated})"
+        )
         print(f"   warm up: without {warm_a:.1f} s, with {warm_b:.1f} s ({warm_b - warm_a:+.1f} s) {note}")
 
         key = new_key(b_root, b_env, "bench")
@@ -108,8 +135,10 @@ def main() -> None:
         standby_ready(b_root, b_env, b_st["project_name"])
         sides: dict[str, list] = {"master key, no database": [], "virtual key, database": []}
         for _ in range(rounds):
-            for name, (u, k) in (("master key, no database", (url(a_st), master_key(a_root))),
-                                 ("virtual key, database", (url(b_st), key))):
+            for name, (u, k) in (
+                ("master key, no database", (url(a_st), master_key(a_root))),
+                ("virtual key, database", (url(b_st), key)),
+            ):
                 sides[name].append(run_load(u, k, rate=rate, duration=seconds, stream_share=0.2, models_share=0.0))
         print(f"2. {rate:g} req/s, {rounds} x {seconds:g} s in turns:")
         p50s = {}
@@ -118,8 +147,10 @@ def main() -> None:
             lat = sorted(o.latency for o in merged if o.ok)
             p50, p99 = lat[len(lat) // 2] * 1000, lat[int(0.99 * (len(lat) - 1))] * 1000
             p50s[name] = (p50, p99)
-            print(f"   {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {sum(not o.ok for o in merged)} failed "
-                  f"of {len(merged)} (rounds p50: {', '.join(f'{percentiles(r)[0]:.1f}' for r in results)})")
+            print(
+                f"   {name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {sum(not o.ok for o in merged)} failed "
+                f"of {len(merged)} (rounds p50: {', '.join(f'{percentiles(r)[0]:.1f}' for r in results)})"
+            )
         (a50, a99), (b50, b99) = p50s.values()
         print(f"   database: p50 {100 * (b50 / a50 - 1):+.1f} %, p99 {100 * (b99 / a99 - 1):+.1f} %")
 
@@ -137,15 +168,31 @@ def main() -> None:
             time.sleep(2)  # the spend writer's batches: polled with a deadline
             rows = spend_rows(b_st["project_name"], "sustain")
         print(f"3. 50 req/s for {sustain:g} s with a virtual key: {res.summary()}")
-        print(f"   engine processes (adapter, one per worker's client): {len(engines)} in "
-              f"{len({p[0] for p in engines})} containers; RSS "
-              f"{', '.join(f'{p[1] / 1024:.0f}' for p in sorted(engines))} MB (max {max((p[1] for p in engines), default=0) / 1024:.0f} MB)")
-        print(f"   python processes (workers, their parents, standbys): RSS "
-              f"{', '.join(f'{p[1] / 1024:.0f}' for p in sorted(workers))} MB")
-        print(f"   spend rows / requests answered: {rows} / {answered} = {rows / max(answered, 1):.4f} "
-              f"({time.monotonic() - t0:.0f} s after the load ended)")
-        print(json.dumps({"cold_up": [cold_a, cold_b], "warm_up": [warm_a, warm_b], "p50_p99": p50s,
-                          "engines": len(engines), "spend_ratio": rows / max(answered, 1)}, default=str))
+        print(
+            f"   engine processes (adapter, one per worker's client): {len(engines)} in "
+            f"{len({p[0] for p in engines})} containers; RSS "
+            f"{', '.join(f'{p[1] / 1024:.0f}' for p in sorted(engines))} MB (max {max((p[1] for p in engines), default=0) / 1024:.0f} MB)"
+        )
+        print(
+            f"   python processes (workers, their parents, standbys): RSS "
+            f"{', '.join(f'{p[1] / 1024:.0f}' for p in sorted(workers))} MB"
+        )
+        print(
+            f"   spend rows / requests answered: {rows} / {answered} = {rows / max(answered, 1):.4f} "
+            f"({time.monotonic() - t0:.0f} s after the load ended)"
+        )
+        print(
+            json.dumps(
+                {
+                    "cold_up": [cold_a, cold_b],
+                    "warm_up": [warm_a, warm_b],
+                    "p50_p99": p50s,
+                    "engines": len(engines),
+                    "spend_ratio": rows / max(answered, 1),
+                },
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

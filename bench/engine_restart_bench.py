@@ -33,8 +33,7 @@ def restart_engine(logs: Path) -> None:
         subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=300)
         return
     subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=False)
-    poll(lambda: True if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode else None,
-         120, 0.2)
+    poll(lambda: True if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode else None, 120, 0.2)
     host.ensure_engine(logs, print)
 
 
@@ -51,8 +50,21 @@ def main() -> None:
             engine = time.monotonic() - t0
 
             def serving() -> bool | None:
-                ok = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-H", f"Authorization: Bearer {master_key(root)}",
-                                     f"{url}/v1/models"], timeout=10).returncode == 0
+                ok = (
+                    subprocess.run(
+                        [
+                            "curl",
+                            "-sf",
+                            "-o",
+                            "/dev/null",
+                            "-H",
+                            f"Authorization: Bearer {master_key(root)}",
+                            f"{url}/v1/models",
+                        ],
+                        timeout=10,
+                    ).returncode
+                    == 0
+                )
                 return True if ok else None
 
             poll(serving, 300, 0.2)
@@ -61,8 +73,9 @@ def main() -> None:
             poll(lambda: True if time.monotonic() - t_hold > 5 else None, 10, 0.2)
         res = bg.result
         assert res is not None
-        status = subprocess.run([str(root / "bin/ops"), "status", "--json"], env=env, cwd=root,
-                                capture_output=True, text=True, timeout=120)
+        status = subprocess.run(
+            [str(root / "bin/ops"), "status", "--json"], env=env, cwd=root, capture_output=True, text=True, timeout=120
+        )
         overall = json.loads(status.stdout)["overall"] if status.stdout else f"exit {status.returncode}"
     late = [o for o in res.failures if o.sent - t0 > back + 1]
     times = [o.sent - t0 for o in res.failures]
@@ -70,8 +83,7 @@ def main() -> None:
     print(f"engine back after {engine:.1f} s; public port serving again after {back:.1f} s")
     if times:
         print(f"failed requests sent from {min(times):.1f} s to {max(times):.1f} s after the restart began")
-    print(f"failed after the port served again: {len(late)} (target 0); status after: {overall} "
-          f"(no manual step taken)")
+    print(f"failed after the port served again: {len(late)} (target 0); status after: {overall} (no manual step taken)")
 
 
 if __name__ == "__main__":

@@ -48,12 +48,40 @@ def one(root: Path, guard: str, rate: float, seconds: float) -> str:
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     # secrets go in through the environment of `docker run`, never its arguments
     env = {"LITELLM_MASTER_KEY": key, "REDIS_PASSWORD": env_value(root, "REDIS_PASSWORD"), "PATH": "/usr/bin:/bin"}
-    subprocess.run(["docker", "run", "-d", "--name", name, "--network", f"{project}_egress",
-                    "-p", f"127.0.0.1:{port}:4000", "-e", "LITELLM_MASTER_KEY", "-e", "REDIS_PASSWORD",
-                    "-e", f"GWOPS_GC_GUARD={guard}", "-e", "LITELLM_LOCAL_MODEL_COST_MAP=True",
-                    "-v", f"{version}:/app/config.yaml:ro", settings.images.gateway.local,
-                    "--config", "/app/config.yaml", "--port", "4000", "--num_workers", str(settings.gateway.workers),
-                    "--run_gunicorn"], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            f"{project}_egress",
+            "-p",
+            f"127.0.0.1:{port}:4000",
+            "-e",
+            "LITELLM_MASTER_KEY",
+            "-e",
+            "REDIS_PASSWORD",
+            "-e",
+            f"GWOPS_GC_GUARD={guard}",
+            "-e",
+            "LITELLM_LOCAL_MODEL_COST_MAP=True",
+            "-v",
+            f"{version}:/app/config.yaml:ro",
+            settings.images.gateway.local,
+            "--config",
+            "/app/config.yaml",
+            "--port",
+            "4000",
+            "--num_workers",
+            str(settings.gateway.workers),
+            "--run_gunicorn",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     try:
         subprocess.run(["docker", "network", "connect", f"{project}_backend", name], check=True, capture_output=True)
         url = f"http://127.0.0.1:{port}"
@@ -73,10 +101,15 @@ def one(root: Path, guard: str, rate: float, seconds: float) -> str:
         crashes = (logs.stdout + logs.stderr).count("was sent SIGSEGV")
         alive = [p for p in pids if Path(f"/proc/{p}").exists()]
         cpu1, rss1 = proc_figures(alive)
-        cpu_note = (f"{1000 * (cpu1 - cpu0) / len(res.outcomes):.2f} ms CPU/request"
-                    if len(alive) == len(pids) else "CPU n/a (a worker was replaced)")
-        return (f"guard {'on ' if guard == '1' else 'off'}: {res.summary()}; {cpu_note}; "
-                f"RSS MiB {rss0} -> {rss1}; workers died of SIGSEGV: {crashes}")
+        cpu_note = (
+            f"{1000 * (cpu1 - cpu0) / len(res.outcomes):.2f} ms CPU/request"
+            if len(alive) == len(pids)
+            else "CPU n/a (a worker was replaced)"
+        )
+        return (
+            f"guard {'on ' if guard == '1' else 'off'}: {res.summary()}; {cpu_note}; "
+            f"RSS MiB {rss0} -> {rss1}; workers died of SIGSEGV: {crashes}"
+        )
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
 

@@ -37,12 +37,18 @@ litellm_settings:
   callbacks: ["prometheus"]
 """
 ARGS = ["--config", "/app/config.yaml", "--port", "4000", "--num_workers", "2", "--run_gunicorn"]
-NO_MULTIPROC = ("import sys; import litellm.proxy.proxy_cli as c; "
-                "c.ProxyInitializationHelpers.maybe_setup_prometheus_multiproc_dir = staticmethod(lambda **k: None); "
-                f"sys.argv = ['litellm', *{ARGS!r}]; c.run_server()")
-KEYS = ["litellm_proxy_total_requests_metric_total", "litellm_proxy_failed_requests_metric_total",
-        "litellm_requests_metric_total", "litellm_request_total_latency_metric_count",
-        "litellm_llm_api_time_to_first_token_metric_count"]
+NO_MULTIPROC = (
+    "import sys; import litellm.proxy.proxy_cli as c; "
+    "c.ProxyInitializationHelpers.maybe_setup_prometheus_multiproc_dir = staticmethod(lambda **k: None); "
+    f"sys.argv = ['litellm', *{ARGS!r}]; c.run_server()"
+)
+KEYS = [
+    "litellm_proxy_total_requests_metric_total",
+    "litellm_proxy_failed_requests_metric_total",
+    "litellm_requests_metric_total",
+    "litellm_request_total_latency_metric_count",
+    "litellm_llm_api_time_to_first_token_metric_count",
+]
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
 
@@ -67,8 +73,19 @@ def main(scenario: str) -> None:
     workdir = Path(tempfile.mkdtemp())
     (workdir / "config.yaml").write_text(CONFIG)
     (workdir / "config.yaml").chmod(0o644)
-    run = ["docker", "run", "-d", "--name", name, "--network", net, "-e", f"LITELLM_MASTER_KEY={key}",
-           "-v", f"{workdir / 'config.yaml'}:/app/config.yaml:ro"]
+    run = [
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        net,
+        "-e",
+        f"LITELLM_MASTER_KEY={key}",
+        "-v",
+        f"{workdir / 'config.yaml'}:/app/config.yaml:ro",
+    ]
     if scenario == "tmpfs":
         run += ["-e", "PROMETHEUS_MULTIPROC_DIR=/prom", "--tmpfs", "/prom:mode=1777", IMAGE, *ARGS]
     elif scenario == "nomp":
@@ -90,7 +107,13 @@ def main(scenario: str) -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("LiteLLM not live after 120 s:\n" + sh("docker", "logs", "--tail", "30", name))
             time.sleep(0.3)
-        plan = [("ok", False)] * 12 + [("ok", True)] * 8 + [("bad", False)] * 6 + [("bad", True)] * 3 + [("nosuch", False)] * 8
+        plan = (
+            [("ok", False)] * 12
+            + [("ok", True)] * 8
+            + [("bad", False)] * 6
+            + [("bad", True)] * 3
+            + [("nosuch", False)] * 8
+        )
         failed = 0
         for model, stream in plan:
             with httpx.Client(timeout=60) as c:

@@ -35,15 +35,22 @@ MONITORING = ["prometheus", "alertmanager", "node-exporter", "postgres-exporter"
 
 
 def compose(root: Path, env: dict, *args: str) -> None:
-    files = subprocess.run([str(root / "bin/ops"), "env"], env=env, cwd=root, capture_output=True, text=True,
-                           check=True).stdout
+    files = subprocess.run(
+        [str(root / "bin/ops"), "env"], env=env, cwd=root, capture_output=True, text=True, check=True
+    ).stdout
     cenv = dict(env)
     for line in files.splitlines():
         if line.startswith("export "):
             k, _, v = line.removeprefix("export ").partition("=")
             cenv[k] = v.strip("'")
-    subprocess.run(["docker", "compose", "--project-directory", str(root), *args], env=cenv, cwd=root,
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        ["docker", "compose", "--project-directory", str(root), *args],
+        env=cenv,
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def percentiles(res) -> tuple[float, float, int]:
@@ -76,8 +83,13 @@ def merge(results: list):
 
 
 def memory(project: str) -> dict[str, float]:
-    out = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"],
-                         capture_output=True, text=True, check=True, timeout=120).stdout
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     mib = {}
     for line in out.splitlines():
         name, used = line.split(" ", 1)
@@ -124,22 +136,30 @@ def main() -> None:
                 cpu[side][1] += b1[1] - b0[1]
                 sides[side].append(res)
                 p50, p99, failed = percentiles(res)
-                print(f"  round {i + 1}, monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed, "
-                      f"host busy {CORES * 100 * (b1[0] - b0[0]) / (b1[1] - b0[1]):.1f}% of a core")
+                print(
+                    f"  round {i + 1}, monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed, "
+                    f"host busy {CORES * 100 * (b1[0] - b0[0]) / (b1[1] - b0[1]):.1f}% of a core"
+                )
         figures = {}
         for side, results in sides.items():
             figures[side] = percentiles(merge(results))
             p50, p99, failed = figures[side]
-            print(f"monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed ({rate:g} req/s), "
-                  f"host busy {CORES * 100 * cpu[side][0] / cpu[side][1]:.1f}% of a core")
+            print(
+                f"monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed ({rate:g} req/s), "
+                f"host busy {CORES * 100 * cpu[side][0] / cpu[side][1]:.1f}% of a core"
+            )
         on, off = figures["on"], figures["off"]
         lo50, hi50 = interval(sides["on"], sides["off"], 0)
         lo99, hi99 = interval(sides["on"], sides["off"], 1)
-        print(f"  p50 {100 * (on[0] / off[0] - 1):+.1f}% (90% interval {lo50:+.1f} to {hi50:+.1f}), "
-              f"p99 {100 * (on[1] / off[1] - 1):+.1f}% (90% interval {lo99:+.1f} to {hi99:+.1f}) with monitoring "
-              f"(target: under 2%)")
-        print(f"  host CPU with monitoring: {CORES * 100 * (cpu['on'][0] / cpu['on'][1] - cpu['off'][0] / cpu['off'][1]):+.2f}% "
-              f"of a core")
+        print(
+            f"  p50 {100 * (on[0] / off[0] - 1):+.1f}% (90% interval {lo50:+.1f} to {hi50:+.1f}), "
+            f"p99 {100 * (on[1] / off[1] - 1):+.1f}% (90% interval {lo99:+.1f} to {hi99:+.1f}) with monitoring "
+            f"(target: under 2%)"
+        )
+        print(
+            f"  host CPU with monitoring: {CORES * 100 * (cpu['on'][0] / cpu['on'][1] - cpu['off'][0] / cpu['off'][1]):+.2f}% "
+            f"of a core"
+        )
         compose(root, env, "start", *MONITORING)
 
 

@@ -33,10 +33,12 @@ def pct(values: list[float], q: float) -> float:
 def address(project: str, service: str) -> str:
     import docker
 
-    c = docker.from_env().containers.list(filters={"label": [f"com.docker.compose.project={project}",
-                                                             f"com.docker.compose.service={service}"]})[0]
-    return next(n["IPAddress"] for name, n in c.attrs["NetworkSettings"]["Networks"].items()
-                if name.endswith("_egress"))
+    c = docker.from_env().containers.list(
+        filters={"label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]}
+    )[0]
+    return next(
+        n["IPAddress"] for name, n in c.attrs["NetworkSettings"]["Networks"].items() if name.endswith("_egress")
+    )
 
 
 def main() -> None:
@@ -47,9 +49,11 @@ def main() -> None:
         run(root, env, "up")
         key = master_key(root)
         project = st["project_name"]
-        ways = {"direct": f"http://{address(project, 'gateway-blue')}:4000",
-                "proxy": f"http://{address(project, 'proxy')}:4000",
-                "public port": f"http://127.0.0.1:{st['gateway']['port']}"}
+        ways = {
+            "direct": f"http://{address(project, 'gateway-blue')}:4000",
+            "proxy": f"http://{address(project, 'proxy')}:4000",
+            "public port": f"http://127.0.0.1:{st['gateway']['port']}",
+        }
         run_load(list(ways.values()), key, rate=rate, duration=5)  # warm-up: connections, caches
         r = run_load(list(ways.values()), key, rate=rate, duration=seconds, stream_share=0.2, models_share=0.1)
 
@@ -59,15 +63,21 @@ def main() -> None:
         lat[name] = [o.latency for o in mine if o.ok]
         thr[name] = len(lat[name]) / r.seconds
         fails[name] = len(mine) - len(lat[name])
-        print(f"{name:11}: p50 {pct(lat[name], 0.5):6.2f} ms, p99 {pct(lat[name], 0.99):7.2f} ms, "
-              f"{thr[name]:.2f} ok/s, {fails[name]} failed of {len(mine)}")
+        print(
+            f"{name:11}: p50 {pct(lat[name], 0.5):6.2f} ms, p99 {pct(lat[name], 0.99):7.2f} ms, "
+            f"{thr[name]:.2f} ok/s, {fails[name]} failed of {len(mine)}"
+        )
     d50 = pct(lat["direct"], 0.5)
     for name in ("proxy", "public port"):
-        print(f"{name} adds {pct(lat[name], 0.5) - d50:+.2f} ms at p50, "
-              f"{pct(lat[name], 0.99) - pct(lat['direct'], 0.99):+.2f} ms at p99; "
-              f"throughput {thr[name] / thr['direct']:.1%} of direct")
-    print(f"(target: proxy under +1 ms at p50, throughput >= 95%; {rate:g} req/s in all, "
-          f"{seconds:g} s, 20% streaming, 10% /v1/models, half on new connections)")
+        print(
+            f"{name} adds {pct(lat[name], 0.5) - d50:+.2f} ms at p50, "
+            f"{pct(lat[name], 0.99) - pct(lat['direct'], 0.99):+.2f} ms at p99; "
+            f"throughput {thr[name] / thr['direct']:.1%} of direct"
+        )
+    print(
+        f"(target: proxy under +1 ms at p50, throughput >= 95%; {rate:g} req/s in all, "
+        f"{seconds:g} s, 20% streaming, 10% /v1/models, half on new connections)"
+    )
 
 
 if __name__ == "__main__":

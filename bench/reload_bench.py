@@ -31,10 +31,13 @@ from gwops.loadgen import Background, run_load  # noqa: E402
 
 def reload_once(root, env, tag: str) -> dict:
     """Change the config and reload; the reload's JSON report plus its wall time."""
-    (root / "config/providers.yaml").write_text(f"providers:\n  lab:\n    type: mock\n    models: [gwops-echo, {tag}]\n")
+    (root / "config/providers.yaml").write_text(
+        f"providers:\n  lab:\n    type: mock\n    models: [gwops-echo, {tag}]\n"
+    )
     t0 = time.monotonic()
-    r = subprocess.run([str(root / "bin/ops"), "reload", "--json"], env=env, cwd=root,
-                       capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [str(root / "bin/ops"), "reload", "--json"], env=env, cwd=root, capture_output=True, text=True, timeout=900
+    )
     if r.returncode != 0:
         sys.exit(f"reload `{tag}` failed ({r.returncode}):\n{r.stderr}")
     rep = json.loads(r.stdout)
@@ -44,8 +47,9 @@ def reload_once(root, env, tag: str) -> dict:
 
 def p99(res, windows: list[tuple[float, float]] | None = None) -> float:
     """p99 in ms of the successful requests (sent within one of `windows`, when given)."""
-    lat = sorted(o.latency for o in res.outcomes if o.ok and (
-        windows is None or any(a <= o.sent <= b for a, b in windows))) or [0.0]
+    lat = sorted(
+        o.latency for o in res.outcomes if o.ok and (windows is None or any(a <= o.sent <= b for a, b in windows))
+    ) or [0.0]
     return lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
 
 
@@ -66,12 +70,18 @@ def main() -> None:
         standby_ready(root, env, project)
         subprocess.run(["docker", "rm", "-f", *idle_slot(root, env, project)[1]], capture_output=True, check=True)
         cold = reload_once(root, env, "bench-cold")
-        print(f"idle machine, cold start (no standby): reload {cold['seconds']:.1f} s, start {cold['start_seconds']:.1f} s")
+        print(
+            f"idle machine, cold start (no standby): reload {cold['seconds']:.1f} s, start {cold['start_seconds']:.1f} s"
+        )
         standby_ready(root, env, project)
         warm = reload_once(root, env, "bench-idle")
-        print(f"idle machine, standby: reload {warm['seconds']:.1f} s, start {warm['start_seconds']:.1f} s, "
-              f"last scrape {warm.get('last_look_seconds', 0):.1f} s")
-        standby_ready(root, env, project)  # the slot drained by the warm reload imports again: wait, or it weighs on the steady run
+        print(
+            f"idle machine, standby: reload {warm['seconds']:.1f} s, start {warm['start_seconds']:.1f} s, "
+            f"last scrape {warm.get('last_look_seconds', 0):.1f} s"
+        )
+        standby_ready(
+            root, env, project
+        )  # the slot drained by the warm reload imports again: wait, or it weighs on the steady run
         steady = run_load(url, key, rate=rate, duration=30, stream_share=0.2)  # p99 without a reload
         reports, standby_windows, reload_windows = [], [], []
         with Background(url, key, rate=rate, stream_share=0.2) as bg:
@@ -83,22 +93,31 @@ def main() -> None:
                 reload_windows.append((time.monotonic() - rep["wall"], time.monotonic()))
                 reports.append(rep)
                 rest = rep["seconds"] - rep["start_seconds"] - rep["drain_seconds"] - rep.get("last_look_seconds", 0)
-                print(f"reload {i + 1}: {rep['seconds']:5.1f} s (command {rep['wall']:.1f} s) = start "
-                      f"{rep['start_seconds']:4.1f} s + drain {rep['drain_seconds']:.1f} s + last scrape "
-                      f"{rep.get('last_look_seconds', 0):.1f} s + {rest:.1f} s (switch, watch, stop, standby); "
-                      f"standby ready {waited:.1f} s before it", flush=True)
+                print(
+                    f"reload {i + 1}: {rep['seconds']:5.1f} s (command {rep['wall']:.1f} s) = start "
+                    f"{rep['start_seconds']:4.1f} s + drain {rep['drain_seconds']:.1f} s + last scrape "
+                    f"{rep.get('last_look_seconds', 0):.1f} s + {rest:.1f} s (switch, watch, stop, standby); "
+                    f"standby ready {waited:.1f} s before it",
+                    flush=True,
+                )
     res = bg.result
     slowest = max(r["seconds"] for r in reports)
     slowest_start = max(r["start_seconds"] for r in reports)
-    print(f"{n} reloads at {rate:g} req/s: {len(res.failures)} failed of {len(res.outcomes)} requests, "
-          f"{res.switches()} switches")
-    print(f"slowest reload under load {slowest:.1f} s = {slowest / cold['start_seconds']:.2f}x the cold start on an "
-          f"idle machine ({cold['start_seconds']:.1f} s) (target <= 1.5); its new gateway's start {slowest_start:.1f} s "
-          f"= {slowest_start / warm['start_seconds']:.2f}x the standby's start on an idle machine")
-    print(f"p99 steady {p99(steady):.0f} ms ({len(steady.failures)} failed of {len(steady.outcomes)}); "
-          f"p99 during reloads {p99(res):.0f} ms = {p99(res) / max(p99(steady), 1e-9):.2f}x (target <= 1.5): "
-          f"{p99(res, reload_windows):.0f} ms while a reload command ran, {p99(res, standby_windows):.0f} ms while "
-          f"the standbys started")
+    print(
+        f"{n} reloads at {rate:g} req/s: {len(res.failures)} failed of {len(res.outcomes)} requests, "
+        f"{res.switches()} switches"
+    )
+    print(
+        f"slowest reload under load {slowest:.1f} s = {slowest / cold['start_seconds']:.2f}x the cold start on an "
+        f"idle machine ({cold['start_seconds']:.1f} s) (target <= 1.5); its new gateway's start {slowest_start:.1f} s "
+        f"= {slowest_start / warm['start_seconds']:.2f}x the standby's start on an idle machine"
+    )
+    print(
+        f"p99 steady {p99(steady):.0f} ms ({len(steady.failures)} failed of {len(steady.outcomes)}); "
+        f"p99 during reloads {p99(res):.0f} ms = {p99(res) / max(p99(steady), 1e-9):.2f}x (target <= 1.5): "
+        f"{p99(res, reload_windows):.0f} ms while a reload command ran, {p99(res, standby_windows):.0f} ms while "
+        f"the standbys started"
+    )
     print(res.summary())
 
 

@@ -36,8 +36,9 @@ QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "120"))  # seconds to wait
 
 def compose_env(root: Path, env: dict) -> dict:
     """The environment for plain `docker compose`, from `bin/ops env` (export NAME='value' lines)."""
-    out = subprocess.run([str(root / "bin/ops"), "env"], env=env, cwd=root, capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    out = subprocess.run(
+        [str(root / "bin/ops"), "env"], env=env, cwd=root, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     pairs = [shlex.split(line.removeprefix("export "))[0] for line in out.splitlines() if line.startswith("export ")]
     return {**env, **dict(p.split("=", 1) for p in pairs)}
 
@@ -75,13 +76,16 @@ def main() -> None:
         warms, noops = [], []
         for i in range(3):
             warms.append(timed(project, notes, f"warm up {i + 1}", lambda: run(root, env, "up")[0]))
-            noops.append(timed(project, notes, f"no-op compose {i + 1}",
-                               lambda: compose(root, cenv, "up", "-d", "--wait")))
+            noops.append(
+                timed(project, notes, f"no-op compose {i + 1}", lambda: compose(root, cenv, "up", "-d", "--wait"))
+            )
     warm, noop = statistics.median(warms), statistics.median(noops)
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
     print(f"per-service time-to-healthy (cold up): {', '.join(f'{k} {v:.1f} s' for k, v in gates.items())}")
     print(f"cold up {cold:.1f} s; critical path {critical:.1f} s; ratio {cold / critical:.2f}")
-    print(f"cold compose up -d --wait {compose_cold:.1f} s; cold up / compose {cold / compose_cold:.2f} (target <= 1.1)")
+    print(
+        f"cold compose up -d --wait {compose_cold:.1f} s; cold up / compose {cold / compose_cold:.2f} (target <= 1.1)"
+    )
     print(f"warm up {warm:.2f} s, median of 3: {', '.join(f'{w:.2f}' for w in warms)}")
     print(f"no-op compose up -d --wait {noop:.2f} s, median of 3: {', '.join(f'{w:.2f}' for w in noops)}")
     print(f"warm up / no-op compose {warm / noop:.2f} (target <= 1.2)")

@@ -57,8 +57,14 @@ def _remove_leftovers(basetemp: Path) -> None:
     pytest's temporary root but not this run's; testcontainers' containers are all leftovers here."""
     root = str(basetemp.parent)
     projects: set[str] = set()
-    for line in _docker("ps", "-a", "--filter", "label=com.docker.compose.project", "--format",
-                        '{{.Label "com.docker.compose.project"}}|{{.Label "com.docker.compose.project.working_dir"}}'):
+    for line in _docker(
+        "ps",
+        "-a",
+        "--filter",
+        "label=com.docker.compose.project",
+        "--format",
+        '{{.Label "com.docker.compose.project"}}|{{.Label "com.docker.compose.project.working_dir"}}',
+    ):
         project, _, workdir = line.partition("|")
         if workdir.startswith(root + os.sep) and not workdir.startswith(str(basetemp)):
             projects.add(project)
@@ -107,6 +113,7 @@ def local_images(docker_engine: None) -> dict[str, str]:
         if svc not in BACKGROUND:
             images.build(svc)
     if "thread" not in _background:
+
         def build() -> None:
             try:
                 bg, _ = _images()

@@ -35,14 +35,37 @@ class Fake(BaseHTTPRequestHandler):
         if body.get("stream"):
             return self.stream(["1", " 2", " 3", " 4"] if model == "full" else ["1 2 3 4"])
         if body.get("tools") and model == "full":
-            return self.answer(200, {"choices": [{"message": {"content": None, "tool_calls": [
-                {"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}}]})
+            return self.answer(
+                200,
+                {
+                    "choices": [
+                        {
+                            "message": {
+                                "content": None,
+                                "tool_calls": [
+                                    {
+                                        "type": "function",
+                                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                                    }
+                                ],
+                            }
+                        }
+                    ]
+                },
+            )
         if body.get("response_format") and model == "full":
             return self.answer(200, {"choices": [{"message": {"content": '{"ok": true}'}}]})
         n = int(body.get("n") or 1)
-        return self.answer(200, {"choices": [{"index": i, "message": {"role": "assistant", "content": "OK"},
-                                              "finish_reason": "stop"} for i in range(n)],
-                                 "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n}})
+        return self.answer(
+            200,
+            {
+                "choices": [
+                    {"index": i, "message": {"role": "assistant", "content": "OK"}, "finish_reason": "stop"}
+                    for i in range(n)
+                ],
+                "usage": {"prompt_tokens": 3, "completion_tokens": n, "total_tokens": 3 + n},
+            },
+        )
 
     def answer(self, code, doc):
         data = json.dumps(doc).encode()

@@ -29,8 +29,9 @@ def put_file(container: Any, path: str, data: bytes) -> None:
 
 def psql(container: Any, user: str, db: str, sql: str) -> str:
     put_file(container, "/tmp/seed.sql", sql.encode())
-    code, out, err = run(container, ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db,
-                                     "-f", "/tmp/seed.sql"], {})
+    code, out, err = run(
+        container, ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db, "-f", "/tmp/seed.sql"], {}
+    )
     assert code == 0, err[-2000:]
     return out
 
@@ -42,7 +43,11 @@ def apply_schema(container: Any, user: str, db: str) -> int:
 
 
 def seed_rows(container: Any, user: str, db: str, spend_logs: int, start: int = 1) -> None:
-    psql(container, user, db, f"""
+    psql(
+        container,
+        user,
+        db,
+        f"""
 INSERT INTO "LiteLLM_SpendLogs" (request_id, call_type, api_key, spend, total_tokens, prompt_tokens,
     completion_tokens, "startTime", "endTime", model, model_group, metadata, messages, response, team_id)
 SELECT 'req-' || g, 'acompletion', 'hashed-key-' || (g % 50), g * 0.0001, g % 4000, g % 3000, g % 1000,
@@ -54,14 +59,17 @@ FROM generate_series({start}, {start + spend_logs - 1}) g;
 INSERT INTO "LiteLLM_VerificationToken" (token, key_alias, models, team_id, spend)
 SELECT 'token-{start}-' || g, 'alias-' || g, ARRAY['gpt-4o-mini', 'llama3'], 'team-' || (g % 5), g * 0.5
 FROM generate_series(1, 25) g;
-""")
+""",
+    )
 
 
 def table_digests(container: Any, user: str, db: str) -> dict[str, str]:
     """md5 of every table's full content in the public schema."""
-    names = psql(container, user, db,
-                 "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").split()
-    sql = "\n".join(f"SELECT '{n}', md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM {n} t;"
-                    for n in names)
+    names = psql(
+        container, user, db, "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+    ).split()
+    sql = "\n".join(
+        f"SELECT '{n}', md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM {n} t;" for n in names
+    )
     out = psql(container, user, db, sql)
     return dict(line.split("|", 1) for line in out.splitlines())

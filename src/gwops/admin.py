@@ -56,11 +56,14 @@ class Admin:
         try:
             r = self._client.request(method, f"{self.url}{path}", **kw)
         except httpx.HTTPError as exc:
-            raise AdminError(f"the gateway did not answer {method} {path}: {type(exc).__name__}",
-                             hint="`bin/ops status` says whether it runs; `bin/ops up` starts it") from None
+            raise AdminError(
+                f"the gateway did not answer {method} {path}: {type(exc).__name__}",
+                hint="`bin/ops status` says whether it runs; `bin/ops up` starts it",
+            ) from None
         if r.status_code >= 400:
-            raise AdminError(f"the gateway refused {method} {path} (HTTP {r.status_code}): {_reason(r)}",
-                             hint=_hint(r.status_code))
+            raise AdminError(
+                f"the gateway refused {method} {path} (HTTP {r.status_code}): {_reason(r)}", hint=_hint(r.status_code)
+            )
         try:
             return r.json()
         except ValueError:
@@ -82,14 +85,26 @@ class Admin:
         tid = self.team(name)["team_id"]
         return self._call("GET", "/team/info", params={"team_id": tid})
 
-    def create_team(self, alias: str, max_budget: float | None = None, budget_duration: str | None = None,
-                    models: list[str] | None = None, rpm_limit: int | None = None,
-                    tpm_limit: int | None = None) -> dict[str, Any]:
+    def create_team(
+        self,
+        alias: str,
+        max_budget: float | None = None,
+        budget_duration: str | None = None,
+        models: list[str] | None = None,
+        rpm_limit: int | None = None,
+        tpm_limit: int | None = None,
+    ) -> dict[str, Any]:
         if any(t.get("team_alias") == alias for t in self.teams()):
             raise UsageError(f"a team `{alias}` exists already", hint="`bin/ops teams info " + alias + "`")
         _check_duration(budget_duration, "--budget-duration")
-        body = _compact(team_alias=alias, max_budget=max_budget, budget_duration=budget_duration,
-                        models=models, rpm_limit=rpm_limit, tpm_limit=tpm_limit)
+        body = _compact(
+            team_alias=alias,
+            max_budget=max_budget,
+            budget_duration=budget_duration,
+            models=models,
+            rpm_limit=rpm_limit,
+            tpm_limit=tpm_limit,
+        )
         return self._call("POST", "/team/new", json=body)
 
     # -- keys ------------------------------------------------------------------------------------
@@ -115,15 +130,25 @@ class Admin:
     def create_key(self, spec: KeySpec) -> dict[str, Any]:
         """A new key; the answer carries its secret (`key`), once."""
         if any(k.get("key_alias") == spec.alias for k in self.keys()):
-            raise UsageError(f"a key with alias `{spec.alias}` exists already",
-                             hint=f"`bin/ops keys rotate {spec.alias}` gives it a new secret")
+            raise UsageError(
+                f"a key with alias `{spec.alias}` exists already",
+                hint=f"`bin/ops keys rotate {spec.alias}` gives it a new secret",
+            )
         _check_duration(spec.budget_duration, "--budget-duration")
         _check_duration(spec.expires, "--expires")
         team_id = self.team(spec.team)["team_id"] if spec.team else None
-        body = _compact(key_alias=spec.alias, team_id=team_id, user_id=spec.user, models=spec.models,
-                        max_budget=spec.max_budget, budget_duration=spec.budget_duration,
-                        rpm_limit=spec.rpm_limit, tpm_limit=spec.tpm_limit, duration=spec.expires,
-                        metadata=spec.metadata)
+        body = _compact(
+            key_alias=spec.alias,
+            team_id=team_id,
+            user_id=spec.user,
+            models=spec.models,
+            max_budget=spec.max_budget,
+            budget_duration=spec.budget_duration,
+            rpm_limit=spec.rpm_limit,
+            tpm_limit=spec.tpm_limit,
+            duration=spec.expires,
+            metadata=spec.metadata,
+        )
         return self._call("POST", "/key/generate", json=body)
 
     def revoke(self, name: str) -> dict[str, Any]:
@@ -140,12 +165,22 @@ class Admin:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self._call("POST", "/key/update", json={"key": old["token"], "key_alias": f"{alias}.rotated-{stamp}"})
         try:
-            new = self._call("POST", "/key/generate", json=_compact(
-                key_alias=alias, team_id=old.get("team_id"), user_id=old.get("user_id"),
-                models=old.get("models") or None, max_budget=old.get("max_budget"),
-                budget_duration=old.get("budget_duration"), rpm_limit=old.get("rpm_limit"),
-                tpm_limit=old.get("tpm_limit"), metadata=old.get("metadata") or None,
-                duration=_remaining(old.get("expires"))))
+            new = self._call(
+                "POST",
+                "/key/generate",
+                json=_compact(
+                    key_alias=alias,
+                    team_id=old.get("team_id"),
+                    user_id=old.get("user_id"),
+                    models=old.get("models") or None,
+                    max_budget=old.get("max_budget"),
+                    budget_duration=old.get("budget_duration"),
+                    rpm_limit=old.get("rpm_limit"),
+                    tpm_limit=old.get("tpm_limit"),
+                    metadata=old.get("metadata") or None,
+                    duration=_remaining(old.get("expires")),
+                ),
+            )
         except OpsError:
             self._call("POST", "/key/update", json={"key": old["token"], "key_alias": alias})  # as it was
             raise
@@ -192,9 +227,11 @@ def _hint(status: int) -> str:
 
 # -- spend ---------------------------------------------------------------------------------------
 GROUPS = {
-    "key": ('COALESCE(k.key_alias, s.api_key)', 'LEFT JOIN "LiteLLM_VerificationToken" k ON k.token = s.api_key'),
-    "team": ("COALESCE(t.team_alias, NULLIF(s.team_id, ''), '-')",
-             'LEFT JOIN "LiteLLM_TeamTable" t ON t.team_id = s.team_id'),
+    "key": ("COALESCE(k.key_alias, s.api_key)", 'LEFT JOIN "LiteLLM_VerificationToken" k ON k.token = s.api_key'),
+    "team": (
+        "COALESCE(t.team_alias, NULLIF(s.team_id, ''), '-')",
+        'LEFT JOIN "LiteLLM_TeamTable" t ON t.team_id = s.team_id',
+    ),
     "user": ("COALESCE(NULLIF(s.\"user\", ''), '-')", ""),
     "model": ("COALESCE(NULLIF(s.model_group, ''), s.model)", ""),
     "day": ("to_char(date_trunc('day', s.\"startTime\"), 'YYYY-MM-DD')", ""),
@@ -205,9 +242,11 @@ def spend_query(by: str, since: dt.datetime | None) -> str:
     """One row per group: name, requests, spend, tokens (prompt, completion), as tab-separated."""
     expr, join = GROUPS[by]
     where = f"WHERE s.\"startTime\" >= '{since.strftime('%Y-%m-%d %H:%M:%S')}'" if since else ""
-    return (f"SELECT {expr} AS name, count(*), COALESCE(sum(s.spend), 0), COALESCE(sum(s.prompt_tokens), 0), "
-            f"COALESCE(sum(s.completion_tokens), 0) FROM \"LiteLLM_SpendLogs\" s {join} {where} "
-            "GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1")
+    return (
+        f"SELECT {expr} AS name, count(*), COALESCE(sum(s.spend), 0), COALESCE(sum(s.prompt_tokens), 0), "
+        f'COALESCE(sum(s.completion_tokens), 0) FROM "LiteLLM_SpendLogs" s {join} {where} '
+        "GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1"
+    )
 
 
 def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -222,19 +261,23 @@ def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetim
     try:
         return dt.datetime.fromisoformat(value).replace(tzinfo=None)
     except ValueError:
-        raise UsageError(f"`--since {value}` is neither a duration nor a date",
-                         hint="write e.g. 30m, 24h, 7d or 2026-12-01") from None
+        raise UsageError(
+            f"`--since {value}` is neither a duration nor a date", hint="write e.g. 30m, 24h, 7d or 2026-12-01"
+        ) from None
 
 
 def spend(docker: Docker, env: dict[str, str], by: str, since: dt.datetime | None) -> list[dict[str, Any]]:
     """Requests, spend and tokens per `by`, since `since`, from LiteLLM's spend logs."""
     from gwops.components import postgres
 
-    code, out = docker.exec(postgres.SERVICE, ["psql", "-X", "-At", "-F", "\t", "-c", spend_query(by, since)],
-                            env=postgres.client_env(env))
+    code, out = docker.exec(
+        postgres.SERVICE, ["psql", "-X", "-At", "-F", "\t", "-c", spend_query(by, since)], env=postgres.client_env(env)
+    )
     if code != 0:
-        raise OpsError(f"reading the spend logs failed: {out.strip()[-300:]}",
-                       hint="`bin/ops status`: is Postgres running, and the database on?")
+        raise OpsError(
+            f"reading the spend logs failed: {out.strip()[-300:]}",
+            hint="`bin/ops status`: is Postgres running, and the database on?",
+        )
     return parse_spend(out)
 
 
@@ -245,6 +288,13 @@ def parse_spend(output: str) -> list[dict[str, Any]]:
         if len(parts) != 5:
             continue
         name, n, spend, pt, ct = parts
-        rows.append({"name": name, "requests": int(n), "spend": float(spend), "prompt_tokens": int(pt),
-                     "completion_tokens": int(ct)})
+        rows.append(
+            {
+                "name": name,
+                "requests": int(n),
+                "spend": float(spend),
+                "prompt_tokens": int(pt),
+                "completion_tokens": int(ct),
+            }
+        )
     return rows

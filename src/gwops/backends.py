@@ -61,8 +61,15 @@ def models_url(kind: str, provider: Provider) -> str | None:
 def request(pid: str, provider: Provider, url: str) -> dict[str, Any]:
     probe = REGISTRY[provider.type].probe
     assert probe is not None
-    return {"name": pid, "url": url, "list_key": probe.list_key, "name_key": probe.name_key,
-            "key_env": provider.api_key_env, "key_header": probe.key_header, "headers": dict(probe.extra_headers)}
+    return {
+        "name": pid,
+        "url": url,
+        "list_key": probe.list_key,
+        "name_key": probe.name_key,
+        "key_env": provider.api_key_env,
+        "key_header": probe.key_header,
+        "headers": dict(probe.extra_headers),
+    }
 
 
 def host_url(url: str) -> str:
@@ -112,9 +119,16 @@ def check(providers: dict[str, Provider], env_file: Path, in_gateway: Any) -> li
     alias = (gw_doc or {}).get("host_alias")
     # a server the gateway cannot reach but the host can, on loopback: does it answer on the
     # address host.docker.internal points to, seen from the host? If not, it listens on 127.0.0.1 only
-    recheck = [request(b.provider, providers[b.provider], on_host_alias(host_url(b.url), alias)) for b in out
-               if b.url and alias and is_local(b.url) and host.get(b.provider, {}).get("ok")
-               and b.provider in gw and not gw[b.provider]["ok"]]
+    recheck = [
+        request(b.provider, providers[b.provider], on_host_alias(host_url(b.url), alias))
+        for b in out
+        if b.url
+        and alias
+        and is_local(b.url)
+        and host.get(b.provider, {}).get("ok")
+        and b.provider in gw
+        and not gw[b.provider]["ok"]
+    ]
     via_alias = {r["name"]: r for r in probe_http.run(recheck, env)["results"]} if recheck else {}
     for b in out:
         if b.provider not in host:
@@ -140,10 +154,14 @@ def judge(b: Backend, via_alias: dict | None, alias: str | None, in_gateway_runn
     if g is not None and not g.ok and h.ok:
         b.state = "gateway-cannot-reach"
         if via_alias is not None and not via_alias["ok"]:
-            b.problem = (f"listening on 127.0.0.1 only: the host reaches it, the gateway (through "
-                         f"host.docker.internal = {alias}) cannot")
-            b.next = (f"start the server bound to {alias} (the address the gateway reaches the host at; "
-                      "not 0.0.0.0, which also opens it to the LAN), or run it in the stack")
+            b.problem = (
+                f"listening on 127.0.0.1 only: the host reaches it, the gateway (through "
+                f"host.docker.internal = {alias}) cannot"
+            )
+            b.next = (
+                f"start the server bound to {alias} (the address the gateway reaches the host at; "
+                "not 0.0.0.0, which also opens it to the LAN), or run it in the stack"
+            )
         else:
             b.problem = f"the host reaches it, the gateway does not ({g.error})"
             b.next = "check the host firewall for traffic from Docker's networks to that port"
@@ -152,8 +170,9 @@ def judge(b: Backend, via_alias: dict | None, alias: str | None, in_gateway_runn
         b.state = "down"
         where = "from the host or the gateway" if g is not None else "from the host"
         b.problem = f"does not answer {where}: {(g or h).error}"
-        b.next = ("start it (or fix `base_url` in config/providers.yaml); its routes "
-                  + ("fail: it is `required: true`" if b.required else "are degraded meanwhile (optional)"))
+        b.next = "start it (or fix `base_url` in config/providers.yaml); its routes " + (
+            "fail: it is `required: true`" if b.required else "are degraded meanwhile (optional)"
+        )
         return
     if b.not_served:
         b.state = "drift"

@@ -58,8 +58,11 @@ class Progress:
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
-            self.say(f"{self.what}: {mb(self.done)}" + (f" of about {mb(self.total)}" if self.total else "")
-                     + f" ({mb(self.done / max(now - self.t0, 1e-6))}/s)")
+            self.say(
+                f"{self.what}: {mb(self.done)}"
+                + (f" of about {mb(self.total)}" if self.total else "")
+                + f" ({mb(self.done / max(now - self.t0, 1e-6))}/s)"
+            )
 
 
 def mb(n: float) -> str:
@@ -94,7 +97,7 @@ def _write_parts(stream: IO[bytes], out: IO[bytes], progress: Progress, part_byt
             h.update(take)
             size += len(take)
             progress.add(len(take))
-            buf = buf[len(take):] or stream.read(CHUNK)
+            buf = buf[len(take) :] or stream.read(CHUNK)
         _pad(out, size)
         end = out.tell()
         out.seek(start)
@@ -104,8 +107,9 @@ def _write_parts(stream: IO[bytes], out: IO[bytes], progress: Progress, part_byt
     return parts
 
 
-def save(path: Path, images: list[ImageRef], say: Say, part_bytes: int = PART_BYTES,
-         command: list[str] | None = None) -> dict[str, Any]:
+def save(
+    path: Path, images: list[ImageRef], say: Say, part_bytes: int = PART_BYTES, command: list[str] | None = None
+) -> dict[str, Any]:
     """Write the bundle of `images` to `path` (atomically). Returns the manifest. `command`
     writes the images to its stdout (default: `docker save` of them)."""
     if not images:
@@ -118,8 +122,10 @@ def save(path: Path, images: list[ImageRef], say: Say, part_bytes: int = PART_BY
     total = sum(i.size for i in images)
     free = shutil.disk_usage(path.parent).free
     if free < total:
-        raise OpsError(f"not enough free space in `{path.parent}`: {mb(free)} free, the images take up to {mb(total)}",
-                       hint="free some space or save to another disk")
+        raise OpsError(
+            f"not enough free space in `{path.parent}`: {mb(free)} free, the images take up to {mb(total)}",
+            hint="free some space or save to another disk",
+        )
     partial = path.with_name(path.name + ".partial")
     say(f"saving {len(images)} images (about {mb(total)} before shared layers are counted once) to {path}")
     cmd = command or ["docker", "save", *[i.ref for i in images]]
@@ -136,7 +142,8 @@ def save(path: Path, images: list[ImageRef], say: Say, part_bytes: int = PART_BY
             if rc != 0:
                 raise DockerError(f"`docker save` failed (exit {rc}): {err.strip()[-400:]}")
             manifest = {
-                "format": FORMAT, "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+                "format": FORMAT,
+                "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
                 "gwops_version": __version__,
                 "images": [{"ref": i.ref, "id": i.id, "size": i.size} for i in images],
                 "parts": parts,
@@ -151,8 +158,10 @@ def save(path: Path, images: list[ImageRef], say: Say, part_bytes: int = PART_BY
         os.replace(partial, path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise OpsError(f"writing `{path}` failed: {exc.strerror or exc}",
-                       hint="nothing was left behind; free some space (or fix the folder's permissions) and run it again") from None
+        raise OpsError(
+            f"writing `{path}` failed: {exc.strerror or exc}",
+            hint="nothing was left behind; free some space (or fix the folder's permissions) and run it again",
+        ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -168,19 +177,25 @@ def _open(path: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(path, "r:")
     except (tarfile.TarError, OSError) as exc:
-        raise BundleError(f"`{path}` is not a bundle of images: {exc}",
-                          hint="make it again with `bin/ops images save` and copy it whole") from None
+        raise BundleError(
+            f"`{path}` is not a bundle of images: {exc}",
+            hint="make it again with `bin/ops images save` and copy it whole",
+        ) from None
 
 
 def read_manifest(tar: tarfile.TarFile, path: Path) -> tuple[dict[str, Any], dict[str, tarfile.TarInfo]]:
     try:
         members = {m.name: m for m in tar.getmembers()}
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BundleError(f"`{path}` is damaged or cut short: {exc}",
-                          hint="copy it again from the machine that saved it; nothing was loaded") from None
+        raise BundleError(
+            f"`{path}` is damaged or cut short: {exc}",
+            hint="copy it again from the machine that saved it; nothing was loaded",
+        ) from None
     if MANIFEST not in members:
-        raise BundleError(f"`{path}` has no manifest: it is cut short or not a bundle",
-                          hint="copy it again whole (its manifest is written last); nothing was loaded")
+        raise BundleError(
+            f"`{path}` has no manifest: it is cut short or not a bundle",
+            hint="copy it again whole (its manifest is written last); nothing was loaded",
+        )
     fh = tar.extractfile(members[MANIFEST])
     try:
         manifest = json.loads(fh.read()) if fh else None
@@ -191,8 +206,9 @@ def read_manifest(tar: tarfile.TarFile, path: Path) -> tuple[dict[str, Any], dic
         for i in manifest["images"]:
             str(i["ref"]), str(i["id"])
     except (ValueError, TypeError, KeyError, AttributeError, tarfile.TarError, OSError) as exc:
-        raise BundleError(f"the manifest of `{path}` is damaged: {exc}",
-                          hint="copy the bundle again; nothing was loaded") from None
+        raise BundleError(
+            f"the manifest of `{path}` is damaged: {exc}", hint="copy the bundle again; nothing was loaded"
+        ) from None
     return manifest, members
 
 
@@ -217,8 +233,10 @@ def verify(path: Path, say: Say) -> tuple[dict[str, Any], tarfile.TarFile, dict[
     for p in manifest["parts"]:
         m = members.get(p["name"])
         if m is None or m.size != int(p["bytes"]):
-            raise BundleError(f"`{path}`: part {p['name']} is missing or of the wrong size (cut short?)",
-                              hint="copy the bundle again whole; nothing was loaded")
+            raise BundleError(
+                f"`{path}`: part {p['name']} is missing or of the wrong size (cut short?)",
+                hint="copy the bundle again whole; nothing was loaded",
+            )
         h, n = hashlib.sha256(), 0
         try:
             for buf in _chunks(tar, m):
@@ -226,16 +244,21 @@ def verify(path: Path, say: Say) -> tuple[dict[str, Any], tarfile.TarFile, dict[
                 n += len(buf)
                 progress.add(len(buf))
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise BundleError(f"`{path}`: part {p['name']} cannot be read: {exc}",
-                              hint="copy the bundle again whole; nothing was loaded") from None
+            raise BundleError(
+                f"`{path}`: part {p['name']} cannot be read: {exc}",
+                hint="copy the bundle again whole; nothing was loaded",
+            ) from None
         if n != int(p["bytes"]) or h.hexdigest() != p["sha256"]:
-            raise BundleError(f"`{path}`: part {p['name']} does not match its checksum (damaged in transit?)",
-                              hint="copy the bundle again; nothing was loaded")
+            raise BundleError(
+                f"`{path}`: part {p['name']} does not match its checksum (damaged in transit?)",
+                hint="copy the bundle again; nothing was loaded",
+            )
     return manifest, tar, members
 
 
-def load(path: Path, say: Say, image_id: Callable[[str], str | None],
-         command: list[str] | None = None) -> list[dict[str, Any]]:
+def load(
+    path: Path, say: Say, image_id: Callable[[str], str | None], command: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Verify the whole bundle, then load it; returns the manifest's images. `image_id` looks an
     image up after the load (its ID must be the one saved). `command` reads the images on its
     stdin (default: `docker load`)."""
@@ -244,8 +267,9 @@ def load(path: Path, say: Say, image_id: Callable[[str], str | None],
     say(f"loading {len(manifest['images'])} images into the Docker engine")
     progress = Progress(say, "loaded", total)
     with tar:
-        proc = subprocess.Popen(command or ["docker", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command or ["docker", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         assert proc.stdin is not None and proc.stdout is not None
         try:
             for p in manifest["parts"]:
@@ -259,12 +283,16 @@ def load(path: Path, say: Say, image_id: Callable[[str], str | None],
             out = proc.stdout.read().decode(errors="replace")
             rc = proc.wait()
     if rc != 0:
-        raise DockerError(f"`docker load` failed (exit {rc}): {out.strip()[-400:]}",
-                          hint="is there room for the images in Docker's data root? (`docker system df`)")
+        raise DockerError(
+            f"`docker load` failed (exit {rc}): {out.strip()[-400:]}",
+            hint="is there room for the images in Docker's data root? (`docker system df`)",
+        )
     wrong = [i["ref"] for i in manifest["images"] if image_id(i["ref"]) != i["id"]]
     if wrong:
-        raise DockerError(f"after loading, these images do not have the saved IDs: {', '.join(wrong)}",
-                          hint="run `bin/ops images load` again")
+        raise DockerError(
+            f"after loading, these images do not have the saved IDs: {', '.join(wrong)}",
+            hint="run `bin/ops images load` again",
+        )
     for i in manifest["images"]:
         say(f"loaded {i['ref']}")
     return list(manifest["images"])

@@ -49,13 +49,22 @@ def _convert(exc: Exception, what: str) -> DockerError:
     code = getattr(exc, "return_code", None)
     stderr = (getattr(exc, "stderr", None) or "").strip()
     stdout = (getattr(exc, "stdout", None) or "").strip()
-    details = "\n".join(x for x in (
-        f"command: {' '.join(cmd)}" if cmd else "", f"exit code: {code}" if code is not None else "",
-        stderr[-3000:], stdout[-1000:] if not stderr else "") if x)
+    details = "\n".join(
+        x
+        for x in (
+            f"command: {' '.join(cmd)}" if cmd else "",
+            f"exit code: {code}" if code is not None else "",
+            stderr[-3000:],
+            stdout[-1000:] if not stderr else "",
+        )
+        if x
+    )
     first = (stderr or stdout or str(exc)).strip().splitlines()
-    return DockerError(f"{what} failed: {first[-1] if first else exc}",
-                       hint="see the details above; `bin/ops status` shows what is running",
-                       details=details or None)
+    return DockerError(
+        f"{what} failed: {first[-1] if first else exc}",
+        hint="see the details above; `bin/ops status` shows what is running",
+        details=details or None,
+    )
 
 
 class Docker:
@@ -84,8 +93,10 @@ class Docker:
         try:
             return docker.from_env(timeout=120)
         except Exception as exc:  # noqa: BLE001 - the SDK raises several unrelated types here
-            raise DockerError(f"cannot reach the Docker engine: {exc}",
-                              hint="start it (`dockerd`), or run `bin/ops up` to have it started") from exc
+            raise DockerError(
+                f"cannot reach the Docker engine: {exc}",
+                hint="start it (`dockerd`), or run `bin/ops up` to have it started",
+            ) from exc
 
     # -- compose ---------------------------------------------------------------------------------
     def compose_config(self) -> dict[str, Any]:
@@ -141,13 +152,17 @@ class Docker:
         services = config.get("services", {})
         model = ComposeModel(
             depends_on={n: sorted((svc.get("depends_on") or {}).keys()) for n, svc in services.items()},
-            scale={n: int(svc.get("scale") or (svc.get("deploy") or {}).get("replicas") or 1)
-                   for n, svc in services.items()},
-            hashes=hashes.result())
+            scale={
+                n: int(svc.get("scale") or (svc.get("deploy") or {}).get("replicas") or 1)
+                for n, svc in services.items()
+            },
+            hashes=hashes.result(),
+        )
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"key": key, "depends_on": model.depends_on, "scale": model.scale,
-                                   "hashes": model.hashes}))
+        tmp.write_text(
+            json.dumps({"key": key, "depends_on": model.depends_on, "scale": model.scale, "hashes": model.hashes})
+        )
         os.chmod(tmp, 0o600)
         os.replace(tmp, cache)
         return model
@@ -161,17 +176,23 @@ class Docker:
         """True if `docker compose up` would leave this service as it is: as many containers as its
         scale, all running, none to recreate (same config hash, created from the current `image`)."""
         image_id = self.image_id(image) if image else None
-        return (len(found) == model.scale.get(service, 1) and image_id is not None
-                and all(c.status == "running" and not self.would_recreate(service, c, model)
-                        and c.labels.get(IMAGE_LABEL) == image_id for c in found))
+        return (
+            len(found) == model.scale.get(service, 1)
+            and image_id is not None
+            and all(
+                c.status == "running"
+                and not self.would_recreate(service, c, model)
+                and c.labels.get(IMAGE_LABEL) == image_id
+                for c in found
+            )
+        )
 
     def compose_up(self, services: list[str], start: bool = True) -> None:
         """Create (and unless `start` is False, start) these services' containers."""
         from python_on_whales.exceptions import DockerException
 
         try:
-            self.compose.compose.up(services, detach=True, dependencies=False, quiet=True, pull="never",
-                                    start=start)
+            self.compose.compose.up(services, detach=True, dependencies=False, quiet=True, pull="never", start=start)
         except DockerException as exc:
             raise _convert(exc, f"starting {', '.join(services)}") from exc
 
@@ -179,8 +200,11 @@ class Docker:
         """Every container of a service at CPU weight `shares` (relative to the others; 1024 is
         Docker's default) and capped at `cpus` CPUs (a CFS quota; None or 0: no cap), in one update."""
         quota = round(cpus * CPU_PERIOD_US) if cpus else -1
-        self._on_containers(service, f"setting the CPU weight and limit of {service}",
-                            lambda c: c.update(cpu_shares=shares, cpu_period=CPU_PERIOD_US, cpu_quota=quota))
+        self._on_containers(
+            service,
+            f"setting the CPU weight and limit of {service}",
+            lambda c: c.update(cpu_shares=shares, cpu_period=CPU_PERIOD_US, cpu_quota=quota),
+        )
 
     def start(self, service: str) -> None:
         self._on_containers(service, f"starting {service}", lambda c: c.start())
@@ -252,8 +276,8 @@ class Docker:
 
         try:
             stream = self.compose.compose.logs(
-                services=[service] if service else [], follow=follow, stream=True,
-                tail=str(tail) if tail else None)
+                services=[service] if service else [], follow=follow, stream=True, tail=str(tail) if tail else None
+            )
             for _source, chunk in stream:
                 yield chunk.decode(errors="replace")
         except DockerException as exc:
@@ -338,8 +362,17 @@ class Docker:
         """The standard output of `command` run once in a throwaway container of `image` (no
         network, its entrypoint replaced)."""
         try:
-            return bytes(self.sdk.containers.run(image, command[1:], entrypoint=command[:1], remove=True,
-                                                 network_mode="none", stdout=True, stderr=False))
+            return bytes(
+                self.sdk.containers.run(
+                    image,
+                    command[1:],
+                    entrypoint=command[:1],
+                    remove=True,
+                    network_mode="none",
+                    stdout=True,
+                    stderr=False,
+                )
+            )
         except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
             raise _convert(exc, f"run {command[0]} in {image}") from exc
 
@@ -357,8 +390,11 @@ class Docker:
             stream, _ = c.get_archive(path)
             with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
                 top = path.rstrip("/").rsplit("/", 1)[-1]
-                return {m.name.removeprefix(top + "/"): tar.extractfile(m).read()  # type: ignore[union-attr]
-                        for m in tar.getmembers() if m.isfile()}
+                return {
+                    m.name.removeprefix(top + "/"): tar.extractfile(m).read()  # type: ignore[union-attr]
+                    for m in tar.getmembers()
+                    if m.isfile()
+                }
         except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
             raise _convert(exc, f"read {path} from {image}") from exc
         finally:
@@ -406,18 +442,35 @@ class Docker:
         except docker.errors.APIError:
             return False
 
-    def build(self, context: Path, tag: str, buildargs: dict[str, str], labels: dict[str, str],
-              on_line: Callable[[str], None], cpu_shares: int | None = None) -> None:
+    def build(
+        self,
+        context: Path,
+        tag: str,
+        buildargs: dict[str, str],
+        labels: dict[str, str],
+        on_line: Callable[[str], None],
+        cpu_shares: int | None = None,
+    ) -> None:
         import docker.errors
 
         self._images.clear()
         try:
             limits = {"cpushares": cpu_shares} if cpu_shares else None
-            for chunk in self.sdk.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=labels,
-                                            rm=True, forcerm=True, decode=True, container_limits=limits):
+            for chunk in self.sdk.api.build(
+                path=str(context),
+                tag=tag,
+                buildargs=buildargs,
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                container_limits=limits,
+            ):
                 if "error" in chunk:
-                    raise DockerError(f"building `{tag}` failed: {chunk['error'].strip()}",
-                                      hint=f"the Dockerfile is in `{context}`; fix it or the network and retry")
+                    raise DockerError(
+                        f"building `{tag}` failed: {chunk['error'].strip()}",
+                        hint=f"the Dockerfile is in `{context}`; fix it or the network and retry",
+                    )
                 line = chunk.get("stream", "").strip()
                 if line:
                     on_line(line)
@@ -498,8 +551,19 @@ class Docker:
     def stack_deploy(self, stack_file: Path) -> list[str]:
         """`docker stack deploy` (local images as they are: no registry lookup; services no longer
         in the file removed); its output lines."""
-        return self._cli(["stack", "deploy", "--prune", "--resolve-image", "never", "--compose-file",
-                          str(stack_file), self.project_name], "`docker stack deploy`")
+        return self._cli(
+            [
+                "stack",
+                "deploy",
+                "--prune",
+                "--resolve-image",
+                "never",
+                "--compose-file",
+                str(stack_file),
+                self.project_name,
+            ],
+            "`docker stack deploy`",
+        )
 
     def service_rollback(self, service: str) -> None:
         """Swarm's own rollback of a service to its previous spec (started; watch UpdateStatus)."""
@@ -522,8 +586,9 @@ class Docker:
     def stack_containers(self) -> list[Any]:
         """The stack's containers on this node (tasks' containers, running or not)."""
         with self._swarm("`docker ps`"):
-            return self.sdk.containers.list(all=True, ignore_removed=True,
-                                            filters={"label": f"com.docker.stack.namespace={self.project_name}"})
+            return self.sdk.containers.list(
+                all=True, ignore_removed=True, filters={"label": f"com.docker.stack.namespace={self.project_name}"}
+            )
 
     def stack_volumes(self, names: tuple[str, ...]) -> list[Any]:
         """The stack's volumes on this node (`names` as in the stack file). They have the Compose
@@ -545,8 +610,10 @@ class Docker:
     def stack_container(self, service: str) -> Any | None:
         """A running container of the stack's `service` on this node (a swarm task's)."""
         with self._swarm("`docker ps`"):
-            found = self.sdk.containers.list(ignore_removed=True, filters={
-                "label": f"com.docker.swarm.service.name={self.project_name}_{service}", "status": "running"})
+            found = self.sdk.containers.list(
+                ignore_removed=True,
+                filters={"label": f"com.docker.swarm.service.name={self.project_name}_{service}", "status": "running"},
+            )
         return found[0] if found else None
 
     def image_config(self, ref: str) -> dict[str, Any]:

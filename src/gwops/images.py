@@ -61,21 +61,28 @@ class Images:
                 if self.docker.pull(pin.official):
                     return ImageChoice(service, pin.official, "official", "pulled")
             if not pin.local:  # no offline build exists (Grafana): the rest of the stack runs without it
-                self.say(f"{service}: not started: {pin.official} is not on this host"
-                         + (" and cannot be pulled (no registry access?)" if pull else "")
-                         + f" and cannot be built offline; fetch it with `docker pull {pin.official}` "
-                         "(or `bin/ops images load` a bundle), then `bin/ops up`")
+                self.say(
+                    f"{service}: not started: {pin.official} is not on this host"
+                    + (" and cannot be pulled (no registry access?)" if pull else "")
+                    + f" and cannot be built offline; fetch it with `docker pull {pin.official}` "
+                    "(or `bin/ops images load` a bundle), then `bin/ops up`"
+                )
                 return ImageChoice(service, pin.official, "missing", "absent")
             if prefer == "official":
-                raise OpsError(f"cannot pull `{pin.official}` for `{service}` and `images.prefer` is `official`",
-                               hint="check registry access, or set `images.prefer: auto` in config/stack.yaml")
+                raise OpsError(
+                    f"cannot pull `{pin.official}` for `{service}` and `images.prefer` is `official`",
+                    hint="check registry access, or set `images.prefer: auto` in config/stack.yaml",
+                )
             if pull:
                 self.say(f"{service}: {pin.official} cannot be pulled (no registry access?): building a local image")
         if not build:
             stale = self.docker.image_exists(pin.local)
-            raise OpsError(f"the local image {pin.local} of `{service}` is out of date (its build inputs changed)"
-                           if stale else f"no image for `{service}`",
-                           hint=f"run `bin/ops images build {service}`")
+            raise OpsError(
+                f"the local image {pin.local} of `{service}` is out of date (its build inputs changed)"
+                if stale
+                else f"no image for `{service}`",
+                hint=f"run `bin/ops images build {service}`",
+            )
         self.build(service)
         return ImageChoice(service, pin.local, "local", "built")
 
@@ -83,8 +90,9 @@ class Images:
         """The images the components turned on run, chosen as `up` chooses them but with no pull
         and no build (one not on this host with no offline build is left out, and said so), plus
         the base of the local ones (their inputs hash names its ID)."""
-        chosen = [self.choose_one(c.name, build=False, pull=False)
-                  for c in components.REGISTRY if c.enabled(self.settings)]
+        chosen = [
+            self.choose_one(c.name, build=False, pull=False) for c in components.REGISTRY if c.enabled(self.settings)
+        ]
         refs = [c.image for c in chosen if c.kind != "missing"]
         if any(c.kind == "local" for c in chosen):
             refs.append(self.settings.images.base)
@@ -100,7 +108,9 @@ class Images:
     def _inputs_hash(self, service: str) -> str:
         h = hashlib.sha256()
         ctx = self._context(service)
-        for f in sorted(p for p in ctx.rglob("*") if p.is_file() and not set(C.IMAGE_LOCAL_ONLY) & set(p.relative_to(ctx).parts)):
+        for f in sorted(
+            p for p in ctx.rglob("*") if p.is_file() and not set(C.IMAGE_LOCAL_ONLY) & set(p.relative_to(ctx).parts)
+        ):
             h.update(str(f.relative_to(ctx)).encode() + b"\0" + f.read_bytes())
         for k, v in sorted(self._buildargs(service).items()):
             h.update(f"{k}={v}\n".encode())
@@ -131,12 +141,20 @@ class Images:
         self.say(f"{service}: building local image {tag} (log: {self.log})")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as fh:
+
             def on_line(line: str) -> None:
                 fh.write(line + "\n")
                 if line.startswith("Step "):
                     self.say(f"{service}:   {line[:100]}")
-            self.docker.build(context, tag, self._buildargs(service),
-                              {INPUTS_LABEL: inputs, "gwops.local": "true"}, on_line, cpu_shares)
+
+            self.docker.build(
+                context,
+                tag,
+                self._buildargs(service),
+                {INPUTS_LABEL: inputs, "gwops.local": "true"},
+                on_line,
+                cpu_shares,
+            )
         return "built"
 
     def ensure_base(self) -> None:
@@ -145,22 +163,32 @@ class Images:
             return
         if not shutil.which("debootstrap"):
             if os.geteuid() != 0 or not shutil.which("apt-get"):
-                raise PrerequisiteError("`debootstrap` is needed to build the local base image",
-                                        hint="install it: `sudo apt-get install -y debootstrap`")
+                raise PrerequisiteError(
+                    "`debootstrap` is needed to build the local base image",
+                    hint="install it: `sudo apt-get install -y debootstrap`",
+                )
             apt_install(["debootstrap"], self.say, self.project.logs_dir / "apt.log")
         if os.geteuid() != 0:
-            raise PrerequisiteError("building the local base image needs root (debootstrap)",
-                                    hint="run `sudo bin/ops images build` once")
+            raise PrerequisiteError(
+                "building the local base image needs root (debootstrap)", hint="run `sudo bin/ops images build` once"
+            )
         rootfs = self.cache / "rootfs"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(rootfs, ignore_errors=True)
         rootfs.parent.mkdir(parents=True, exist_ok=True)
         self.say(f"base: debootstrap of Debian bookworm into {rootfs} (about 30 s; log: {self.log})")
         with self.log.open("a") as fh:
-            rc = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs)],
-                                stdout=fh, stderr=subprocess.STDOUT, timeout=1800, check=False).returncode
+            rc = subprocess.run(
+                ["debootstrap", "--variant=minbase", "bookworm", str(rootfs)],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=1800,
+                check=False,
+            ).returncode
         if rc != 0:
-            raise OpsError(f"debootstrap failed (exit {rc})", hint=f"read `{self.log}`; is the Debian mirror reachable?")
+            raise OpsError(
+                f"debootstrap failed (exit {rc})", hint=f"read `{self.log}`; is the Debian mirror reachable?"
+            )
         self.say(f"base: importing {base}")
         proc = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         try:

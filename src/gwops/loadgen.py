@@ -56,8 +56,10 @@ class LoadResult:
             return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
 
         kinds = {k: sum(1 for o in self.outcomes if o.kind == k) for k in ("chat", "stream", "models")}
-        return (f"{len(self.outcomes)} requests ({kinds}), {len(self.failures)} failed, "
-                f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, {len(self.outcomes) / max(self.seconds, 1e-9):.1f} req/s")
+        return (
+            f"{len(self.outcomes)} requests ({kinds}), {len(self.failures)} failed, "
+            f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, {len(self.outcomes) / max(self.seconds, 1e-9):.1f} req/s"
+        )
 
 
 def _kind(i: int, stream_share: float, models_share: float) -> str:
@@ -98,11 +100,13 @@ class _Conn:
     def reusable(self) -> bool:
         """False once the server has closed its side, or once it has been idle for KEEPALIVE_EXPIRY:
         reusing it could race the server's own idle timeout. Every HTTP client makes this check."""
-        return (time.monotonic() - self.idle_since < KEEPALIVE_EXPIRY
-                and not (self.reader.at_eof() or self.writer.is_closing()))
+        return time.monotonic() - self.idle_since < KEEPALIVE_EXPIRY and not (
+            self.reader.at_eof() or self.writer.is_closing()
+        )
 
-    async def request(self, method: str, host: str, path: str, headers: dict[str, str], body: bytes | None,
-                      keep_alive: bool) -> tuple[int, dict[str, str], bytes]:
+    async def request(
+        self, method: str, host: str, path: str, headers: dict[str, str], body: bytes | None, keep_alive: bool
+    ) -> tuple[int, dict[str, str], bytes]:
         lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Connection: {'keep-alive' if keep_alive else 'close'}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         if body is not None:
@@ -154,8 +158,17 @@ def _check(kind: str, status: int, data: bytes) -> str:
     return "" if doc.get("choices") else "no choices"
 
 
-async def _run(urls: list[str], key: str, rate: float, duration: float, stream_share: float,
-               models_share: float, model: str, timeout: float, stop: threading.Event | None) -> LoadResult:
+async def _run(
+    urls: list[str],
+    key: str,
+    rate: float,
+    duration: float,
+    stream_share: float,
+    models_share: float,
+    model: str,
+    timeout: float,
+    stop: threading.Event | None,
+) -> LoadResult:
     headers = {"Authorization": f"Bearer {key}"}
     result = LoadResult()
     idle: dict[str, list[_Conn]] = {u: [] for u in urls}  # per target, the pooled connections not in use
@@ -188,7 +201,8 @@ async def _run(urls: list[str], key: str, rate: float, duration: float, stream_s
             else:
                 conn = await asyncio.wait_for(_Conn.open(host, port), timeout)
             status, hdrs, data = await asyncio.wait_for(
-                conn.request(method, f"{host}:{port}", path, headers, body, keep_alive=pooled), timeout)
+                conn.request(method, f"{host}:{port}", path, headers, body, keep_alive=pooled), timeout
+            )
             slot, replica = hdrs.get("x-gwops-slot", ""), hdrs.get("x-gwops-replica", "")
             err = _check(kind, status, data)
             if pooled and hdrs.get("connection", "").lower() != "close":
@@ -200,8 +214,9 @@ async def _run(urls: list[str], key: str, rate: float, duration: float, stream_s
         finally:
             if conn is not None:
                 conn.close()
-        result.outcomes.append(Outcome(i, sent, kind, conn_kind, not err, time.monotonic() - t0, slot, err, url,
-                                       replica))
+        result.outcomes.append(
+            Outcome(i, sent, kind, conn_kind, not err, time.monotonic() - t0, slot, err, url, replica)
+        )
 
     start = time.monotonic()
     tasks = []
@@ -221,9 +236,17 @@ async def _run(urls: list[str], key: str, rate: float, duration: float, stream_s
     return result
 
 
-def run_load(url: str | list[str], key: str, rate: float = 50, duration: float = 10, stream_share: float = 0.2,
-             models_share: float = 0.1, model: str = "gwops-echo", timeout: float = 30,
-             stop: threading.Event | None = None) -> LoadResult:
+def run_load(
+    url: str | list[str],
+    key: str,
+    rate: float = 50,
+    duration: float = 10,
+    stream_share: float = 0.2,
+    models_share: float = 0.1,
+    model: str = "gwops-echo",
+    timeout: float = 30,
+    stop: threading.Event | None = None,
+) -> LoadResult:
     """Send `rate` requests per second for `duration` seconds (or until `stop` is set). With several
     URLs, the requests take turns among them (same schedule, same mix): comparisons in one run."""
     urls = [url] if isinstance(url, str) else list(url)

@@ -20,8 +20,9 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another bin/ops run"
-            raise LockedError(f"cannot {what}: {holder} holds `{path}`",
-                              hint="wait for it to finish, then retry") from None
+            raise LockedError(
+                f"cannot {what}: {holder} holds `{path}`", hint="wait for it to finish, then retry"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} ({what})\n".encode(), 0)
         yield

@@ -17,8 +17,14 @@ from gwops.project import Project
 
 # name -> (type, help); every metric the toolkit writes
 METRICS = {
-    "gwops_backup_last_verified_timestamp_seconds": ("gauge", "Unix time of the newest backup whose restore was verified"),
-    "gwops_backup_max_age_seconds": ("gauge", "age above which the last verified backup is stale (schedule plus slack)"),
+    "gwops_backup_last_verified_timestamp_seconds": (
+        "gauge",
+        "Unix time of the newest backup whose restore was verified",
+    ),
+    "gwops_backup_max_age_seconds": (
+        "gauge",
+        "age above which the last verified backup is stale (schedule plus slack)",
+    ),
     "gwops_backup_last_size_bytes": ("gauge", "size of the last backup"),
     "gwops_backup_last_duration_seconds": ("gauge", "duration of the last backup, its verification included"),
     "gwops_backup_last_verified": ("gauge", "1 if the last backup was restored and checked, else 0"),
@@ -35,8 +41,10 @@ METRICS = {
     "gwops_probe_tokens_per_second": ("gauge", "streamed tokens per second at the last probe"),
     "gwops_probe_last_timestamp_seconds": ("gauge", "Unix time of the last `bin/ops probe`"),
 }
-ZERO = {"backup": ("gwops_backup_failures_total",),
-        "reload": ("gwops_reload_failures_total", "gwops_reload_rollbacks_total")}
+ZERO = {
+    "backup": ("gwops_backup_failures_total",),
+    "reload": ("gwops_reload_failures_total", "gwops_reload_rollbacks_total"),
+}
 
 
 def directory(project: Project) -> Path:
@@ -67,8 +75,7 @@ def _exposition(samples: list[tuple[str, dict[str, str], float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def record(project: Project, subject: str, set_: dict[str, float] | None = None,
-           inc: tuple[str, ...] = ()) -> None:
+def record(project: Project, subject: str, set_: dict[str, float] | None = None, inc: tuple[str, ...] = ()) -> None:
     """Set gauges, add one to counters, and rewrite <subject>.prom. Counters start at 0 (a counter
     that first appears above 0 has no `increase`). Never fails the command it reports on."""
     try:

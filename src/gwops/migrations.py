@@ -38,6 +38,7 @@ class Docker(Protocol):
     def exec(self, service: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]: ...
     def put_file(self, service: str, path: str, data: bytes, mode: int = 0o600) -> None: ...
 
+
 PRISMA_LOCK = 72707369  # the advisory lock id `prisma migrate` takes
 SCRIPT = "/tmp/gwops-migrate.sql"  # in the Postgres container; removed after the run
 TABLE = """CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
@@ -50,8 +51,7 @@ TABLE = """CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
     "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
 );"""
-APPLIED = ('SELECT migration_name FROM "_prisma_migrations" '
-           "WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL")
+APPLIED = 'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL'
 # Run inside the gateway image: where its migrations are (the package's folder differs by image).
 WHERE = "import os, litellm_proxy_extras as m; print(os.path.join(os.path.dirname(m.__file__), 'migrations'))"
 
@@ -83,15 +83,25 @@ def bundled(docker: Docker, image: str, cache: Path) -> list[Migration]:
     if path.exists():
         data = json.loads(path.read_text())
     else:
-        where = docker.run_image(image, ["sh", "-c", 'exec "$(command -v python3 || command -v python)" -c "$1"',
-                                         "sh", WHERE]).decode(errors="replace").strip()
+        where = (
+            docker.run_image(
+                image, ["sh", "-c", 'exec "$(command -v python3 || command -v python)" -c "$1"', "sh", WHERE]
+            )
+            .decode(errors="replace")
+            .strip()
+        )
         files = docker.image_files(image, where) if where.startswith("/") else {}
-        data = {name.split("/")[0]: [hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")]
-                for name, raw in files.items() if name.count("/") == 1 and name.endswith("/migration.sql")}
+        data = {
+            name.split("/")[0]: [hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")]
+            for name, raw in files.items()
+            if name.count("/") == 1 and name.endswith("/migration.sql")
+        }
         if not data:
-            raise OpsError(f"could not read LiteLLM's migrations from the image {image} ({where[-200:] or 'no answer'})",
-                           hint="is it a LiteLLM proxy image with `litellm-proxy-extras`? (`docker run --rm "
-                                f"--entrypoint sh {image} -c 'pip show litellm-proxy-extras'`)")
+            raise OpsError(
+                f"could not read LiteLLM's migrations from the image {image} ({where[-200:] or 'no answer'})",
+                hint="is it a LiteLLM proxy image with `litellm-proxy-extras`? (`docker run --rm "
+                f"--entrypoint sh {image} -c 'pip show litellm-proxy-extras'`)",
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
@@ -109,9 +119,11 @@ def script(pending: list[Migration]) -> tuple[str, list[tuple[int, int, Migratio
     lines = ["\\set ON_ERROR_STOP 1", f"SELECT pg_advisory_lock({PRISMA_LOCK});", *TABLE.splitlines()]
     ranges: list[tuple[int, int, Migration]] = []
     for m in pending:
-        record = ('INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, '
-                  "rolled_back_at, started_at, applied_steps_count) VALUES (gen_random_uuid()::text, "
-                  f"{_quote(m.checksum)}, clock_timestamp(), {_quote(m.name)}, NULL, NULL, now(), 1);")
+        record = (
+            'INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, '
+            "rolled_back_at, started_at, applied_steps_count) VALUES (gen_random_uuid()::text, "
+            f"{_quote(m.checksum)}, clock_timestamp(), {_quote(m.name)}, NULL, NULL, now(), 1);"
+        )
         lines.append(f"\\echo gwops-migration {m.name}")
         if m.transactional:
             lines.append("BEGIN;")
@@ -139,26 +151,33 @@ def failure(output: str, ranges: list[tuple[int, int, Migration]]) -> MigrationE
             start = at
             while start > 0 and not sql[start - 1].rstrip().endswith(";"):
                 start -= 1
-            statement = " ".join(s.strip() for s in sql[start:at + 1] if s.strip() and not s.strip().startswith("--"))
+            statement = " ".join(s.strip() for s in sql[start : at + 1] if s.strip() and not s.strip().startswith("--"))
             return MigrationError(mig.name, statement[:300], reason, line=at + 1)
     return MigrationError("the migrations", "", reason)
 
 
-def apply(docker: Docker, service: str, env: dict[str, str], migrations: list[Migration],
-          timeout: float) -> MigrateResult:
+def apply(
+    docker: Docker, service: str, env: dict[str, str], migrations: list[Migration], timeout: float
+) -> MigrateResult:
     """Apply the migrations the database has not recorded; returns their names."""
     t0 = time.monotonic()
-    code, out = docker.exec(service, ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c",
-                                      "SELECT to_regclass('_prisma_migrations') IS NOT NULL"], env=env)
+    code, out = docker.exec(
+        service,
+        ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", "SELECT to_regclass('_prisma_migrations') IS NOT NULL"],
+        env=env,
+    )
     if code != 0:
-        raise OpsError(f"service `{service}` did not answer the migrations' first query: {out.strip()[-300:]}",
-                       hint=f"`bin/ops status`; `bin/ops logs {service}`")
+        raise OpsError(
+            f"service `{service}` did not answer the migrations' first query: {out.strip()[-300:]}",
+            hint=f"`bin/ops status`; `bin/ops logs {service}`",
+        )
     done: set[str] = set()
     if out.strip() == "t":
         code, out = docker.exec(service, ["psql", "-X", "-At", "-c", APPLIED], env=env)
         if code != 0:
-            raise OpsError(f"reading `_prisma_migrations` failed: {out.strip()[-300:]}",
-                           hint=f"`bin/ops logs {service}`")
+            raise OpsError(
+                f"reading `_prisma_migrations` failed: {out.strip()[-300:]}", hint=f"`bin/ops logs {service}`"
+            )
         done = set(out.splitlines())  # one name a line (a name may hold spaces)
     pending = [m for m in migrations if m.name not in done]
     if not pending:

@@ -23,8 +23,9 @@ def poll(check: Callable[[], T | None], timeout: float, interval: float = 0.5) -
 
     `check` may raise to fail fast (e.g. a container that exited will never become healthy).
     """
-    retrying = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(interval),
-                        retry=retry_if_result(lambda v: v is None))
+    retrying = Retrying(
+        stop=stop_after_delay(timeout), wait=wait_fixed(interval), retry=retry_if_result(lambda v: v is None)
+    )
     try:
         return retrying(check)
     except RetryError as exc:

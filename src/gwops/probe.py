@@ -23,7 +23,6 @@ CAPABILITIES = ("chat", "streaming", "embeddings", "tools", "json_mode")
 FILE = "capabilities.json"
 
 
-
 @dataclass
 class Result:
     state: str  # yes, no, error
@@ -51,8 +50,12 @@ def _verdict(r: httpx.Response, capability: str) -> Result | None:
 
 
 def _chat(client: httpx.Client, route: str, capability: str, **extra: Any) -> tuple[Result | None, dict[str, Any]]:
-    body = {"model": route, "messages": [{"role": "user", "content": extra.pop("prompt", "Say OK.")}],
-            "max_tokens": 32, **extra}
+    body = {
+        "model": route,
+        "messages": [{"role": "user", "content": extra.pop("prompt", "Say OK.")}],
+        "max_tokens": 32,
+        **extra,
+    }
     r = client.post("/v1/chat/completions", json=body)
     bad = _verdict(r, capability)
     if bad:
@@ -82,8 +85,13 @@ def _looks_like_error(text: str) -> bool:
 
 
 def probe_stream(client: httpx.Client, p: RouteProbe) -> None:
-    body = {"model": p.route, "messages": [{"role": "user", "content": "Count from 1 to 20."}],
-            "max_tokens": 48, "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": p.route,
+        "messages": [{"role": "user", "content": "Count from 1 to 20."}],
+        "max_tokens": 48,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     t0 = time.monotonic()
     first = last = None
     chunks, usage = 0, None
@@ -132,9 +140,14 @@ def probe_embeddings(client: httpx.Client, p: RouteProbe) -> None:
         p.results["embeddings"] = Result("error", f"not an embedding answer: {r.text[:200]}")
 
 
-TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "The weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def probe_tools(client: httpx.Client, p: RouteProbe) -> None:
@@ -148,8 +161,13 @@ def probe_tools(client: httpx.Client, p: RouteProbe) -> None:
 
 
 def probe_json(client: httpx.Client, p: RouteProbe) -> None:
-    bad, msg = _chat(client, p.route, "json_mode", prompt='Reply with the JSON object {"ok": true} and nothing else.',
-                     response_format={"type": "json_object"})
+    bad, msg = _chat(
+        client,
+        p.route,
+        "json_mode",
+        prompt='Reply with the JSON object {"ok": true} and nothing else.',
+        response_format={"type": "json_object"},
+    )
     if bad:
         p.results["json_mode"] = bad
         return
@@ -160,8 +178,13 @@ def probe_json(client: httpx.Client, p: RouteProbe) -> None:
     p.results["json_mode"] = Result("yes") if ok else Result("no", "the answer is not a JSON object")
 
 
-PROBES = {"chat": probe_chat, "streaming": probe_stream, "embeddings": probe_embeddings,
-          "tools": probe_tools, "json_mode": probe_json}
+PROBES = {
+    "chat": probe_chat,
+    "streaming": probe_stream,
+    "embeddings": probe_embeddings,
+    "tools": probe_tools,
+    "json_mode": probe_json,
+}
 
 
 def run(url: str, key: str, routes: list[str], timeout: float, say) -> list[RouteProbe]:
@@ -180,10 +203,17 @@ def run(url: str, key: str, routes: list[str], timeout: float, say) -> list[Rout
 
 
 def as_json(probes: list[RouteProbe]) -> dict[str, Any]:
-    return {"checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "routes": {p.route: {"capabilities": {c: asdict(r) for c, r in p.results.items()},
-                                 "ttft_seconds": p.ttft_seconds, "tokens_per_second": p.tokens_per_second}
-                       for p in probes}}
+    return {
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "routes": {
+            p.route: {
+                "capabilities": {c: asdict(r) for c, r in p.results.items()},
+                "ttft_seconds": p.ttft_seconds,
+                "tokens_per_second": p.tokens_per_second,
+            }
+            for p in probes
+        },
+    }
 
 
 def save(state_dir: Path, probes: list[RouteProbe]) -> None:

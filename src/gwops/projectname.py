@@ -39,8 +39,10 @@ def resolve(project: Project, settings: StackSettings) -> str:
     existing = envfile.read(project.env_file).get(ENV_KEY)
     if existing:
         if not VALID.fullmatch(existing):
-            raise UsageError(f"`{ENV_KEY}={existing}` in `.env` is not a Compose project name",
-                             hint="use lowercase letters, digits, `-` or `_` (starting with a letter or digit), "
-                                  "or delete the line to use the name derived from this checkout")
+            raise UsageError(
+                f"`{ENV_KEY}={existing}` in `.env` is not a Compose project name",
+                hint="use lowercase letters, digits, `-` or `_` (starting with a letter or digit), "
+                "or delete the line to use the name derived from this checkout",
+            )
         return existing
     return derive(project.root)

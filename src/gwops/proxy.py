@@ -54,8 +54,10 @@ class Proxy:
     def cmd(self, command: str) -> str:
         code, out = self.docker.exec(SERVICE, ["bash", "-c", CLIENT], env={"GWOPS_CMD": command})
         if code != 0:
-            raise OpsError(f"the proxy's runtime API did not answer `{command}`: {out.strip()[-200:]}",
-                           hint="check `bin/ops status` and `bin/ops logs proxy`")
+            raise OpsError(
+                f"the proxy's runtime API did not answer `{command}`: {out.strip()[-200:]}",
+                hint="check `bin/ops status` and `bin/ops logs proxy`",
+            )
         return out
 
     def read(self, command: str, complete: Callable[[str], bool]) -> str:
@@ -72,9 +74,11 @@ class Proxy:
         try:
             return poll(attempt, timeout, 0.1)
         except Timeout:
-            raise OpsError(f"the proxy's runtime API gave no complete answer to `{command}` within {timeout:g} s "
-                           f"(last answer: {last.strip()[:120]!r})",
-                           hint="check `bin/ops status` and `bin/ops logs proxy`") from None
+            raise OpsError(
+                f"the proxy's runtime API gave no complete answer to `{command}` within {timeout:g} s "
+                f"(last answer: {last.strip()[:120]!r})",
+                hint="check `bin/ops status` and `bin/ops logs proxy`",
+            ) from None
 
     def active(self) -> str | None:
         for line in self.read(f"show map {MAP}", lambda out: bool(out.strip())).splitlines():
@@ -96,8 +100,10 @@ class Proxy:
         try:
             poll(switched, READ_TIMEOUT, 0.1)
         except Timeout:
-            raise OpsError(f"the proxy did not switch to slot `{slot}` within {READ_TIMEOUT:g} s",
-                           hint="check `bin/ops status` and `bin/ops logs proxy`") from None
+            raise OpsError(
+                f"the proxy did not switch to slot `{slot}` within {READ_TIMEOUT:g} s",
+                hint="check `bin/ops status` and `bin/ops logs proxy`",
+            ) from None
 
     def stats(self) -> dict[str, SlotStats]:
         text = self.read("show stat", lambda out: out.startswith("# pxname") and out.endswith("\n\n")).lstrip("# ")
@@ -116,8 +122,14 @@ class Proxy:
         return out
 
     def pid(self) -> str:
-        return next((line.split(":", 1)[1].strip() for line in self.read("show info", lambda out: "Pid:" in out).splitlines()
-                     if line.startswith("Pid:")), "")
+        return next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in self.read("show info", lambda out: "Pid:" in out).splitlines()
+                if line.startswith("Pid:")
+            ),
+            "",
+        )
 
     def reload_config(self, timeout: float) -> None:
         """HAProxy's own graceful reload (master-worker mode, SIGUSR2): a new worker reads the
@@ -127,8 +139,10 @@ class Proxy:
         try:
             poll(lambda: True if self.pid() not in ("", old) else None, timeout, 0.25)
         except (Timeout, OpsError):
-            raise OpsError(f"the proxy did not load its new configuration within {timeout:.0f} s",
-                           hint="read `bin/ops logs proxy`; `docker compose restart proxy` applies it too") from None
+            raise OpsError(
+                f"the proxy did not load its new configuration within {timeout:.0f} s",
+                hint="read `bin/ops logs proxy`; `docker compose restart proxy` applies it too",
+            ) from None
 
     def wait_up(self, slot: str, timeout: float, replicas: int = 1) -> None:
         """Until the proxy has `replicas` of the slot's gateways in rotation (their addresses
@@ -144,14 +158,15 @@ class Proxy:
             poll(enough, timeout, 0.25)
         except Timeout:
             seen = last.status if last else "no backend"
-            raise OpsError(f"the proxy does not have {replicas} replica(s) of gateway slot `{slot}` in rotation "
-                           f"after {timeout:.0f} s ({seen})",
-                           hint="check `bin/ops status` and `bin/ops logs proxy`") from None
+            raise OpsError(
+                f"the proxy does not have {replicas} replica(s) of gateway slot `{slot}` in rotation "
+                f"after {timeout:.0f} s ({seen})",
+                hint="check `bin/ops status` and `bin/ops logs proxy`",
+            ) from None
 
     def wait_drained(self, slot: str, timeout: float) -> bool:
         try:
-            poll(lambda: True if (s := self.stats().get(slot)) is None or s.sessions == 0 else None,
-                 timeout, 0.25)
+            poll(lambda: True if (s := self.stats().get(slot)) is None or s.sessions == 0 else None, timeout, 0.25)
             return True
         except Timeout:
             return False

@@ -48,9 +48,11 @@ class Stack(Protocol):
     def validate(self, env: dict[str, str] | None) -> Compiled: ...
     def images(self, build: bool = True) -> list[ImageChoice]: ...
     def managed_env(self, active: str) -> dict[str, str]: ...
-    def render_plan(self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState,
-                    compiled: Compiled | None) -> bool: ...
+    def render_plan(
+        self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState, compiled: Compiled | None
+    ) -> bool: ...
     def gate_gateway(self, health: Health, slot: str, master_key: str, routes: RouteChecks) -> None: ...
+
 
 CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
 # gunicorn's last line of a graceful stop: its workers have finished their requests, streams and
@@ -92,8 +94,10 @@ class Plan:
     def from_version(cls, stack: Stack, version: str) -> Plan:
         path = store.version_path(stack.project, version)
         if not path.exists():
-            raise OpsError(f"config version `{version}` is not kept under state/versions/",
-                           hint="`bin/ops reload` to apply the current config instead")
+            raise OpsError(
+                f"config version `{version}` is not kept under state/versions/",
+                hint="`bin/ops reload` to apply the current config instead",
+            )
         text = path.read_text()
         names, optional = generate.route_checks(yaml.safe_load(text) or {})
         env = set(re.findall(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)", text)) - CORE_ENV
@@ -148,14 +152,17 @@ class Reloader:
     def rollback(self) -> ReloadReport:
         st = slots.load(self.stack.project)
         if not st.history:
-            raise OpsError("there is no earlier live config version to go back to",
-                           hint="`bin/ops config versions` lists generated versions")
+            raise OpsError(
+                "there is no earlier live config version to go back to",
+                hint="`bin/ops config versions` lists generated versions",
+            )
         plan = Plan.from_version(self.stack, st.history[-1]["version"])
         self.say(f"rolling back to config version {plan.version} (live since {st.history[-1]['live_since']})")
         return self.switch(plan, self.stack.images(build=False), None)
 
-    def switch_to(self, compiled: Compiled, choices: list[ImageChoice], version: str,
-                  route_checks: bool = True) -> ReloadReport:
+    def switch_to(
+        self, compiled: Compiled, choices: list[ImageChoice], version: str, route_checks: bool = True
+    ) -> ReloadReport:
         plan = Plan.of(compiled, version)
         return self.switch(plan if route_checks else replace(plan, routes=[]), choices, compiled)
 
@@ -163,8 +170,11 @@ class Reloader:
         old = ""
         if old_version and store.version_path(self.stack.project, old_version).exists():
             old = store.version_path(self.stack.project, old_version).read_text()
-        return "".join(difflib.unified_diff(old.splitlines(True), new_text.splitlines(True),
-                                            f"live/{old_version or 'none'}", "new"))
+        return "".join(
+            difflib.unified_diff(
+                old.splitlines(True), new_text.splitlines(True), f"live/{old_version or 'none'}", "new"
+            )
+        )
 
     # -- the switch --------------------------------------------------------------------------------
     def switch(self, plan: Plan, choices: list[ImageChoice], compiled: Compiled | None) -> ReloadReport:
@@ -191,12 +201,15 @@ class Reloader:
             self.docker.compose_rm([gateway.service(new)])
             slots.disarm(self.stack.project, new)
             self._render(Plan.from_version(self.stack, st.version), choices, st, None)
-            metrics.record(self.stack.project, "reload", {"gwops_reload_last_outcome": 2},
-                           inc=("gwops_reload_rollbacks_total",))
-            raise ReloadError(f"config {plan.version} was switched back automatically: {trouble}",
-                              hint=f"slot `{old}` with config {st.version} is serving again; fix the config "
-                                   "and run `bin/ops reload` again",
-                              details=logs)
+            metrics.record(
+                self.stack.project, "reload", {"gwops_reload_last_outcome": 2}, inc=("gwops_reload_rollbacks_total",)
+            )
+            raise ReloadError(
+                f"config {plan.version} was switched back automatically: {trouble}",
+                hint=f"slot `{old}` with config {st.version} is serving again; fix the config "
+                "and run `bin/ops reload` again",
+                details=logs,
+            )
 
         t1 = time.monotonic()
         report.drained = self.proxy.wait_drained(old, self.gw.drain_timeout)
@@ -220,9 +233,15 @@ class Reloader:
         envfile.ensure(self.stack.project.env_file, self.stack.project.env_example, self.stack.managed_env(new))
         report.seconds, report.degraded = time.monotonic() - t0, checks.degraded
         routecheck.save(self.stack.project.state_dir, checks, plan.version)
-        metrics.record(self.stack.project, "reload", {
-            "gwops_reload_last_outcome": 0, "gwops_reload_last_success_timestamp_seconds": metrics.now(),
-            "gwops_reload_last_duration_seconds": round(report.seconds, 3)})
+        metrics.record(
+            self.stack.project,
+            "reload",
+            {
+                "gwops_reload_last_outcome": 0,
+                "gwops_reload_last_success_timestamp_seconds": metrics.now(),
+                "gwops_reload_last_duration_seconds": round(report.seconds, 3),
+            },
+        )
         return report
 
     def restart(self, plan: Plan, choices: list[ImageChoice], compiled: Compiled, report: ReloadReport) -> ReloadReport:
@@ -260,8 +279,9 @@ class Reloader:
         image = next((c.image for c in choices if c.service == gateway.SERVICE), None)
         return self.docker.up_to_date(svc, found, self.docker.compose_model(self.stack.compose_version), image)
 
-    def _start_new(self, plan: Plan, slot: str, st: slots.SlotState, choices: list[ImageChoice],
-                   checks: RouteChecks) -> None:
+    def _start_new(
+        self, plan: Plan, slot: str, st: slots.SlotState, choices: list[ImageChoice], checks: RouteChecks
+    ) -> None:
         svc = gateway.service(slot)
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         try:
@@ -294,12 +314,15 @@ class Reloader:
             slots.disarm(self.stack.project, slot)
             if st.version:
                 self._render(Plan.from_version(self.stack, st.version), choices, st, None)
-            metrics.record(self.stack.project, "reload", {"gwops_reload_last_outcome": 1},
-                           inc=("gwops_reload_failures_total",))
-            raise ReloadError(f"the new gateway (config {plan.version}) failed: {exc.message}",
-                              hint=f"slot `{st.active}` with config {st.version} keeps serving; fix the config "
-                                   "and run `bin/ops reload` again",
-                              details=f"last log lines of the new gateway:\n{logs}") from None
+            metrics.record(
+                self.stack.project, "reload", {"gwops_reload_last_outcome": 1}, inc=("gwops_reload_failures_total",)
+            )
+            raise ReloadError(
+                f"the new gateway (config {plan.version}) failed: {exc.message}",
+                hint=f"slot `{st.active}` with config {st.version} keeps serving; fix the config "
+                "and run `bin/ops reload` again",
+                details=f"last log lines of the new gateway:\n{logs}",
+            ) from None
 
     def _ready(self, health: Health, svc: str, c, url: str, routes: RouteChecks, t0: float, boosted: bool) -> bool:
         """One new replica ready and answering on each route. At the low start weight it gets only
@@ -311,16 +334,27 @@ class Reloader:
             starved_after = STARVED_SHARE * self.gw.ready_timeout
             first = min(deadline, t0 + starved_after) - time.monotonic()
             try:
-                health.gateway(url, self.key, RouteChecks(), max(first, 1), self.gw.route_check_timeout, service=svc, container=c)
+                health.gateway(
+                    url, self.key, RouteChecks(), max(first, 1), self.gw.route_check_timeout, service=svc, container=c
+                )
             except HealthError as exc:
                 if exc.check != READINESS_CHECK or time.monotonic() >= deadline:
                     raise
-                self.say(f"{svc}: not ready after {starved_after:.0f} s at CPU weight {self.gw.start_cpu_weight} "
-                         f"(the host is busy): starting it at the default weight")
+                self.say(
+                    f"{svc}: not ready after {starved_after:.0f} s at CPU weight {self.gw.start_cpu_weight} "
+                    f"(the host is busy): starting it at the default weight"
+                )
                 self.docker.set_cpu(svc, DEFAULT_CPU_WEIGHT)  # and no CPU limit
                 boosted = True
-        health.gateway(url, self.key, routes, max(deadline - time.monotonic(), 1), self.gw.route_check_timeout,
-                       service=svc, container=c)
+        health.gateway(
+            url,
+            self.key,
+            routes,
+            max(deadline - time.monotonic(), 1),
+            self.gw.route_check_timeout,
+            service=svc,
+            container=c,
+        )
         return boosted
 
     def _last_look(self, service: str) -> None:

@@ -27,30 +27,51 @@ class ImageChoice:
         return f"{self.service}: {self.kind} image {self.image} ({self.how})"
 
 
-def render_overrides(project: Project, *, choices: list[ImageChoice], settings: StackSettings,
-                     versions: dict[str, str], provider_env: list[str], database: bool,
-                     database_reason: str) -> list[str]:
+def render_overrides(
+    project: Project,
+    *,
+    choices: list[ImageChoice],
+    settings: StackSettings,
+    versions: dict[str, str],
+    provider_env: list[str],
+    database: bool,
+    database_reason: str,
+) -> list[str]:
     """Write each component's compose fragment (`versions`: gateway slot -> config version);
     returns the files that changed."""
     images = {c.service: c.image for c in choices if c.kind != "missing"}
-    context = dict(gw=settings.gateway, provider_env=sorted(provider_env),
-                   slots=[{"name": s, "version": versions[s]} for s in SLOTS],
-                   database=database, database_reason=database_reason, db_pool=settings.database.pool)
-    changed = [c.compose_file for c in REGISTRY
-               if atomic_write(project.root / c.compose_file,
-                               c.render_fragment(settings, images.get(c.name), **context))]
+    context = dict(
+        gw=settings.gateway,
+        provider_env=sorted(provider_env),
+        slots=[{"name": s, "version": versions[s]} for s in SLOTS],
+        database=database,
+        database_reason=database_reason,
+        db_pool=settings.database.pool,
+    )
+    changed = [
+        c.compose_file
+        for c in REGISTRY
+        if atomic_write(project.root / c.compose_file, c.render_fragment(settings, images.get(c.name), **context))
+    ]
     for rel in OBSOLETE:
         (project.root / rel).unlink(missing_ok=True)
     return changed
 
 
-def proxy_config(slots: tuple[str, ...], hosts: dict[str, str], gateway: Gateway, replicas: int,
-                 sidecar_entrance: int | None = None) -> str:
+def proxy_config(
+    slots: tuple[str, ...], hosts: dict[str, str], gateway: Gateway, replicas: int, sidecar_entrance: int | None = None
+) -> str:
     """HAProxy's config: one backend per slot, over the gateway replicas `hosts[slot]` resolves to
     (`replicas`: how many there can be at once)."""
     return proxy.COMPONENT.render(
-        "haproxy.cfg.j2", slots=slots, hosts=hosts, stream_timeout=int(gateway.drain_timeout) + 30,
-        replicas=replicas, max_inflight=gateway.max_inflight, sidecar_entrance=sidecar_entrance)
+        "haproxy.cfg.j2",
+        slots=slots,
+        hosts=hosts,
+        stream_timeout=int(gateway.drain_timeout) + 30,
+        replicas=replicas,
+        max_inflight=gateway.max_inflight,
+        sidecar_entrance=sidecar_entrance,
+    )
 
 
 def render_proxy(project: Project, active: str, gateway: Gateway, sidecar_entrance: int | None = None) -> bool:

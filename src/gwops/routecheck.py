@@ -33,8 +33,12 @@ def save(state_dir: Path, checks: RouteChecks, version: str) -> None:
     config version. Nothing is written when no route was checked (`--skip-route-checks`)."""
     if not checks.names:
         return
-    doc = {"version": version, "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "routes": checks.names, "degraded": checks.degraded}
+    doc = {
+        "version": version,
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "routes": checks.names,
+        "degraded": checks.degraded,
+    }
     atomic_write(state_dir / FILE, json.dumps(doc, indent=2) + "\n")
 
 

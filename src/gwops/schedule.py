@@ -27,8 +27,10 @@ def _tab() -> CronTab:
         Path(path).touch(exist_ok=True)
         return CronTab(tabfile=path)
     if not shutil.which("crontab"):
-        raise PrerequisiteError("the `crontab` command is missing (no cron installed)",
-                                hint="install it: `sudo apt-get install -y cron` (and start the cron service)")
+        raise PrerequisiteError(
+            "the `crontab` command is missing (no cron installed)",
+            hint="install it: `sudo apt-get install -y cron` (and start the cron service)",
+        )
     return CronTab(user=True)
 
 

@@ -70,22 +70,33 @@ def validate_doc(doc: SourceDoc, model: type[M], stage: str = "schema") -> tuple
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         got = type(data).__name__
-        return None, [doc.problem((), f"top level must be a mapping of keys, got a {got}",
-                                  f"see the example in `config/` for the expected shape of {doc.file}", stage)]
+        return None, [
+            doc.problem(
+                (),
+                f"top level must be a mapping of keys, got a {got}",
+                f"see the example in `config/` for the expected shape of {doc.file}",
+                stage,
+            )
+        ]
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-union"))))
+            loc = tuple(
+                p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-union")))
+            )
             hint = ""
             if err["type"] == "extra_forbidden":
                 owner = _model_at(model, loc[:-1])
                 key = str(loc[-1])
                 names = field_names(owner) if owner else []
                 close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-                hint = getattr(owner, "key_hints", {}).get(key) or (f"did you mean `{close[0]}`?" if close else (
-                    f"allowed keys: {', '.join(f'`{n}`' for n in names)}" if names else "remove this key"))
+                hint = getattr(owner, "key_hints", {}).get(key) or (
+                    f"did you mean `{close[0]}`?"
+                    if close
+                    else (f"allowed keys: {', '.join(f'`{n}`' for n in names)}" if names else "remove this key")
+                )
                 message = f"unknown key `{key}`"
             elif err["type"] == "missing":
                 message = f"required key `{loc[-1]}` is missing"

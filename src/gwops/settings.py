@@ -22,8 +22,10 @@ FLOATING_TAGS = {"latest", "main-latest", "main-stable", "stable", "main", "edge
 
 class ImagePin(Strict):
     official: str = Field(description="official image, pinned to a release")
-    local: str | None = Field(None, description="tag of the drop-in image `bin/ops images build` makes offline "
-                              "(none: no offline build exists)")
+    local: str | None = Field(
+        None,
+        description="tag of the drop-in image `bin/ops images build` makes offline (none: no offline build exists)",
+    )
 
     @field_validator("official")
     @classmethod
@@ -46,7 +48,8 @@ class ImageChoices(Strict):
 
 # `images.<component>`: one pin per component of the registry, its defaults from the component
 Images = create_model(
-    "Images", __base__=ImageChoices,
+    "Images",
+    __base__=ImageChoices,
     **{c.name: (ImagePin, ImagePin(official=c.official, local=c.local)) for c in REGISTRY},  # type: ignore[call-overload]
 )
 
@@ -86,9 +89,15 @@ class Gateway(Strict):
     # A reload hands a standby its config: it loads it and forks its workers (3-4 s on an idle
     # machine; 5-6 s under this limit), then runs with none. Measured at 20 req/s on 2 cores, the
     # serving gateway's p99 during reloads: 1.59x steady with no start limit, 1.35-1.41x with 0.5.
-    start_cpus: float = Field(0.5, ge=0, le=64, description="CPUs each standby replica may use while a reload starts it (0: no limit)")
-    drain_timeout: float = Field(600, gt=0, description="seconds the old gateway may take to finish its "
-                                 "requests and streams after a switch (at least the longest stream)")
+    start_cpus: float = Field(
+        0.5, ge=0, le=64, description="CPUs each standby replica may use while a reload starts it (0: no limit)"
+    )
+    drain_timeout: float = Field(
+        600,
+        gt=0,
+        description="seconds the old gateway may take to finish its "
+        "requests and streams after a switch (at least the longest stream)",
+    )
     watch_seconds: float = Field(2, ge=0, description="after a switch, how long the new gateway is watched")
     max_error_rate: float = Field(0.2, gt=0, le=1, description="5xx share in the watch window that rolls back")
 
@@ -104,6 +113,7 @@ class Database(Strict):
     """LiteLLM's database features: virtual keys, teams, budgets, spend (in Postgres). With the
     local image its engine is the WASM adapter (gateway image, prisma_adapter/), with the official
     one Prisma's native engine. Migrations are applied by `up` (gwops.migrations), never by a gateway."""
+
     enabled: bool = Field(True, description="keys, teams, budgets and spend in Postgres (false: master key only)")
     migrate_timeout: float = Field(300, gt=0, description="seconds the migrations of one `up` may take")
     # every gateway worker has its own client and pool: replicas x workers x pool, standbys
@@ -141,8 +151,9 @@ def _cron(v: str | None) -> str | None:
 
 
 class Probe(Strict):
-    schedule: str | None = Field(None, description="cron schedule of `bin/ops probe` (installed by "
-                                                   "`bin/ops cron install`); none: not scheduled")
+    schedule: str | None = Field(
+        None, description="cron schedule of `bin/ops probe` (installed by `bin/ops cron install`); none: not scheduled"
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -171,8 +182,12 @@ class Thresholds(Strict):
     latency_p95_seconds: float = Field(30, gt=0, description="gateway request latency, 95th percentile over 5 min")
     disk_free_ratio: float = Field(0.10, gt=0, lt=1, description="free share of a filesystem")
     backup_slack_hours: float = Field(1, ge=0, description="hours past the backup schedule before a backup is stale")
-    alert_after_seconds: int = Field(60, ge=0, description="how long the gateway, Postgres or Redis is down before it alerts")
-    backup_stale_after_seconds: int = Field(300, ge=0, description="how long the last verified backup is stale before it alerts")
+    alert_after_seconds: int = Field(
+        60, ge=0, description="how long the gateway, Postgres or Redis is down before it alerts"
+    )
+    backup_stale_after_seconds: int = Field(
+        300, ge=0, description="how long the last verified backup is stale before it alerts"
+    )
 
 
 class Monitoring(Strict):
@@ -185,8 +200,12 @@ class Monitoring(Strict):
     retention_time: str = Field("15d", pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")
     retention_size: str = Field("2GB", pattern=r"^[0-9]+(B|KB|MB|GB|TB|PB|EB)$")
     thresholds: Thresholds = Thresholds()
-    group_wait_seconds: int = Field(30, ge=0, description="Alertmanager waits this long to group a new alert's first notification")
-    group_interval_seconds: int = Field(300, ge=1, description="Alertmanager notifies changes of a group (new or resolved alerts) at most this often")
+    group_wait_seconds: int = Field(
+        30, ge=0, description="Alertmanager waits this long to group a new alert's first notification"
+    )
+    group_interval_seconds: int = Field(
+        300, ge=1, description="Alertmanager notifies changes of a group (new or resolved alerts) at most this often"
+    )
     receivers: list[Receiver] = Field(default_factory=list)
     smtp: Smtp | None = None
 
@@ -217,7 +236,9 @@ class Backend(Strict):
     gateway cannot reach it, nor the LAN."""
 
     enabled: bool = False
-    bind: str = Field(HOST_GATEWAY, description="`host-gateway` or an address of the host (0.0.0.0 opens it to the LAN)")
+    bind: str = Field(
+        HOST_GATEWAY, description="`host-gateway` or an address of the host (0.0.0.0 opens it to the LAN)"
+    )
     port: int = Field(ge=1, le=65535)
     gpu: str | None = Field(None, description="GPUs to reserve: `all` or a comma-separated list of device ids")
     extra_args: list[str] = Field(default_factory=list, description="more arguments for the server")
@@ -266,10 +287,19 @@ class Backends(Strict):
 
 class Swarm(Strict):
     """`bin/ops swarm deploy`: the same stack on Docker Swarm (see README, Docker Swarm)."""
-    state_label: str = Field("gwops.state", pattern=r"^[a-z0-9][a-z0-9._-]*$",
-                             description="node label (`=true`) that pins Postgres and Redis to one node")
-    update_monitor: float = Field(10, ge=0, le=600, description="seconds each new gateway task is watched "
-                                  "after it is healthy; a failure in that time rolls the update back")
+
+    state_label: str = Field(
+        "gwops.state",
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="node label (`=true`) that pins Postgres and Redis to one node",
+    )
+    update_monitor: float = Field(
+        10,
+        ge=0,
+        le=600,
+        description="seconds each new gateway task is watched "
+        "after it is healthy; a failure in that time rolls the update back",
+    )
 
 
 class StackSettings(Strict):

@@ -34,11 +34,15 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 Containers = dict[str, list[Any]]  # Docker.all_containers(): a service's containers by its name
-NO_DB_REASON = ("LiteLLM's database features (virtual keys, teams, budgets, spend) are off: "
-                "`database.enabled: false` in config/stack.yaml (the master key only)")
+NO_DB_REASON = (
+    "LiteLLM's database features (virtual keys, teams, budgets, spend) are off: "
+    "`database.enabled: false` in config/stack.yaml (the master key only)"
+)
 # which engine serves LiteLLM's database client, by the image kind (the local image says so itself)
-DB_ENGINES = {"wasm-adapter": "Prisma's WASM engine through the gwops adapter (local image)",
-              "": "Prisma's native engine (official image)"}
+DB_ENGINES = {
+    "wasm-adapter": "Prisma's WASM engine through the gwops adapter (local image)",
+    "": "Prisma's native engine (official image)",
+}
 
 
 @dataclass
@@ -63,9 +67,11 @@ def first(found: Containers, service: str) -> Any | None:
 
 def healthy(found: list[Any]) -> bool:
     """Every container of a service running and healthy (or running, without a healthcheck)."""
-    return bool(found) and all(c.attrs["State"].get("Status") == "running"
-                               and (c.attrs["State"].get("Health") or {}).get("Status", "healthy") == "healthy"
-                               for c in found)
+    return bool(found) and all(
+        c.attrs["State"].get("Status") == "running"
+        and (c.attrs["State"].get("Health") or {}).get("Status", "healthy") == "healthy"
+        for c in found
+    )
 
 
 def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
@@ -77,8 +83,9 @@ def levels_of(compose_config: dict[str, Any]) -> list[list[str]]:
     while len(done) < len(deps):
         ready = sorted(n for n, d in deps.items() if n not in done and d <= done)
         if not ready:
-            raise PrerequisiteError(f"`depends_on` has a cycle among {sorted(set(deps) - done)}",
-                                    hint="fix docker-compose.yml")
+            raise PrerequisiteError(
+                f"`depends_on` has a cycle among {sorted(set(deps) - done)}", hint="fix docker-compose.yml"
+            )
         levels.append(ready)
         done |= set(ready)
     return levels
@@ -136,9 +143,11 @@ class Stack:
 
     # -- stages ----------------------------------------------------------------------------------
     def managed_env(self, active: str) -> dict[str, str]:
-        return {projectname.ENV_KEY: self.project_name,
-                "COMPOSE_FILE": self.project.compose_file_var(),
-                "COMPOSE_PROFILES": active}
+        return {
+            projectname.ENV_KEY: self.project_name,
+            "COMPOSE_FILE": self.project.compose_file_var(),
+            "COMPOSE_PROFILES": active,
+        }
 
     def preflight_and_validate(self, active: str) -> tuple[envfile.EnvResult, Compiled, Containers]:
         """Engine and Compose checked (their CLI calls run while the config compiles: the engine
@@ -150,8 +159,9 @@ class Stack:
             compose = pool.submit(host.ensure_compose, self.say)
             env = envfile.ensure(self.project.env_file, self.project.env_example, self.managed_env(active))
             try:
-                compiled: Compiled | OpsError = compile_sources(self.project.config_dir, self.settings.naming,
-                                                                env.values, self.settings, self.project.stack_file)
+                compiled: Compiled | OpsError = compile_sources(
+                    self.project.config_dir, self.settings.naming, env.values, self.settings, self.project.stack_file
+                )
             except OpsError as exc:
                 compiled = exc
             engine.result()
@@ -166,40 +176,59 @@ class Stack:
         # a Swarm stack of this checkout runs its own Postgres on the same volume; it cannot run
         # beside this stack's own (refused by `swarm deploy`), so a serving stack needs no look
         pg = first(found, postgres.SERVICE)
-        swarm = [] if pg is not None and pg.status == "running" else \
-            [c.name for c in self.docker.stack_containers() if c.status == "running"]
+        swarm = (
+            []
+            if pg is not None and pg.status == "running"
+            else [c.name for c in self.docker.stack_containers() if c.status == "running"]
+        )
         if swarm:
-            raise PrerequisiteError(f"this checkout's stack runs on Docker Swarm ({len(swarm)} containers, e.g. "
-                                    f"`{swarm[0]}`): a Compose stack would start a second Postgres on the same "
-                                    "data volume", hint="`bin/ops swarm rm` first (its volumes stay), or keep "
-                                    "deploying with `bin/ops swarm deploy`")
+            raise PrerequisiteError(
+                f"this checkout's stack runs on Docker Swarm ({len(swarm)} containers, e.g. "
+                f"`{swarm[0]}`): a Compose stack would start a second Postgres on the same "
+                "data volume",
+                hint="`bin/ops swarm rm` first (its volumes stay), or keep deploying with `bin/ops swarm deploy`",
+            )
         self._check_ports(found)
         return env, compiled, found
 
     def _check_ports(self, found: Containers) -> None:
         """Every port the enabled components publish is free, or held by this stack's own
         container; else the error names who holds it and the setting that moves it."""
-        ours = {(b.get("HostIp"), b.get("HostPort")) for cs in found.values() for c in cs if c.status == "running"
-                for v in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values() for b in (v or [])}
-        wanted = [(bind, port, setting) for c, bind, port, setting in ports.published(self.settings)
-                  if not components.image_absent(c, self.settings, self.docker)]
+        ours = {
+            (b.get("HostIp"), b.get("HostPort"))
+            for cs in found.values()
+            for c in cs
+            if c.status == "running"
+            for v in (c.attrs.get("HostConfig", {}).get("PortBindings") or {}).values()
+            for b in (v or [])
+        }
+        wanted = [
+            (bind, port, setting)
+            for c, bind, port, setting in ports.published(self.settings)
+            if not components.image_absent(c, self.settings, self.docker)
+        ]
         seen: dict[tuple[str, int], str] = {}
         for bind, port, setting in wanted:  # validate refuses this too, with lines (config/ports.py)
             if (bind, port) in seen:
-                raise PrerequisiteError(f"`{setting}` and `{seen[(bind, port)]}` are both port {bind}:{port}",
-                                        hint="give each its own port in config/stack.yaml")
+                raise PrerequisiteError(
+                    f"`{setting}` and `{seen[(bind, port)]}` are both port {bind}:{port}",
+                    hint="give each its own port in config/stack.yaml",
+                )
             seen[(bind, port)] = setting
         for bind, port, setting in wanted:
             if (bind, str(port)) in ours:
                 continue
             holder = host.port_holder(bind, port)
             if holder:
-                raise PrerequisiteError(f"port {bind}:{port} (`{setting}`) is already in use by {holder}",
-                                        hint=f"stop that process, or choose another `{setting}` in config/stack.yaml")
+                raise PrerequisiteError(
+                    f"port {bind}:{port} (`{setting}`) is already in use by {holder}",
+                    hint=f"stop that process, or choose another `{setting}` in config/stack.yaml",
+                )
 
     def validate(self, env: dict[str, str] | None) -> Compiled:
-        compiled = compile_sources(self.project.config_dir, self.settings.naming, env, self.settings,
-                                   self.project.stack_file)
+        compiled = compile_sources(
+            self.project.config_dir, self.settings.naming, env, self.settings, self.project.stack_file
+        )
         for note in compiled.notes:
             self.say(note)
         return compiled
@@ -213,15 +242,22 @@ class Stack:
         in `st`; True if the proxy's own config changed."""
         return self.render_plan(sorted(compiled.catalog.env_needed), choices, st, compiled)
 
-    def render_plan(self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState,
-                    compiled: Compiled | None) -> bool:
+    def render_plan(
+        self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState, compiled: Compiled | None
+    ) -> bool:
         if compiled is not None:
             store.write(self.project, compiled)
         versions = {s: st.versions.get(s) or st.versions.get(st.active) or "" for s in SLOTS}
         slots.prepare(self.project)
         render_overrides(
-            self.project, choices=choices, settings=self.settings, versions=versions,
-            provider_env=provider_env, database=database_wired(self.settings), database_reason=NO_DB_REASON)
+            self.project,
+            choices=choices,
+            settings=self.settings,
+            versions=versions,
+            provider_env=provider_env,
+            database=database_wired(self.settings),
+            database_reason=NO_DB_REASON,
+        )
         live = [store.version_path(self.project, v) for v in sorted(set(versions.values())) if v]
         for c in REGISTRY:
             if c.follow_versions is not None and c.enabled(self.settings):
@@ -236,12 +272,20 @@ class Stack:
         self.proxy.wait_up(slot, gw.ready_timeout, gw.replicas)
         if self.proxy.active() != slot:
             self.proxy.switch(slot)
-        health.gateway(self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout,
-                       service=gateway.service(slot))
+        health.gateway(
+            self.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout, service=gateway.service(slot)
+        )
 
-    def start(self, st: slots.SlotState, master_key: str, routes: RouteChecks, model: ComposeModel,
-              found: Containers, choices: list[ImageChoice], keep_active: bool = False,
-              ) -> tuple[list[list[str]], list[Gate]]:
+    def start(
+        self,
+        st: slots.SlotState,
+        master_key: str,
+        routes: RouteChecks,
+        model: ComposeModel,
+        found: Containers,
+        choices: list[ImageChoice],
+        keep_active: bool = False,
+    ) -> tuple[list[list[str]], list[Gate]]:
         """Start the services and gate them level by level (`depends_on` order): a level is gated
         only once every level before it passed. Services that `docker compose up` would leave as
         they are (`found` running, same config and image) are not passed to it: on a warm stack it
@@ -254,14 +298,19 @@ class Stack:
         skip = {gateway.service(st.idle)} | ({gateway.service(st.active)} if keep_active else set())
         levels = [[s for s in lvl if s not in skip and is_core(s)] for lvl in levels_of(model.as_config())]
         levels = [lvl for lvl in levels if lvl]
-        stale = [s for lvl in levels for s in lvl
-                 if not self.docker.up_to_date(s, found.get(s, []), model, image_of(s, choices))]
+        stale = [
+            s
+            for lvl in levels
+            for s in lvl
+            if not self.docker.up_to_date(s, found.get(s, []), model, image_of(s, choices))
+        ]
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         if not stale and all(healthy(found.get(s, [])) for lvl in levels for s in lvl):
             # nothing to start and every container already healthy: every gate at once (each
             # still checks everything it checks; a failure is reported in level order)
-            gates = self._gate_level(health, [s for lvl in levels for s in lvl], st.active,
-                                     master_key, routes, time.monotonic())
+            gates = self._gate_level(
+                health, [s for lvl in levels for s in lvl], st.active, master_key, routes, time.monotonic()
+            )
             if database_wired(self.settings):
                 self.migrate(choices)  # a database restored from an older backup may lack some
             return levels, gates
@@ -297,13 +346,16 @@ class Stack:
         pg_env = postgres.client_env(envfile.read(self.project.env_file))
         res = migrations.apply(self.docker, postgres.SERVICE, pg_env, found, self.settings.database.migrate_timeout)
         if res.applied:
-            self.say(f"database: {len(res.applied)} of {res.total} LiteLLM migrations applied "
-                     f"({res.seconds:.1f} s; the last: {res.applied[-1]})")
+            self.say(
+                f"database: {len(res.applied)} of {res.total} LiteLLM migrations applied "
+                f"({res.seconds:.1f} s; the last: {res.applied[-1]})"
+            )
         else:
             self.say(f"database: up to date ({res.total} LiteLLM migrations recorded)")
 
-    def _gate_level(self, health: Health, level: list[str], active: str, master_key: str, routes: RouteChecks,
-                    t0: float) -> list[Gate]:
+    def _gate_level(
+        self, health: Health, level: list[str], active: str, master_key: str, routes: RouteChecks, t0: float
+    ) -> list[Gate]:
         """Every service of one level gated at once; each gate's time counts from `t0`, when its
         services were started. The first failure (in level order) is raised."""
 
@@ -346,8 +398,9 @@ class Stack:
             files_changed = self.write_files(env.values)
             if not serving or not (respec or slots.armed(self.project, st.active)):
                 slots.arm(self.project, st.active, st.versions[st.active])
-            levels, gates = self.start(st, env.values["LITELLM_MASTER_KEY"], checks,
-                                       model, found, choices, keep_active=respec)
+            levels, gates = self.start(
+                st, env.values["LITELLM_MASTER_KEY"], checks, model, found, choices, keep_active=respec
+            )
             if not serving:
                 st.went_live(st.active, version)
                 slots.save(self.project, st)
@@ -358,13 +411,17 @@ class Stack:
                 self.proxy.reload_config(self.settings.health.service_timeout)
             reloaded = False
             if serving and (st.version != version or respec):
-                what = f"the config changed ({st.version} -> {version})" if st.version != version else \
-                    "the gateway's image or settings changed"
+                what = (
+                    f"the config changed ({st.version} -> {version})"
+                    if st.version != version
+                    else "the gateway's image or settings changed"
+                )
                 self.say(f"{what}: applying it with a zero-downtime reload")
                 from gwops.reload import Reloader  # imported only when a running gateway is replaced
 
-                rr = Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(compiled, choices, version,
-                                                                                route_checks=route_checks)
+                rr = Reloader(self, env.values["LITELLM_MASTER_KEY"]).switch_to(
+                    compiled, choices, version, route_checks=route_checks
+                )
                 checks = RouteChecks(checks.names, checks.optional, rr.degraded)
                 reloaded = True
             routecheck.save(self.project.state_dir, checks, version)
@@ -375,10 +432,27 @@ class Stack:
                 extra_gates, problems = self.start_extras(st, model, found, choices, files_changed)
                 if standby is not None:
                     standby.result()
-            metrics.record(self.project, "up", {"gwops_up_last_success_timestamp_seconds": metrics.now(),
-                                                "gwops_up_last_duration_seconds": round(time.monotonic() - t0, 3)})
-        return UpReport(choices, levels, gates + extra_gates, database, self.url, routes,
-                        env.notes + compiled.notes, time.monotonic() - t0, reloaded, problems, checks.degraded)
+            metrics.record(
+                self.project,
+                "up",
+                {
+                    "gwops_up_last_success_timestamp_seconds": metrics.now(),
+                    "gwops_up_last_duration_seconds": round(time.monotonic() - t0, 3),
+                },
+            )
+        return UpReport(
+            choices,
+            levels,
+            gates + extra_gates,
+            database,
+            self.url,
+            routes,
+            env.notes + compiled.notes,
+            time.monotonic() - t0,
+            reloaded,
+            problems,
+            checks.degraded,
+        )
 
     def write_files(self, env: dict[str, str]) -> set[str]:
         """Each enabled component's files under state/<name>/; returns the components whose
@@ -386,8 +460,14 @@ class Stack:
         ctx = FilesContext(self.project, self.settings, self.project_name, env)
         return {c.name for c in REGISTRY if c.files is not None and c.enabled(self.settings) and c.files(ctx)}
 
-    def start_extras(self, st: slots.SlotState, model: ComposeModel, found: Containers,
-                     choices: list[ImageChoice], files_changed: set[str]) -> tuple[list[Gate], list[str]]:
+    def start_extras(
+        self,
+        st: slots.SlotState,
+        model: ComposeModel,
+        found: Containers,
+        choices: list[ImageChoice],
+        files_changed: set[str],
+    ) -> tuple[list[Gate], list[str]]:
         """Start and gate the components that are not core (monitoring), once the gateway serves.
         A failure is returned as a problem (service, check, next step), not raised. A running one
         whose files changed takes them without a restart where it can (`apply`)."""
@@ -407,7 +487,9 @@ class Stack:
         except OpsError as exc:
             self.say(f"warning: {problem_of(exc)}")
             return [], [problem_of(exc)]
-        ctx = GateContext(self, Health(self.docker, self.say, self.settings.health.service_timeout), st.active, "", RouteChecks())
+        ctx = GateContext(
+            self, Health(self.docker, self.say, self.settings.health.service_timeout), st.active, "", RouteChecks()
+        )
         t0 = time.monotonic()
         gates: list[Gate] = []
 
@@ -427,8 +509,9 @@ class Stack:
                     problems.append(res)
         return gates, problems
 
-    def keep_standby(self, st: slots.SlotState, model: ComposeModel, found: Containers,
-                     choices: list[ImageChoice]) -> None:
+    def keep_standby(
+        self, st: slots.SlotState, model: ComposeModel, found: Containers, choices: list[ImageChoice]
+    ) -> None:
         """The idle slot's replicas wait as standbys for the next reload (`gateway.standby`), or
         are not there at all. Not waited for: they import LiteLLM at the start CPU weight."""
         svc = gateway.service(st.idle)
@@ -438,17 +521,22 @@ class Stack:
                 if there:
                     self.docker.compose_rm([svc])
                 return
-            if slots.armed(self.project, st.idle) or not self.docker.up_to_date(svc, there, model, image_of(svc, choices)):
+            if slots.armed(self.project, st.idle) or not self.docker.up_to_date(
+                svc, there, model, image_of(svc, choices)
+            ):
                 self.say(f"starting slot `{st.idle}` as a standby for the next reload (not waited for)")
                 gateway.start_standby(self, st.idle)
         except OpsError as exc:  # the next reload starts cold: not a reason `up` fails
-            self.say(f"warning: slot `{st.idle}`'s standby did not start ({exc.message}); the next reload starts it cold")
+            self.say(
+                f"warning: slot `{st.idle}`'s standby did not start ({exc.message}); the next reload starts it cold"
+            )
 
     def down(self, volumes: bool, confirm: Callable[[str], bool], backup: bool = True) -> str | None:
         """Stop the stack. With `volumes`, a verified backup is taken first (unless not `backup`);
         returns its id. A backup that cannot run stops everything here: nothing is deleted."""
         if volumes and not confirm(
-                "delete the data volumes of this stack (Postgres: keys, teams, spend; Redis: cache; metrics history)?"):
+            "delete the data volumes of this stack (Postgres: keys, teams, spend; Redis: cache; metrics history)?"
+        ):
             raise AbortedError("nothing was deleted", hint="add `--yes` to confirm without a prompt")
         taken = None
         with self.lock("stop the stack"):
@@ -464,11 +552,14 @@ class Stack:
         there is no database volume to lose."""
         pg = self.docker.stack_container(postgres.SERVICE) if swarm else self.docker.container(postgres.SERVICE)
         if pg is None or pg.status != "running":
-            if not (self.docker.stack_volumes((postgres.VOLUME,)) if swarm else postgres.VOLUME in self.docker.volumes()):
+            if not (
+                self.docker.stack_volumes((postgres.VOLUME,)) if swarm else postgres.VOLUME in self.docker.volumes()
+            ):
                 return None
-            raise SafetyBackupError(f"service `{postgres.SERVICE}` is not running, but its volume "
-                                    f"`{postgres.VOLUME}` exists", hint="start it with `bin/ops "
-                                    f"{'swarm deploy' if swarm else 'up'}` and retry (or `--no-backup`)")
+            raise SafetyBackupError(
+                f"service `{postgres.SERVICE}` is not running, but its volume `{postgres.VOLUME}` exists",
+                hint=f"start it with `bin/ops {'swarm deploy' if swarm else 'up'}` and retry (or `--no-backup`)",
+            )
         self.say("taking a backup before deleting the volumes")
         try:
             return self.backups().backup().manifest.id
@@ -506,12 +597,18 @@ class Stack:
             shown, others = comp.services(st.active) if comp.services else ([comp.service], [])
             pin = getattr(self.settings.images, comp.name)
             for svc in [*shown, *(o for o in others if containers.get(o))]:
-                row = {"component": comp.name, "core": comp.core,
-                       **self._status_row(svc, containers.get(svc, []), pin, comp.ready_url(self.settings))}
+                row = {
+                    "component": comp.name,
+                    "core": comp.core,
+                    **self._status_row(svc, containers.get(svc, []), pin, comp.ready_url(self.settings)),
+                }
                 if comp.status_row is not None:
                     comp.status_row(self, row)
-                if not comp.core and row["state"] == "absent" and components.image_absent(comp, self.settings,
-                                                                                       self.docker):
+                if (
+                    not comp.core
+                    and row["state"] == "absent"
+                    and components.image_absent(comp, self.settings, self.docker)
+                ):
                     row["note"] = f"not started: its image {pin.official} is not on this host (`docker pull` it)"
                 elif not comp.core and (row["state"] != "running" or row["health"] not in ("healthy", "none")):
                     row.setdefault("problem", f"{svc} is {row['state']} ({row['health']})")
@@ -525,13 +622,24 @@ class Stack:
         healthy = [r for r in running if r["health"] in ("healthy", "none")]
         if not running:
             overall = "down"
-        elif (len(healthy) == len(core) and not any("problem" in r for r in rows) and "error" not in gateway_info
-              and not backups.get("stale") and not gateway_info.get("degraded_routes")):
+        elif (
+            len(healthy) == len(core)
+            and not any("problem" in r for r in rows)
+            and "error" not in gateway_info
+            and not backups.get("stale")
+            and not gateway_info.get("degraded_routes")
+        ):
             overall = "healthy"
         else:
             overall = "degraded"
-        out = {"project": self.project_name, "overall": overall, "services": rows, "gateway": gateway_info,
-               "backups": backups, "alerts": self._alerts(rows)}
+        out = {
+            "project": self.project_name,
+            "overall": overall,
+            "services": rows,
+            "gateway": gateway_info,
+            "backups": backups,
+            "alerts": self._alerts(rows),
+        }
         if not running and any(c.status == "running" for c in self.docker.stack_containers()):
             out["swarm"] = "this checkout's stack runs on Docker Swarm: `bin/ops swarm status` shows it"
         return out
@@ -550,8 +658,14 @@ class Stack:
     def _gateway_status(self, st: slots.SlotState, containers: Containers) -> dict[str, Any]:
         """The gateway as clients see it: its URL, active slot and config version, whether the
         database is wired, and the routes `/v1/models` lists through the public port."""
-        info: dict[str, Any] = {"url": self.url, "routes": [], "database": None, "active_slot": st.active,
-                                "config_version": st.version, "live_since": st.live_since}
+        info: dict[str, Any] = {
+            "url": self.url,
+            "routes": [],
+            "database": None,
+            "active_slot": st.active,
+            "config_version": st.version,
+            "live_since": st.live_since,
+        }
         checked = routecheck.load(self.project.state_dir, st.version)
         if checked:  # optional routes whose check failed when this version went live (or at `up`)
             info["degraded_routes"] = checked["degraded"]
@@ -585,8 +699,16 @@ class Stack:
         ready), replicas ready/total and restarts. A running container whose first healthcheck is
         still to come is healthy when `ready_url` (its component's, see `up`) answers."""
         if not found:
-            return {"service": svc, "state": "absent", "health": "-", "image": "-", "kind": "-", "ports": [],
-                    "replicas": "0/0", "restarts": 0}
+            return {
+                "service": svc,
+                "state": "absent",
+                "health": "-",
+                "image": "-",
+                "kind": "-",
+                "ports": [],
+                "replicas": "0/0",
+                "restarts": 0,
+            }
         states = [c.attrs["State"] for c in found]
         healths = [(st.get("Health") or {}).get("Status", "none") for st in states]
         # running, not restarting (Docker keeps Running true while a container waits to restart)
@@ -596,8 +718,12 @@ class Stack:
         waiting = [(r, h) for r, h in zip(up, healths, strict=True) if not (r and h in ("healthy", "none"))]
         ready = len(found) - len(waiting)
         image = found[0].attrs["Config"]["Image"]
-        ports = [f"{b['HostIp']}:{b['HostPort']}->{p}" for c in found
-                 for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items() for b in (bs or [])]
+        ports = [
+            f"{b['HostIp']}:{b['HostPort']}->{p}"
+            for c in found
+            for p, bs in (c.attrs["NetworkSettings"].get("Ports") or {}).items()
+            for b in (bs or [])
+        ]
         if not waiting:
             health = healths[0]
         elif ready and all(r and h == "starting" for r, h in waiting):
@@ -607,9 +733,13 @@ class Stack:
         else:
             health = next((h for h in healths if h not in ("healthy", "none")), "unhealthy")
         return {
-            "service": svc, "state": "running" if any(up) else states[0].get("Status"), "health": health,
-            "image": image, "kind": "local" if image == pin.local else ("official" if image == pin.official else "other"),
-            "ports": ports, "replicas": f"{ready}/{len(found)}",
+            "service": svc,
+            "state": "running" if any(up) else states[0].get("Status"),
+            "health": health,
+            "image": image,
+            "kind": "local" if image == pin.local else ("official" if image == pin.official else "other"),
+            "ports": ports,
+            "replicas": f"{ready}/{len(found)}",
             "restarts": sum(int(c.attrs.get("RestartCount") or 0) for c in found),
         }
 
@@ -626,11 +756,13 @@ class Stack:
         """Every provider of the config, probed from the host and from the active gateway."""
         from gwops import backends
 
-        compiled = compile_sources(self.project.config_dir, self.settings.naming, None, self.settings,
-                                   self.project.stack_file)
+        compiled = compile_sources(
+            self.project.config_dir, self.settings.naming, None, self.settings, self.project.stack_file
+        )
         svc = gateway.service(slots.load(self.project).active)
-        return backends.check(compiled.providers.providers, self.project.env_file,
-                              backends.gateway_probe(self.docker, svc))
+        return backends.check(
+            compiled.providers.providers, self.project.env_file, backends.gateway_probe(self.docker, svc)
+        )
 
     def probe(self, routes: list[str]) -> list[Any]:
         """Every route (or those named) tried through the public port; the matrix is written to
@@ -640,14 +772,22 @@ class Stack:
         key = envfile.read(self.project.env_file).get("LITELLM_MASTER_KEY", "")
         live = self._gateway_status(slots.load(self.project), self.docker.all_containers())
         if live.get("error") or not live["routes"]:
-            raise HealthError(gateway.service(live["active_slot"]), "GET /v1/models",
-                              live.get("error") or "the gateway is not running",
-                              hint="`bin/ops up` starts it; `bin/ops status` says what is wrong")
+            raise HealthError(
+                gateway.service(live["active_slot"]),
+                "GET /v1/models",
+                live.get("error") or "the gateway is not running",
+                hint="`bin/ops up` starts it; `bin/ops status` says what is wrong",
+            )
         unknown = sorted(set(routes) - set(live["routes"]))
         if unknown:
             raise UsageError(f"no such route: {', '.join(unknown)}", hint=f"routes: {', '.join(live['routes'])}")
-        found = probe.run(self.url, key, routes or [r for r in live["routes"] if "*" not in r],
-                          self.settings.gateway.route_check_timeout, self.say)
+        found = probe.run(
+            self.url,
+            key,
+            routes or [r for r in live["routes"] if "*" not in r],
+            self.settings.gateway.route_check_timeout,
+            self.say,
+        )
         probe.save(self.project.state_dir, found)
         metrics.write_samples(self.project, "probe", probe.samples(found))
         return found

@@ -69,8 +69,15 @@ class _Builder:
         if depth > MAX_DEPTH:
             line, col = self._mark(node)
             self.problems.append(
-                Problem(self.file, line, col, format_path(path),
-                        f"nesting deeper than {MAX_DEPTH} levels", "flatten this structure", "parse")
+                Problem(
+                    self.file,
+                    line,
+                    col,
+                    format_path(path),
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    "flatten this structure",
+                    "parse",
+                )
             )
             return None
         self.marks.setdefault(path, self._mark(node))
@@ -84,18 +91,32 @@ class _Builder:
                 if not isinstance(key, str):
                     line, col = self._mark(key_node)
                     self.problems.append(
-                        Problem(self.file, line, col, format_path(path),
-                                "mapping keys must be plain strings", "quote the key", "parse"))
+                        Problem(
+                            self.file,
+                            line,
+                            col,
+                            format_path(path),
+                            "mapping keys must be plain strings",
+                            "quote the key",
+                            "parse",
+                        )
+                    )
                     continue
                 child = (*path, key)
                 if key in out:
                     line, col = self._mark(key_node)
                     first = self.marks.get(child, (0, 0))[0]
                     self.problems.append(
-                        Problem(self.file, line, col, format_path(child),
-                                f"duplicate key `{key}` (first defined on line {first})",
-                                "remove one of the two entries; YAML would silently keep the last",
-                                "parse"))
+                        Problem(
+                            self.file,
+                            line,
+                            col,
+                            format_path(child),
+                            f"duplicate key `{key}` (first defined on line {first})",
+                            "remove one of the two entries; YAML would silently keep the last",
+                            "parse",
+                        )
+                    )
                     continue
                 self.marks[child] = self._mark(key_node)
                 out[key] = self.build(value_node, child, depth + 1)
@@ -118,13 +139,15 @@ def load_text(text: str, file: str) -> tuple[SourceDoc | None, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(x for x in (exc.context, exc.problem) if x)
-        return None, [Problem(file, line, col, "", f"YAML syntax error: {what}",
-                              "fix the YAML syntax at this position", "parse")]
+        return None, [
+            Problem(file, line, col, "", f"YAML syntax error: {what}", "fix the YAML syntax at this position", "parse")
+        ]
     except yaml.YAMLError as exc:
         return None, [Problem(file, 1, 1, "", f"YAML error: {exc}", "fix the YAML syntax", "parse")]
     except RecursionError:
-        return None, [Problem(file, 1, 1, "", f"nesting deeper than {MAX_DEPTH} levels",
-                              "flatten this structure", "parse")]
+        return None, [
+            Problem(file, 1, 1, "", f"nesting deeper than {MAX_DEPTH} levels", "flatten this structure", "parse")
+        ]
     finally:
         loader.dispose()
     if builder.problems:
@@ -138,23 +161,44 @@ def load_file(path: Path, display: str | None = None) -> tuple[SourceDoc | None,
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            return None, [Problem(file, 0, 0, "", f"file is {size} bytes, over the {MAX_BYTES} byte limit",
-                                  "is this the right file? config sources are small YAML files", "parse")]
+            return None, [
+                Problem(
+                    file,
+                    0,
+                    0,
+                    "",
+                    f"file is {size} bytes, over the {MAX_BYTES} byte limit",
+                    "is this the right file? config sources are small YAML files",
+                    "parse",
+                )
+            ]
         raw = path.read_bytes()
     except FileNotFoundError:
         return None, [Problem(file, 0, 0, "", "file not found", "create it, or run from the project root", "parse")]
     except OSError as exc:
         return None, [Problem(file, 0, 0, "", f"cannot read: {exc.strerror}", "check permissions", "parse")]
     if b"\x00" in raw:
-        return None, [Problem(file, 1, 1, "", "file is binary (contains NUL bytes), not YAML",
-                              "replace it with a YAML text file", "parse")]
+        return None, [
+            Problem(
+                file,
+                1,
+                1,
+                "",
+                "file is binary (contains NUL bytes), not YAML",
+                "replace it with a YAML text file",
+                "parse",
+            )
+        ]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [Problem(file, line, col, "", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                              "save the file as UTF-8", "parse")]
+        return None, [
+            Problem(
+                file, line, col, "", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", "save the file as UTF-8", "parse"
+            )
+        ]
     doc, problems = load_text(text, file)
     if doc is not None:
         doc.sha256 = hashlib.sha256(raw).hexdigest()

@@ -14,8 +14,9 @@ import yaml
 
 from tests.conftest import REPO, free_port, unique
 
-IGNORE = shutil.ignore_patterns(".venv", ".git", "state", "logs", ".env", "compose.d", "__pycache__",
-                                ".pytest_cache", ".hypothesis", "backups")
+IGNORE = shutil.ignore_patterns(
+    ".venv", ".git", "state", "logs", ".env", "compose.d", "__pycache__", ".pytest_cache", ".hypothesis", "backups"
+)
 
 
 def make_copy(root: Path, project_name: str | None, monitoring: bool = False, **env_extra: str) -> dict[str, str]:
@@ -32,11 +33,24 @@ def make_copy(root: Path, project_name: str | None, monitoring: bool = False, **
     if project_name:
         settings["project_name"] = project_name
     settings["gateway"]["port"] = free_port()
-    settings["monitoring"] = {"enabled": False} if not monitoring else {
-        "enabled": True, "prometheus_port": free_port(), "alertmanager_port": free_port(), "grafana_port": free_port()}
+    settings["monitoring"] = (
+        {"enabled": False}
+        if not monitoring
+        else {
+            "enabled": True,
+            "prometheus_port": free_port(),
+            "alertmanager_port": free_port(),
+            "grafana_port": free_port(),
+        }
+    )
     (root / "config/stack.yaml").write_text(yaml.safe_dump(settings))
-    env = {**os.environ, "GWOPS_VENV": str(REPO / ".venv"), "GWOPS_ROOT": str(root),
-           "GWOPS_CRONTAB_FILE": str(root.parent / "crontab"), **env_extra}
+    env = {
+        **os.environ,
+        "GWOPS_VENV": str(REPO / ".venv"),
+        "GWOPS_ROOT": str(root),
+        "GWOPS_CRONTAB_FILE": str(root.parent / "crontab"),
+        **env_extra,
+    }
     for k in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"):
         env.pop(k, None)
     return env
@@ -45,8 +59,13 @@ def make_copy(root: Path, project_name: str | None, monitoring: bool = False, **
 def remove_stack(root: Path, env: dict[str, str]) -> None:
     """Teardown: the copy's containers, networks and volumes, without a backup first."""
     if root.exists():
-        subprocess.run([str(root / "bin/ops"), "down", "--volumes", "--yes", "--no-backup"], env=env, cwd=root,
-                       capture_output=True, timeout=180)
+        subprocess.run(
+            [str(root / "bin/ops"), "down", "--volumes", "--yes", "--no-backup"],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            timeout=180,
+        )
 
 
 @pytest.fixture
@@ -58,10 +77,9 @@ def copy(tmp_path: Path, local_images) -> tuple[Path, dict[str, str]]:
 
 
 def ops(root: Path, env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(root / "bin/ops"), *args], env=env, cwd=root, capture_output=True,
-                          text=True, timeout=timeout)
-
-
+    return subprocess.run(
+        [str(root / "bin/ops"), *args], env=env, cwd=root, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def set_gateway(root: Path, **settings: object) -> dict:
@@ -88,10 +106,15 @@ def armed_slots(root: Path) -> list[str]:
 
 def container_ids(project: str, service: str | None = None) -> list[str]:
     """The project's containers (of one compose service), running or not."""
-    labels = [f"label=com.docker.compose.project={project}"] + ([f"label=com.docker.compose.service={service}"]
-                                                                 if service else [])
-    return subprocess.run(["docker", "ps", "-aq", *(a for lb in labels for a in ("--filter", lb))],
-                          capture_output=True, text=True, check=True).stdout.split()
+    labels = [f"label=com.docker.compose.project={project}"] + (
+        [f"label=com.docker.compose.service={service}"] if service else []
+    )
+    return subprocess.run(
+        ["docker", "ps", "-aq", *(a for lb in labels for a in ("--filter", lb))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
 
 
 def cpu_quotas(project: str) -> dict[str, set[int]]:
@@ -107,7 +130,18 @@ def cpu_quotas(project: str) -> dict[str, set[int]]:
 
 def gateway_containers(project: str) -> list[str]:
     """The service of each gateway container (one entry per replica)."""
-    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
-                          "--format", '{{.Label "com.docker.compose.service"}}'],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--format",
+            '{{.Label "com.docker.compose.service"}}',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return sorted(s for s in out if s.startswith("gateway"))

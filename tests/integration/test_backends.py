@@ -33,7 +33,8 @@ def test_backends_and_probe_on_a_running_stack(copy):
             "  gone:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [x]\n"
             "    required: true\n"
             f"  fake:\n    type: openai_compatible\n    base_url: http://localhost:{openai.server_address[1]}/v1\n"
-            "    models: [full, plain]\n")
+            "    models: [full, plain]\n"
+        )
         up = ops(root, env, "up", "--skip-route-checks")
         assert up.returncode == 0, up.stderr
 
@@ -59,16 +60,20 @@ def test_backends_and_probe_on_a_running_stack(copy):
 
         # the capability matrix, through the proxy and the gateway to the provider
         r = ops(root, env, "probe", "full", "plain", "gwops-echo", "--json")
-        matrix = {route: {c: v["state"] for c, v in doc["capabilities"].items()}
-                  for route, doc in json.loads(r.stdout)["routes"].items()}
+        matrix = {
+            route: {c: v["state"] for c, v in doc["capabilities"].items()}
+            for route, doc in json.loads(r.stdout)["routes"].items()
+        }
         print(json.dumps(matrix, indent=1))
         assert matrix["full"] == dict.fromkeys(("chat", "streaming", "embeddings", "tools", "json_mode"), "yes")
         assert matrix["plain"]["chat"] == "yes" and matrix["plain"]["tools"] == "no"
         assert matrix["plain"]["embeddings"] == "no" and matrix["gwops-echo"]["chat"] == "yes"
         saved = json.loads((root / "state/capabilities.json").read_text())
         assert saved["routes"]["full"]["ttft_seconds"] is not None
-        assert 'gwops_probe_capability{capability="embeddings",route="full"} 1' in \
-            (root / "state/metrics/probe.prom").read_text()
+        assert (
+            'gwops_probe_capability{capability="embeddings",route="full"} 1'
+            in (root / "state/metrics/probe.prom").read_text()
+        )
         bad = ops(root, env, "probe", "no-such-route")
         assert bad.returncode == 2 and "no such route: no-such-route" in bad.stderr
     finally:

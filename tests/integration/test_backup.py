@@ -33,8 +33,12 @@ def pg(local_images):
 
     sdk = docker.from_env()
     pw = secrets.token_urlsafe(24)
-    c = sdk.containers.run(local_images["postgres"], detach=True, name=unique("gwops-test-pg"),
-                           environment={"POSTGRES_PASSWORD": pw, "POSTGRES_USER": USER, "POSTGRES_DB": DB})
+    c = sdk.containers.run(
+        local_images["postgres"],
+        detach=True,
+        name=unique("gwops-test-pg"),
+        environment={"POSTGRES_PASSWORD": pw, "POSTGRES_USER": USER, "POSTGRES_DB": DB},
+    )
     try:
         wait_ready(c, USER, DB, 60)
         pgseed.apply_schema(c, USER, DB)
@@ -66,9 +70,12 @@ def test_backup_restores_every_table_exactly(pg, tmp_path, local_images):
 
     import docker
 
-    fresh = docker.from_env().containers.run(local_images["postgres"], detach=True, network_mode="none",
-                                             environment={"POSTGRES_PASSWORD": "x" * 30, "POSTGRES_USER": USER,
-                                                          "POSTGRES_DB": DB})
+    fresh = docker.from_env().containers.run(
+        local_images["postgres"],
+        detach=True,
+        network_mode="none",
+        environment={"POSTGRES_PASSWORD": "x" * 30, "POSTGRES_USER": USER, "POSTGRES_DB": DB},
+    )
     try:
         wait_ready(fresh, USER, DB, 60)
         load_dump(fresh, res.path, m, USER, DB, {})
@@ -92,8 +99,10 @@ def test_pg_dump_killed_mid_stream_publishes_nothing(pg, tmp_path):
 
     t = threading.Thread(target=go)
     t.start()
-    kill = ("for p in /proc/[0-9]*; do grep -qa '^pg_dump' $p/cmdline 2>/dev/null && "
-            "kill -9 ${p#/proc/} && echo killed; done")
+    kill = (
+        "for p in /proc/[0-9]*; do grep -qa '^pg_dump' $p/cmdline 2>/dev/null && "
+        "kill -9 ${p#/proc/} && echo killed; done"
+    )
     deadline = time.monotonic() + 60
     killed = False
     while not killed and time.monotonic() < deadline and t.is_alive():

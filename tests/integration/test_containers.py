@@ -22,13 +22,27 @@ def exec_ok(container: DockerContainer, cmd: list[str], expect: str) -> str | No
 
 def test_postgres_initialises_and_answers_queries(local_images):
     pw = secrets.token_urlsafe(24)
-    with (DockerContainer(local_images["postgres"])
-          .with_env("POSTGRES_PASSWORD", pw).with_env("POSTGRES_USER", "u").with_env("POSTGRES_DB", "d")) as pg:
+    with (
+        DockerContainer(local_images["postgres"])
+        .with_env("POSTGRES_PASSWORD", pw)
+        .with_env("POSTGRES_USER", "u")
+        .with_env("POSTGRES_DB", "d")
+    ) as pg:
         poll(lambda: exec_ok(pg, ["pg_isready", "-h", "127.0.0.1", "-U", "u", "-d", "d"], "accepting"), 60)
         # over TCP with the password: the same path the gateway uses
-        out = poll(lambda: exec_ok(pg, ["sh", "-c", f"PGPASSWORD={pw} psql -h 127.0.0.1 -U u -d d -tAc "
-                                        "'CREATE TABLE t (x int); INSERT INTO t VALUES (41); SELECT x + 1 FROM t'"],
-                                   "42"), 30)
+        out = poll(
+            lambda: exec_ok(
+                pg,
+                [
+                    "sh",
+                    "-c",
+                    f"PGPASSWORD={pw} psql -h 127.0.0.1 -U u -d d -tAc "
+                    "'CREATE TABLE t (x int); INSERT INTO t VALUES (41); SELECT x + 1 FROM t'",
+                ],
+                "42",
+            ),
+            30,
+        )
         assert out.strip().endswith("42")
         bad = exec_ok(pg, ["sh", "-c", "PGPASSWORD=wrong psql -h 127.0.0.1 -U u -d d -tAc 'SELECT 1'"], "1")
         assert bad is None  # password auth is enforced
@@ -48,13 +62,19 @@ def test_gateway_serves_a_chat_completion(local_images, tmp_path):
 
     key = "sk-" + secrets.token_urlsafe(32)
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("model_list:\n  - model_name: echo\n    litellm_params:\n      model: openai/echo\n"
-                   "      mock_response: pong\ngeneral_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n")
+    cfg.write_text(
+        "model_list:\n  - model_name: echo\n    litellm_params:\n      model: openai/echo\n"
+        "      mock_response: pong\ngeneral_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n"
+    )
     cfg.chmod(0o644)
-    with (DockerContainer(local_images["gateway"])
-          .with_env("LITELLM_MASTER_KEY", key).with_env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-          .with_volume_mapping(str(cfg), "/app/config.yaml", "ro")
-          .with_command("--config /app/config.yaml --port 4000").with_exposed_ports(4000)) as gw:
+    with (
+        DockerContainer(local_images["gateway"])
+        .with_env("LITELLM_MASTER_KEY", key)
+        .with_env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .with_volume_mapping(str(cfg), "/app/config.yaml", "ro")
+        .with_command("--config /app/config.yaml --port 4000")
+        .with_exposed_ports(4000)
+    ) as gw:
         url = f"http://{gw.get_container_host_ip()}:{gw.get_exposed_port(4000)}"
 
         def ready():
@@ -81,8 +101,13 @@ def probe_gc_guard(image: str, mode: str) -> tuple[int, str]:
 
     probe = Path(__file__).resolve().parents[1] / "fixtures" / "gc_guard_probe.py"
     client = docker.from_env()
-    c = client.containers.run(image, ["/probe.py", mode], entrypoint="/opt/litellm/bin/python3", detach=True,
-                              volumes={str(probe): {"bind": "/probe.py", "mode": "ro"}})
+    c = client.containers.run(
+        image,
+        ["/probe.py", mode],
+        entrypoint="/opt/litellm/bin/python3",
+        detach=True,
+        volumes={str(probe): {"bind": "/probe.py", "mode": "ro"}},
+    )
     try:
         code = c.wait(timeout=240)["StatusCode"]
         return code, c.logs().decode(errors="replace")

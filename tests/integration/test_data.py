@@ -48,9 +48,20 @@ class Stack:
     def psql(self, sql: str) -> str:
         """A query run in the Postgres container itself: never through the gateway or the adapter."""
         pg = container_ids(self.project, "postgres")[0]
-        out = subprocess.run(["docker", "exec", pg, "sh", "-c",
-                              'exec psql -X -At -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$0"', sql],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [
+                "docker",
+                "exec",
+                pg,
+                "sh",
+                "-c",
+                'exec psql -X -At -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$0"',
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
@@ -62,13 +73,20 @@ class Stack:
         return secret
 
     def chat(self, key: str, model: str = "gwops-echo", **headers: str) -> httpx.Response:
-        return httpx.post(f"{self.url}/v1/chat/completions", timeout=30,
-                          headers={"Authorization": f"Bearer {key}", "Connection": "close", **headers},
-                          json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+        return httpx.post(
+            f"{self.url}/v1/chat/completions",
+            timeout=30,
+            headers={"Authorization": f"Bearer {key}", "Connection": "close", **headers},
+            json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        )
 
     def spend_rows(self, key_alias: str) -> int:
-        return int(self.psql('SELECT count(*) FROM "LiteLLM_SpendLogs" s JOIN "LiteLLM_VerificationToken" k '
-                             f"ON k.token = s.api_key WHERE k.key_alias = '{key_alias}'"))
+        return int(
+            self.psql(
+                'SELECT count(*) FROM "LiteLLM_SpendLogs" s JOIN "LiteLLM_VerificationToken" k '
+                f"ON k.token = s.api_key WHERE k.key_alias = '{key_alias}'"
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +97,8 @@ def stack(tmp_path_factory, local_images):
     (root / "config/providers.yaml").write_text(
         "providers:\n  lab:\n    type: mock\n    models: [gwops-echo]\n"
         f"  fake:\n    type: openai_compatible\n    base_url: http://localhost:{fake.server_address[1]}/v1\n"
-        "    models: [plain]\n")
+        "    models: [plain]\n"
+    )
     try:
         up = ops(root, env, "up")
         assert up.returncode == 0, up.stderr
@@ -95,15 +114,36 @@ def test_migrations_are_recorded_as_prisma_records_them(stack):
     # the checksums, computed independently: sha256sum of each migration.sql inside the image
     image = json.loads(stack.ops("status", "--json").stdout)
     gateway_image = next(s["image"] for s in image["services"] if s["service"] == "gateway-blue")
-    listing = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", gateway_image, "-c",
-                              'cd "$(python3 -c "import litellm_proxy_extras as m, os; print(os.path.dirname(m.__file__))")'
-                              '/migrations" && sha256sum */migration.sql'], capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sh",
+            gateway_image,
+            "-c",
+            'cd "$(python3 -c "import litellm_proxy_extras as m, os; print(os.path.dirname(m.__file__))")'
+            '/migrations" && sha256sum */migration.sql',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listing.returncode == 0, listing.stderr
-    shipped = {path.removesuffix("/migration.sql"): digest
-               for digest, path in (line.split("  ", 1) for line in listing.stdout.splitlines())}
-    recorded = dict(line.split("|") for line in stack.psql(
-        'SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL '
-        "AND rolled_back_at IS NULL AND applied_steps_count = 1").splitlines())
+    shipped = {
+        path.removesuffix("/migration.sql"): digest
+        for digest, path in (line.split("  ", 1) for line in listing.stdout.splitlines())
+    }
+    recorded = dict(
+        line.split("|")
+        for line in stack.psql(
+            'SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL '
+            "AND rolled_back_at IS NULL AND applied_steps_count = 1"
+        ).splitlines()
+    )
     assert len(shipped) > 200 and recorded == shipped
     # a second `up` applies nothing and starts nothing
     again = stack.ops("up")
@@ -129,8 +169,12 @@ def test_keys_teams_and_spend_through_bin_ops(stack):
     assert "x-client-secret" not in sent and alice not in json.dumps(sent)
 
     # the secret is printed once and written nowhere: not in state/, logs/, compose files, .env
-    for f in [*stack.root.glob("state/**/*"), *stack.root.glob("logs/**/*"), *stack.root.glob("compose.d/*"),
-              stack.root / ".env"]:
+    for f in [
+        *stack.root.glob("state/**/*"),
+        *stack.root.glob("logs/**/*"),
+        *stack.root.glob("compose.d/*"),
+        stack.root / ".env",
+    ]:
         if f.is_file():
             assert alice not in f.read_text(errors="replace"), f"the new key leaked into {f}"
     listing = json.loads(stack.ops("keys", "list", "--json").stdout)
@@ -157,8 +201,13 @@ def test_keys_teams_and_spend_through_bin_ops(stack):
 
 def test_adapter_conformance_rows_checked_with_psql(stack):
     gw = container_ids(stack.project, "gateway-blue")[0]
-    run = subprocess.run(["docker", "exec", "-i", "-w", "/tmp", gw, "python3", "-"], input=SCRIPT.read_text(),
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        ["docker", "exec", "-i", "-w", "/tmp", gw, "python3", "-"],
+        input=SCRIPT.read_text(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["unique"] == "UniqueViolationError" and out["token_found"] and out["count"] == 1
@@ -169,14 +218,23 @@ def test_adapter_conformance_rows_checked_with_psql(stack):
     assert out["group_by"] == {"conf-committed": 0, "conf-team": 3, "conf-upserted": 0}
     assert out["team_read"]["rpm_limit"] == 9007199254740993  # past 2^53: exact
     # the rows themselves
-    row = stack.psql("SELECT jsonb_typeof(metadata), metadata->'nested'->'x', rpm_limit, models, "
-                     "to_char(budget_reset_at, 'YYYY-MM-DD HH24:MI:SS.MS'), spend, max_budget "
-                     "FROM \"LiteLLM_TeamTable\" WHERE team_id = 'conf-team'")
+    row = stack.psql(
+        "SELECT jsonb_typeof(metadata), metadata->'nested'->'x', rpm_limit, models, "
+        "to_char(budget_reset_at, 'YYYY-MM-DD HH24:MI:SS.MS'), spend, max_budget "
+        "FROM \"LiteLLM_TeamTable\" WHERE team_id = 'conf-team'"
+    )
     assert row == "object|[1, 2]|9007199254740993|{a,b}|2030-01-02 03:04:05.678|3|12.5"  # JSON stored as JSON
-    assert stack.psql("SELECT spend, jsonb_typeof(metadata), team_id FROM \"LiteLLM_VerificationToken\" "
-                      "WHERE token = 'conf-token'") == "2.25|object|conf-team"
-    teams = stack.psql("SELECT team_id || ':' || COALESCE(team_alias, '') FROM \"LiteLLM_TeamTable\" "
-                       "WHERE team_id LIKE 'conf-%' ORDER BY 1").splitlines()
+    assert (
+        stack.psql(
+            'SELECT spend, jsonb_typeof(metadata), team_id FROM "LiteLLM_VerificationToken" '
+            "WHERE token = 'conf-token'"
+        )
+        == "2.25|object|conf-team"
+    )
+    teams = stack.psql(
+        "SELECT team_id || ':' || COALESCE(team_alias, '') FROM \"LiteLLM_TeamTable\" "
+        "WHERE team_id LIKE 'conf-%' ORDER BY 1"
+    ).splitlines()
     assert teams == ["conf-committed:raw alias", "conf-team:conf team", "conf-upserted:second"]  # no rolled-back row
 
 
@@ -209,7 +267,9 @@ def test_reloads_and_a_postgres_pause_under_load_with_a_virtual_key(stack):
     with Background(stack.url, key, rate=20, stream_share=0.2, models_share=0.0) as bg:
         providers = (stack.root / "config/providers.yaml").read_text()
         for i in range(3):
-            (stack.root / "config/providers.yaml").write_text(providers.replace("[gwops-echo]", f"[gwops-echo, extra-{i}]"))
+            (stack.root / "config/providers.yaml").write_text(
+                providers.replace("[gwops-echo]", f"[gwops-echo, extra-{i}]")
+            )
             r = stack.ops("reload", "--quiet-diff")
             assert r.returncode == 0, r.stderr
         subprocess.run(["docker", "pause", pg], check=True)

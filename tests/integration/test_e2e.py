@@ -15,6 +15,7 @@ from tests.integration.conftest import ops
 
 pytestmark = pytest.mark.integration
 
+
 def test_up_chat_status_idempotent_down(copy):
     import openai
 
@@ -23,8 +24,11 @@ def test_up_chat_status_idempotent_down(copy):
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
 
-    dotenv = dict(line.split("=", 1) for line in (root / ".env").read_text().splitlines()
-                  if "=" in line and not line.startswith("#"))
+    dotenv = dict(
+        line.split("=", 1)
+        for line in (root / ".env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     assert oct((root / ".env").stat().st_mode & 0o777) == "0o600"
     port = yaml.safe_load((root / "config/stack.yaml").read_text())["gateway"]["port"]
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=dotenv["LITELLM_MASTER_KEY"])
@@ -32,8 +36,12 @@ def test_up_chat_status_idempotent_down(copy):
     assert "gwops gateway" in reply.choices[0].message.content
 
     # no secret in generated files
-    for f in [root / "state/litellm.config.yaml", root / "state/proxy/haproxy.cfg",
-              *(root / "state/versions").glob("*.yaml"), *(root / "compose.d").glob("*.yml")]:
+    for f in [
+        root / "state/litellm.config.yaml",
+        root / "state/proxy/haproxy.cfg",
+        *(root / "state/versions").glob("*.yaml"),
+        *(root / "compose.d").glob("*.yml"),
+    ]:
         text = f.read_text()
         for key in ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
             assert dotenv[key] not in text, f"{key} leaked into {f}"
@@ -43,33 +51,56 @@ def test_up_chat_status_idempotent_down(copy):
     status = json.loads(st.stdout)
     assert status["overall"] == "healthy"
     assert {s["service"]: s["health"] for s in status["services"]} == {
-        "proxy": "healthy", "gateway-blue": "healthy", "gateway-green": "standby", "postgres": "healthy",
-        "redis": "healthy"}  # the idle slot waits as a standby for the next reload
+        "proxy": "healthy",
+        "gateway-blue": "healthy",
+        "gateway-green": "standby",
+        "postgres": "healthy",
+        "redis": "healthy",
+    }  # the idle slot waits as a standby for the next reload
     assert status["gateway"]["active_slot"] == "blue" and status["gateway"]["config_version"]
     assert status["gateway"]["routes"] == ["gwops-echo"]
     assert all(s["kind"] in ("local", "official") for s in status["services"])
 
     # plain compose works in the project directory (COMPOSE_FILE / COMPOSE_PROJECT_NAME are in .env)
-    ps = subprocess.run(["docker", "compose", "ps", "--format", "json"], cwd=root, capture_output=True, text=True,
-                        env={k: v for k, v in env.items() if k not in ("GWOPS_ROOT",)}, timeout=60)
+    ps = subprocess.run(
+        ["docker", "compose", "ps", "--format", "json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in env.items() if k not in ("GWOPS_ROOT",)},
+        timeout=60,
+    )
     assert ps.returncode == 0 and "gateway" in ps.stdout
 
-    docker_ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={status['project']}"],
-                                capture_output=True, text=True).stdout.split()
+    docker_ids = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={status['project']}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     again = ops(root, env, "up")
     assert again.returncode == 0, again.stderr
-    docker_ids_after = subprocess.run(["docker", "ps", "-q", "--filter",
-                                       f"label=com.docker.compose.project={status['project']}"],
-                                      capture_output=True, text=True).stdout.split()
-    assert sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 7  # nothing recreated (2 gateway replicas, 2 standbys)
+    docker_ids_after = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={status['project']}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert (
+        sorted(docker_ids) == sorted(docker_ids_after) and len(docker_ids) == 7
+    )  # nothing recreated (2 gateway replicas, 2 standbys)
 
     # the scheduled backup: installed with a crontab library, run as cron would (no TTY, minimal
     # environment, another working directory)
     assert ops(root, env, "cron", "install").returncode == 0
     line = ops(root, env, "cron", "show").stdout.strip()
     cmd = line.split(None, 5)[5].rsplit(" # gwops-backup:", 1)[0]
-    cron_run = subprocess.run(["env", "-i", "HOME=/root", "sh", "-c", cmd], cwd="/", stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=300)
+    cron_run = subprocess.run(
+        ["env", "-i", "HOME=/root", "sh", "-c", cmd],
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cron_run.returncode == 0, (root / "logs/backup-cron.log").read_text()
     listing = json.loads(ops(root, env, "backups", "--json").stdout)
     assert [b["verified"] for b in listing] == ["verified"]
@@ -95,16 +126,20 @@ def test_up_chat_status_idempotent_down(copy):
 def test_up_refuses_invalid_config_and_reports_failed_route(copy):
     root, env = copy
     providers = root / "config/providers.yaml"
-    providers.write_text("providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
-                         "    models: [dead-model]\n    modles: []\n")
+    providers.write_text(
+        "providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
+        "    models: [dead-model]\n    modles: []\n"
+    )
     bad = ops(root, env, "up")
     assert bad.returncode == 2 and "config/providers.yaml:6:5" in bad.stderr and "did you mean `models`" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not (root / "state/litellm.config.yaml").exists()  # nothing generated, nothing started
 
     # valid config, but the (required) provider behind the route is down: the route check fails
-    providers.write_text("providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
-                         "    models: [dead-model]\n    required: true\n")
+    providers.write_text(
+        "providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
+        "    models: [dead-model]\n    required: true\n"
+    )
     failed = ops(root, env, "up")
     assert failed.returncode == 4, failed.stderr
     assert "service `gateway-blue` failed check `chat completion via `dead-model``" in failed.stderr
@@ -114,8 +149,10 @@ def test_up_refuses_invalid_config_and_reports_failed_route(copy):
     assert health["postgres"] == "healthy" and health["redis"] == "healthy"  # healthy services stay up
 
     # the same provider, optional (the default): the stack comes up and says the route is degraded
-    providers.write_text("providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
-                         "    models: [dead-model]\n")
+    providers.write_text(
+        "providers:\n  lab:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n"
+        "    models: [dead-model]\n"
+    )
     degraded = ops(root, env, "up")
     assert degraded.returncode == 0 and "degraded route `dead-model`" in degraded.stderr, degraded.stderr
     st = ops(root, env, "status")

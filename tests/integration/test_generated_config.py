@@ -23,12 +23,17 @@ def test_litellm_accepts_generated_config(local_images, tmp_path):
     cfg.write_text(compiled.text)
     cfg.chmod(0o644)
     key = "sk-" + secrets.token_urlsafe(32)
-    with (DockerContainer(local_images["gateway"])
-          .with_env("LITELLM_MASTER_KEY", key).with_env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-          .with_env("REDIS_PASSWORD", "unused-here").with_env("OPENAI_API_KEY", "sk-test-not-real")
-          .with_env("ANTHROPIC_API_KEY", "not-real")
-          .with_volume_mapping(str(cfg), "/app/config.yaml", "ro")
-          .with_command("--config /app/config.yaml --port 4000").with_exposed_ports(4000)) as gw:
+    with (
+        DockerContainer(local_images["gateway"])
+        .with_env("LITELLM_MASTER_KEY", key)
+        .with_env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .with_env("REDIS_PASSWORD", "unused-here")
+        .with_env("OPENAI_API_KEY", "sk-test-not-real")
+        .with_env("ANTHROPIC_API_KEY", "not-real")
+        .with_volume_mapping(str(cfg), "/app/config.yaml", "ro")
+        .with_command("--config /app/config.yaml --port 4000")
+        .with_exposed_ports(4000)
+    ) as gw:
         url = f"http://{gw.get_container_host_ip()}:{gw.get_exposed_port(4000)}"
 
         def models():

@@ -28,8 +28,13 @@ def test_bundle_round_trip(copy, tmp_path, background_images):  # no build besid
     with tarfile.open(path) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())
     refs = [i["ref"] for i in manifest["images"]]
-    assert {"gwops/litellm:1.106.2", "gwops/postgres:15", "gwops/redis:7", "gwops/haproxy:2.6",
-            "gwops/debian:bookworm"} <= set(refs), refs
+    assert {
+        "gwops/litellm:1.106.2",
+        "gwops/postgres:15",
+        "gwops/redis:7",
+        "gwops/haproxy:2.6",
+        "gwops/debian:bookworm",
+    } <= set(refs), refs
     assert all(i["id"] == image_id(i["ref"]) for i in manifest["images"])
     print(f"bundle: {path.stat().st_size / 1e6:,.0f} MB, {len(manifest['parts'])} parts, {len(refs)} images")
 

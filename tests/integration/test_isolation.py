@@ -24,37 +24,63 @@ MISMATCH = "postgres rejects the password in `.env`: the volume was initialised 
 
 
 def env_value(root: Path, key: str) -> str:
-    return next(line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines()
-                if line.startswith(f"{key}="))
+    return next(
+        line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines() if line.startswith(f"{key}=")
+    )
 
 
 def set_env_value(root: Path, key: str, value: str) -> None:
-    lines = [f"{key}={value}" if line.startswith(f"{key}=") else line
-             for line in (root / ".env").read_text().splitlines()]
+    lines = [
+        f"{key}={value}" if line.startswith(f"{key}=") else line for line in (root / ".env").read_text().splitlines()
+    ]
     (root / ".env").write_text("\n".join(lines) + "\n")
 
 
 def volumes(project: str) -> list[str]:
-    return sorted(subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
-                                 capture_output=True, text=True, check=True).stdout.split())
+    return sorted(
+        subprocess.run(
+            ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    )
 
 
 def psql(project: str, sql: str) -> str:
     """Run `sql` in this project's Postgres (unix socket, as the stack's user)."""
-    cid = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
-                          "--filter", "label=com.docker.compose.service=postgres"],
-                         capture_output=True, text=True, check=True).stdout.split()[0]
-    res = subprocess.run(["docker", "exec", cid, "psql", "-X", "-U", "litellm", "-d", "litellm", "-tAc", sql],
-                         capture_output=True, text=True, timeout=30)
+    cid = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            "label=com.docker.compose.service=postgres",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+    res = subprocess.run(
+        ["docker", "exec", cid, "psql", "-X", "-U", "litellm", "-d", "litellm", "-tAc", sql],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert res.returncode == 0, res.stderr
     return res.stdout.strip()
 
 
 def chat(root: Path) -> str:
     port = yaml.safe_load((root / "config/stack.yaml").read_text())["gateway"]["port"]
-    r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=30,
-                   headers={"Authorization": f"Bearer {master_key(root)}"},
-                   json={"model": "gwops-echo", "messages": [{"role": "user", "content": "hi"}]})
+    r = httpx.post(
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        timeout=30,
+        headers={"Authorization": f"Bearer {master_key(root)}"},
+        json={"model": "gwops-echo", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert r.status_code == 200, r.text
     return r.json()["choices"][0]["message"]["content"]
 

@@ -26,8 +26,12 @@ def host_gateway(project: str) -> str:
     `docker network inspect bridge`)."""
     ids = container_ids(project, "gateway-blue")
     assert ids, f"no gateway-blue container in {project}"
-    out = subprocess.run(["docker", "exec", ids[0], "getent", "hosts", "host.docker.internal"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["docker", "exec", ids[0], "getent", "hosts", "host.docker.internal"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out, "host.docker.internal does not resolve in the gateway container"
     return out[0]
 
@@ -47,12 +51,14 @@ def test_llama_cpp_backend_serves_through_the_gateway(tmp_path, background_image
     port = free_port()
     stack_file = root / "config/stack.yaml"
     settings = yaml.safe_load(stack_file.read_text())
-    settings["backends"] = {"llama_cpp": {"enabled": True, "model": str(model), "port": port,
-                                          "embeddings": True, "ctx_size": 256}}
+    settings["backends"] = {
+        "llama_cpp": {"enabled": True, "model": str(model), "port": port, "embeddings": True, "ctx_size": 256}
+    }
     stack_file.write_text(yaml.safe_dump(settings))
     (root / "config/providers.yaml").write_text(
         f"providers:\n  cpp:\n    type: llama_cpp\n    base_url: http://localhost:{port}\n    models: [tiny]\n"
-        "    required: true\n")
+        "    required: true\n"
+    )
     try:
         up = ops(root, env, "up")  # the route check reaches llama.cpp: its provider is required
         assert up.returncode == 0, up.stderr
@@ -65,12 +71,21 @@ def test_llama_cpp_backend_serves_through_the_gateway(tmp_path, background_image
         base = f"http://127.0.0.1:{settings['gateway']['port']}"
         headers = {"Authorization": f"Bearer {master_key(root)}"}
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            r = client.post("/v1/chat/completions", json={"model": "tiny", "max_tokens": 8,
-                                                          "messages": [{"role": "user", "content": "hi"}]})
+            r = client.post(
+                "/v1/chat/completions",
+                json={"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+            )
             assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"], r.text
-            with client.stream("POST", "/v1/chat/completions", json={
-                    "model": "tiny", "max_tokens": 8, "stream": True,
-                    "messages": [{"role": "user", "content": "hi"}]}) as s:
+            with client.stream(
+                "POST",
+                "/v1/chat/completions",
+                json={
+                    "model": "tiny",
+                    "max_tokens": 8,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            ) as s:
                 chunks = [line for line in s.iter_lines() if line.startswith("data: {")]
             assert s.status_code == 200 and len(chunks) > 2, chunks
             r = client.post("/v1/embeddings", json={"model": "tiny", "input": "hello"})

@@ -54,15 +54,25 @@ class Webhook:
         """Seconds from `since` until a notification of `alert` with `status` arrived."""
 
         def arrived() -> float | None:
-            return next((at - since for at, body in list(self.got)
-                         if at >= since and any(a["labels"].get("alertname") == alert and a["status"] == status
-                                                for a in body.get("alerts", []))), None)
+            return next(
+                (
+                    at - since
+                    for at, body in list(self.got)
+                    if at >= since
+                    and any(
+                        a["labels"].get("alertname") == alert and a["status"] == status for a in body.get("alerts", [])
+                    )
+                ),
+                None,
+            )
 
         try:
             return deadline_poll(arrived, timeout, 0.2)
         except Timeout:
             seen = [(a["labels"].get("alertname"), a["status"]) for _, b in self.got for a in b.get("alerts", [])]
-            raise AssertionError(f"no `{status}` notification of {alert} within {timeout:.0f} s (seen: {seen})") from None
+            raise AssertionError(
+                f"no `{status}` notification of {alert} within {timeout:.0f} s (seen: {seen})"
+            ) from None
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +81,24 @@ def mon(tmp_path_factory, local_images):
     root = tmp_path_factory.mktemp("mon") / "repo"
     env = make_copy(root, unique("gwops-mon"), monitoring=True)
     doc = yaml.safe_load((root / "config/stack.yaml").read_text())
-    doc["monitoring"].update(scrape_interval=SCRAPE, group_wait_seconds=0, group_interval_seconds=2,
-                             thresholds={"alert_after_seconds": DOWN_FOR, "backup_stale_after_seconds": DOWN_FOR},
-                             receivers=[{"name": "test", "webhooks": [f"http://host.docker.internal:{hook.port}/"]}])
+    doc["monitoring"].update(
+        scrape_interval=SCRAPE,
+        group_wait_seconds=0,
+        group_interval_seconds=2,
+        thresholds={"alert_after_seconds": DOWN_FOR, "backup_stale_after_seconds": DOWN_FOR},
+        receivers=[{"name": "test", "webhooks": [f"http://host.docker.internal:{hook.port}/"]}],
+    )
     (root / "config/stack.yaml").write_text(yaml.safe_dump(doc))
     up = ops(root, env, "up")
     assert up.returncode == 0, up.stderr
     m = doc["monitoring"]
-    yield {"root": root, "env": env, "hook": hook, "prom": f"http://127.0.0.1:{m['prometheus_port']}",
-           "gateway": f"http://127.0.0.1:{doc['gateway']['port']}"}
+    yield {
+        "root": root,
+        "env": env,
+        "hook": hook,
+        "prom": f"http://127.0.0.1:{m['prometheus_port']}",
+        "gateway": f"http://127.0.0.1:{doc['gateway']['port']}",
+    }
     hook.server.shutdown()
     remove_stack(root, env)
 
@@ -122,9 +141,20 @@ def scraped_again(mon, job: str, times: int) -> None:
 
 def containers(mon, service: str) -> list[str]:
     project = yaml.safe_load((mon["root"] / "config/stack.yaml").read_text())["project_name"]
-    return subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
-                           "--filter", f"label=com.docker.compose.service={service}"],
-                          capture_output=True, text=True, check=True).stdout.split()
+    return subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
 
 
 def test_every_component_runs_and_every_target_is_scraped(mon):
@@ -140,8 +170,9 @@ def test_every_component_runs_and_every_target_is_scraped(mon):
         jobs = {}
         for t in targets:
             jobs.setdefault(t["labels"]["job"], []).append(t["health"])
-        ok = set(jobs) == {"gateway", "proxy", "postgres", "redis", "node", "prometheus", "alertmanager"} and \
-            all(h == ["up"] * len(h) for h in jobs.values())
+        ok = set(jobs) == {"gateway", "proxy", "postgres", "redis", "node", "prometheus", "alertmanager"} and all(
+            h == ["up"] * len(h) for h in jobs.values()
+        )
         serving = [t for t in targets if t["labels"]["job"] == "gateway" and t["labels"]["service"] == active]
         return jobs if ok and len(serving) == 2 else None  # each replica of the active slot (and the standbys)
 
@@ -174,8 +205,11 @@ def test_requests_are_counted_exactly_over_replicas_and_workers(mon):
     sent, failures = 0, 0
     with httpx.Client(timeout=30) as c:
         for i in range(30):
-            body = {"model": "gwops-echo" if i % 5 else "no-such-model",
-                    "messages": [{"role": "user", "content": f"n{i}"}], "stream": i % 3 == 0}
+            body = {
+                "model": "gwops-echo" if i % 5 else "no-such-model",
+                "messages": [{"role": "user", "content": f"n{i}"}],
+                "stream": i % 3 == 0,
+            }
             r = c.post(f"{mon['gateway']}/v1/chat/completions", json=body, headers=key)
             sent += 1
             failures += r.status_code >= 400
@@ -189,8 +223,11 @@ def test_requests_are_counted_exactly_over_replicas_and_workers(mon):
 def test_toolkit_metrics_are_scraped_and_a_stale_backup_alerts(mon):
     r = ops(mon["root"], mon["env"], "backup")
     assert r.returncode == 0, r.stderr
-    stamp = poll(lambda: query(mon, "gwops_backup_last_verified_timestamp_seconds"), 6 * SCRAPE + 10,
-                 "the backup's metrics scraped")
+    stamp = poll(
+        lambda: query(mon, "gwops_backup_last_verified_timestamp_seconds"),
+        6 * SCRAPE + 10,
+        "the backup's metrics scraped",
+    )
     assert abs(stamp - time.time()) < 120 and query(mon, "gwops_backup_last_verified") == 1
     assert query(mon, "gwops_up_last_success_timestamp_seconds") is not None
     # "set the clock": the last verified backup as if taken two schedule periods ago
@@ -199,7 +236,9 @@ def test_toolkit_metrics_are_scraped_and_a_stale_backup_alerts(mon):
 
     max_age = query(mon, "gwops_backup_max_age_seconds")
     since = time.monotonic()
-    metrics.record(Project(mon["root"]), "backup", {"gwops_backup_last_verified_timestamp_seconds": time.time() - 2 * max_age})
+    metrics.record(
+        Project(mon["root"]), "backup", {"gwops_backup_last_verified_timestamp_seconds": time.time() - 2 * max_age}
+    )
     took = mon["hook"].wait("GwopsBackupStale", "firing", since, DOWN_FOR + 4 * SCRAPE + 20)
     print(f"GwopsBackupStale reached the webhook {took:.1f} s after the clock was set back")
     alerts = json.loads(ops(mon["root"], mon["env"], "alerts", "--json").stdout)["alerts"]
@@ -219,7 +258,12 @@ def test_rules_change_applies_without_restarting_prometheus(mon):
 
     def loaded():
         groups = httpx.get(f"{mon['prom']}/api/v1/rules", timeout=10).json()["data"]["groups"]
-        return any("> 0.25" in rule["query"] for g in groups for rule in g["rules"] if rule["name"] == "GwopsGatewayErrorRatioHigh")
+        return any(
+            "> 0.25" in rule["query"]
+            for g in groups
+            for rule in g["rules"]
+            if rule["name"] == "GwopsGatewayErrorRatioHigh"
+        )
 
     poll(loaded, 10, "the new threshold in the loaded rules")
 
@@ -240,8 +284,11 @@ def test_a_reload_moves_the_gateway_targets_and_loses_no_count(mon):
         with httpx.Client(timeout=30) as c:
             while not done.is_set() or sent[0] < 40:
                 i = sent[0]
-                body = {"model": "gwops-echo" if i % 7 else "no-such-model",
-                        "messages": [{"role": "user", "content": f"r{i}"}], "stream": i % 3 == 0}
+                body = {
+                    "model": "gwops-echo" if i % 7 else "no-such-model",
+                    "messages": [{"role": "user", "content": f"r{i}"}],
+                    "stream": i % 3 == 0,
+                }
                 r = c.post(f"{mon['gateway']}/v1/chat/completions", json=body, headers=headers)
                 sent[0] += 1
                 bad[0] += r.status_code >= 400
@@ -250,7 +297,9 @@ def test_a_reload_moves_the_gateway_targets_and_loses_no_count(mon):
     worker = threading.Thread(target=load)
     worker.start()
     try:
-        (root / "config/providers.yaml").write_text("providers:\n  lab:\n    type: mock\n    models: [gwops-echo, extra-mon]\n")
+        (root / "config/providers.yaml").write_text(
+            "providers:\n  lab:\n    type: mock\n    models: [gwops-echo, extra-mon]\n"
+        )
         r = ops(root, env, "reload", "--quiet-diff")
     finally:
         done.set()
@@ -272,8 +321,11 @@ def test_a_reload_moves_the_gateway_targets_and_loses_no_count(mon):
 
     poll(moved, 6 * SCRAPE + 15, f"both gateway targets on slot `{new}`")
     # the request counter of the job goes on from the new containers
-    poll(lambda: query(mon, f'sum(litellm_proxy_total_requests_metric_total{{service="gateway-{new}"}})'),
-         6 * SCRAPE + 15, "the new slot's counters scraped")
+    poll(
+        lambda: query(mon, f'sum(litellm_proxy_total_requests_metric_total{{service="gateway-{new}"}})'),
+        6 * SCRAPE + 15,
+        "the new slot's counters scraped",
+    )
 
 
 def test_every_dashboard_panel_has_data(mon):
@@ -287,9 +339,15 @@ def test_every_dashboard_panel_has_data(mon):
     key = {"Authorization": f"Bearer {master_key(mon['root'])}"}
     with httpx.Client(timeout=30) as c:
         for i in range(20):
-            c.post(f"{mon['gateway']}/v1/chat/completions", headers=key,
-                   json={"model": "gwops-echo" if i % 4 else "no-such-model",
-                         "messages": [{"role": "user", "content": f"d{i}"}], "stream": i % 2 == 0})
+            c.post(
+                f"{mon['gateway']}/v1/chat/completions",
+                headers=key,
+                json={
+                    "model": "gwops-echo" if i % 4 else "no-such-model",
+                    "messages": [{"role": "user", "content": f"d{i}"}],
+                    "stream": i % 2 == 0,
+                },
+            )
     probe = ops(mon["root"], mon["env"], "probe", "--json")  # the capability matrix panels
     assert probe.returncode in (0, 1) and json.loads(probe.stdout)["routes"]["gwops-echo"], probe.stderr
     scraped_again(mon, "gateway", 2)
@@ -315,8 +373,10 @@ def stopped_alert_resolved(mon, service: str, alert: str) -> None:
     subprocess.run(["docker", "stop", "-t", "5", *ids], check=True, capture_output=True)
     stopped = time.monotonic() - since
     took = hook.wait(alert, "firing", since, DOWN_FOR + 2 * SCRAPE + stopped + 30)
-    print(f"{alert} reached the webhook {took:.1f} s after the stop began "
-          f"(stop: {stopped:.1f} s, for: {DOWN_FOR} s, scrape: {SCRAPE} s)")
+    print(
+        f"{alert} reached the webhook {took:.1f} s after the stop began "
+        f"(stop: {stopped:.1f} s, for: {DOWN_FOR} s, scrape: {SCRAPE} s)"
+    )
     assert took <= stopped + DOWN_FOR + 2 * SCRAPE + 10  # + evaluation and delivery
     since = time.monotonic()
     r = ops(root, env, "up")

@@ -32,8 +32,12 @@ CALLS = {"opt-moa": 3, "opt-bon": 4, "opt-sc": 5}  # OptiLLM 0.4.0's upstream ca
 
 
 def post(url: str, key: str, body: dict, timeout: float = 120) -> tuple[int, str]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode()
@@ -56,7 +60,8 @@ def stack(tmp_path, local_images):
     (root / "config/stack.yaml").write_text(yaml.safe_dump(settings))
     (root / "config/providers.yaml").write_text(
         f"providers:\n  fake:\n    type: openai_compatible\n    base_url: http://localhost:{fake.server_address[1]}/v1\n"
-        "    models: [plain, broken]\n")
+        "    models: [plain, broken]\n"
+    )
     (root / "config/model-mappings.yaml").write_text(MAPPINGS)
     try:
         yield root, env, fake, project, settings["optillm"]["port"]
@@ -73,8 +78,11 @@ def test_ensembles_through_the_sidecar(stack):
     gw_port = yaml.safe_load((root / "config/stack.yaml").read_text())["gateway"]["port"]
     gateway = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
     key = master_key(root)
-    client_key = next(line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines()
-                      if line.startswith("OPTILLM_CLIENT_KEY="))
+    client_key = next(
+        line.split("=", 1)[1]
+        for line in (root / ".env").read_text().splitlines()
+        if line.startswith("OPTILLM_CLIENT_KEY=")
+    )
     assert not client_key.startswith("sk-")
 
     # each approach: an answer, and exactly the upstream calls it makes, all for its base
@@ -92,9 +100,13 @@ def test_ensembles_through_the_sidecar(stack):
     # refused before any upstream call: approaches not exposed, by name, body field or tag
     sidecar = f"http://127.0.0.1:{port}/v1/chat/completions"
     fake.calls.clear()
-    for body in (chat("none-plain"), chat("moa-opt-moa"), chat("executecode-plain"),
-                 chat("moa-plain", optillm_approach="executecode"),
-                 chat("moa-plain", "<optillm_approach>executecode</optillm_approach> print(1)")):
+    for body in (
+        chat("none-plain"),
+        chat("moa-opt-moa"),
+        chat("executecode-plain"),
+        chat("moa-plain", optillm_approach="executecode"),
+        chat("moa-plain", "<optillm_approach>executecode</optillm_approach> print(1)"),
+    ):
         status, text = post(sidecar, client_key, body)
         assert status == 403 and "gwops:" in text, (body, status, text)
     assert post(sidecar, "wrong-key", chat("moa-plain"))[0] == 401
@@ -105,18 +117,32 @@ def test_ensembles_through_the_sidecar(stack):
 
     # a crafted loop, from inside the sidecar, at the proxy's entrance: refused at once, no call
     # made; the entrance serves the bases (it adds the gateway key the sidecar does not hold)
-    cid = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
-                          "--filter", "label=com.docker.compose.service=optillm"],
-                         capture_output=True, text=True, check=True).stdout.split()[0]
-    probe = ("import json,sys,urllib.request,urllib.error\n"
-             "r=urllib.request.Request('http://proxy:4001/v1/chat/completions',method='POST',"
-             "data=json.dumps({'model':sys.argv[1],'messages':[{'role':'user','content':'hi'}]}).encode(),"
-             "headers={'Content-Type':'application/json','Authorization':'Bearer set-by-the-proxy'})\n"
-             "try:\n  x=urllib.request.urlopen(r,timeout=60); print(x.status, x.read().decode()[:300])\n"
-             "except urllib.error.HTTPError as e: print(e.code, e.read().decode()[:300])\n")
+    cid = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            "label=com.docker.compose.service=optillm",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+    probe = (
+        "import json,sys,urllib.request,urllib.error\n"
+        "r=urllib.request.Request('http://proxy:4001/v1/chat/completions',method='POST',"
+        "data=json.dumps({'model':sys.argv[1],'messages':[{'role':'user','content':'hi'}]}).encode(),"
+        "headers={'Content-Type':'application/json','Authorization':'Bearer set-by-the-proxy'})\n"
+        "try:\n  x=urllib.request.urlopen(r,timeout=60); print(x.status, x.read().decode()[:300])\n"
+        "except urllib.error.HTTPError as e: print(e.code, e.read().decode()[:300])\n"
+    )
     for model, expect in (("opt-moa", "403"), ("opt-anything", "403"), ("plain", "200")):
-        out = subprocess.run(["docker", "exec", cid, "python3", "-c", probe, model],
-                             capture_output=True, text=True, timeout=90).stdout
+        out = subprocess.run(
+            ["docker", "exec", cid, "python3", "-c", probe, model], capture_output=True, text=True, timeout=90
+        ).stdout
         assert out.startswith(expect), (model, out)
         if expect == "403":
             assert "loop" in out, out
@@ -148,7 +174,18 @@ def test_ensembles_through_the_sidecar(stack):
     fake.calls.clear()
     status, text = post(gateway, key, chat("opt-more"))
     assert status == 200 and fake.calls == ["plain"] * 4, (status, text, fake.calls)
-    now = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
-                          "--filter", "label=com.docker.compose.service=optillm"],
-                         capture_output=True, text=True, check=True).stdout.split()[0]
+    now = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            "label=com.docker.compose.service=optillm",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
     assert now == before

@@ -31,16 +31,24 @@ RELOADS = 8
 def providers(root, *extra: str, broken_base: bool = False, required: bool = True) -> None:
     text = f"providers:\n  lab:\n    type: mock\n    models: [gwops-echo{''.join(', ' + e for e in extra)}]\n"
     if broken_base:
-        text += ("  down:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [dead-model]\n"
-                 f"    required: {str(required).lower()}\n")
+        text += (
+            "  down:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [dead-model]\n"
+            f"    required: {str(required).lower()}\n"
+        )
     (root / "config/providers.yaml").write_text(text)
 
 
 def failed(res) -> str:
     t0 = min(o.sent for o in res.outcomes)
     f = res.failures
-    return (f"{len(f)} failures between {f[0].sent - t0:.1f} s and {f[-1].sent - t0:.1f} s: "
-            + "; ".join(f"{o.kind}/{o.conn}: {o.error[:80]}" for o in f[:5])) if f else ""
+    return (
+        (
+            f"{len(f)} failures between {f[0].sent - t0:.1f} s and {f[-1].sent - t0:.1f} s: "
+            + "; ".join(f"{o.kind}/{o.conn}: {o.error[:80]}" for o in f[:5])
+        )
+        if f
+        else ""
+    )
 
 
 def started(copy):
@@ -174,8 +182,14 @@ def test_a_gateway_that_dies_after_the_switch_is_switched_back(copy):
     stack_file.write_text(yaml.safe_dump(s))
     live = json.loads(ops(root, env, "status", "--json").stdout)["gateway"]["config_version"]
     providers(root, "dies-after-switch")
-    p = subprocess.Popen([str(root / "bin/ops"), "reload", "--quiet-diff"], env=env, cwd=root,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [str(root / "bin/ops"), "reload", "--quiet-diff"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen = []
     for line in p.stderr:
         seen.append(line)

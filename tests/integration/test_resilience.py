@@ -83,10 +83,12 @@ def _back(proxy: Proxy, slot: str, c: Any, want: int, timeout: float = 180) -> f
         poll(lambda: True if (s := proxy.stats().get(slot)) is not None and s.up >= want else None, timeout, 0.1)
     except Timeout:
         c.reload()
-        raise AssertionError(f"`{c.name}` not back: {c.status}, restarts {c.attrs.get('RestartCount')}, "
-                             f"health {(c.attrs['State'].get('Health') or {}).get('Status')}; proxy: "
-                             f"{proxy.stats().get(slot)}\n{proxy.docker.tail_logs('proxy', 15)}\n"
-                             f"{proxy.docker.tail_logs(c.labels['com.docker.compose.service'], 15)}") from None
+        raise AssertionError(
+            f"`{c.name}` not back: {c.status}, restarts {c.attrs.get('RestartCount')}, "
+            f"health {(c.attrs['State'].get('Health') or {}).get('Status')}; proxy: "
+            f"{proxy.stats().get(slot)}\n{proxy.docker.tail_logs('proxy', 15)}\n"
+            f"{proxy.docker.tail_logs(c.labels['com.docker.compose.service'], 15)}"
+        ) from None
     return time.monotonic()
 
 
@@ -129,8 +131,10 @@ def test_a_crashed_gateway_replica_costs_no_new_request(copy):
     print(res.summary())
     for n, (k, back, flight) in enumerate([(k1, back1, in_flight_1), (k2, back2, in_flight_2)], 1):
         during, dying, _after = _split(res, k)
-        print(f"replica {n}: {flight} requests in flight through the proxy at the kill; failed: {len(during)} "
-              f"in flight, {len(dying)} sent within {DYING:g} s after; back in rotation after {back - k:.1f} s")
+        print(
+            f"replica {n}: {flight} requests in flight through the proxy at the kill; failed: {len(during)} "
+            f"in flight, {len(dying)} sent within {DYING:g} s after; back in rotation after {back - k:.1f} s"
+        )
     # nothing else failed: every other request, before, between and after the kills, succeeded
     allowed = {o.i for k in (k1, k2) for o in [*_split(res, k)[0], *_split(res, k)[1]]}
     late = [o for o in res.failures if o.i not in allowed]
@@ -179,12 +183,17 @@ def test_data_services_crash_or_stall_and_come_back(copy):
         res = bg.result
         assert res is not None
         late = [o for o in res.failures if o.sent > end + 1]
-        figures[case] = (f"{res.summary()}; away {end - start:.1f} s; failed while away "
-                         f"{len(res.failures) - len(late)}; failed after {len(late)}")
+        figures[case] = (
+            f"{res.summary()}; away {end - start:.1f} s; failed while away "
+            f"{len(res.failures) - len(late)}; failed after {len(late)}"
+        )
         assert late == [], f"{case}: {_describe(late)}"
     print(figures)
-    st = poll(lambda: s if (s := json.loads(ops(root, env, "status", "--json").stdout))["overall"] == "healthy"
-              else None, 60, 1)
+    st = poll(
+        lambda: s if (s := json.loads(ops(root, env, "status", "--json").stdout))["overall"] == "healthy" else None,
+        60,
+        1,
+    )
     assert st["overall"] == "healthy"
 
 

@@ -31,7 +31,8 @@ def docker(*args: str, check: bool = True) -> str:
 
 def providers(root: Path, *models: str) -> None:
     (root / "config/providers.yaml").write_text(
-        f"providers:\n  lab:\n    type: mock\n    models: [{', '.join(('gwops-echo', *models))}]\n")
+        f"providers:\n  lab:\n    type: mock\n    models: [{', '.join(('gwops-echo', *models))}]\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,12 @@ def swarm(tmp_path_factory, local_images):
 
 def chat(url: str, key: str, model: str = "gwops-echo") -> tuple[int, str]:
     """Status and the proxy's backend (`X-Gwops-Slot`)."""
-    req = urllib.request.Request(f"{url}/v1/chat/completions", method="POST",
-                                 data=json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode(),
-                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}/v1/chat/completions",
+        method="POST",
+        data=json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.status, r.headers.get("X-Gwops-Slot", "")
 
@@ -69,8 +73,11 @@ def gateway_targets(project: str) -> list[tuple[str, str]]:
     discovery), asked inside its task's container: it is not published."""
     cid = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={project}_prometheus").split()[0]
     out = json.loads(docker("exec", cid, "wget", "-q", "-O", "-", "http://127.0.0.1:9090/api/v1/targets"))
-    return sorted((t["labels"].get("config_version", ""), t["health"]) for t in out["data"]["activeTargets"]
-                  if t["labels"]["job"] == "gateway")
+    return sorted(
+        (t["labels"].get("config_version", ""), t["health"])
+        for t in out["data"]["activeTargets"]
+        if t["labels"]["job"] == "gateway"
+    )
 
 
 def failed(res) -> str:
@@ -173,7 +180,8 @@ def test_a_config_whose_route_fails_its_check_is_rolled_back(swarm):
     live = {r["service"]: r for r in swarm_status(root, env)["services"]}["gateway"]["config_version"]
     (root / "config/providers.yaml").write_text(
         "providers:\n  lab:\n    type: mock\n    models: [gwops-echo, extra-1]\n"
-        "  down:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [dead-model]\n    required: true\n")
+        "  down:\n    type: openai_compatible\n    base_url: http://localhost:9/v1\n    models: [dead-model]\n    required: true\n"
+    )
     try:
         with Background(url, master_key(root), rate=RATE, stream_share=0.2) as bg:
             r = ops(root, env, "swarm", "deploy", timeout=900)
@@ -206,7 +214,9 @@ def test_backup_works_against_the_swarm_stack_and_rm_keeps_the_volumes(swarm):
     r = ops(root, env, "swarm", "deploy")
     assert r.returncode == 0, r.stderr
     pg = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={project}_postgres").split()[0]
-    assert docker("exec", pg, "psql", "-U", "litellm", "-d", "litellm", "-tAc", "SELECT answer FROM kept").strip() == "42"
+    assert (
+        docker("exec", pg, "psql", "-U", "litellm", "-d", "litellm", "-tAc", "SELECT answer FROM kept").strip() == "42"
+    )
     r = ops(root, env, "swarm", "rm", "--volumes", "--yes", timeout=300)
     assert r.returncode == 0 and "backup" in r.stderr and "volumes deleted" in r.stderr, r.stderr
     volumes = docker("volume", "ls", "-q").split()

@@ -53,7 +53,9 @@ def test_rendered_rules_copy_is_current() -> None:
 def _image(ref: str, component: str) -> str:
     present = subprocess.run(["docker", "image", "inspect", ref], capture_output=True, timeout=30).returncode == 0
     if not present:
-        build = f"docker build --build-arg BASE_IMAGE=gwops/debian:bookworm -t {ref} src/gwops/components/{component}/image"
+        build = (
+            f"docker build --build-arg BASE_IMAGE=gwops/debian:bookworm -t {ref} src/gwops/components/{component}/image"
+        )
         if os.environ.get("CI"):
             pytest.fail(f"image {ref} is absent, and monitoring tests must run in CI ({build})")
         pytest.skip(f"image {ref} is absent (build it: {build})")
@@ -91,11 +93,25 @@ def rendered(tmp_path: Path) -> Path:
 
 
 def promtool(image: str, files: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = ["docker", "run", "--rm", "--network", "none",
-           "-v", f"{files / 'state/prometheus'}:/etc/prometheus:ro",
-           "-v", f"{files / 'state' / prometheus_key()}:{TOKEN_FILE}:ro",
-           "-v", f"{files / 'unit'}:/unit:ro",
-           "-w", "/unit", "--entrypoint", "promtool", image, *args]
+    cmd = [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        f"{files / 'state/prometheus'}:/etc/prometheus:ro",
+        "-v",
+        f"{files / 'state' / prometheus_key()}:{TOKEN_FILE}:ro",
+        "-v",
+        f"{files / 'unit'}:/unit:ro",
+        "-w",
+        "/unit",
+        "--entrypoint",
+        "promtool",
+        image,
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -121,19 +137,47 @@ def test_promtool_test_rules(prometheus_image: str, rendered: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("variables", [
-    {},
-    {"receivers": [{"name": "ops", "webhooks": ["http://hooks.example:8080/alert"], "emails": ["ops@example.com"]},
-                   {"name": "chat", "webhooks": ["http://chat.example/hook"]}],
-     "smtp": {"smarthost": "smtp.example:587", "from": "gateway@example.com", "auth_username": "gw",
-              "auth_password_file": "/run/secrets/smtp_password"}},
-], ids=["null-receiver", "webhooks-and-email"])
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {},
+        {
+            "receivers": [
+                {"name": "ops", "webhooks": ["http://hooks.example:8080/alert"], "emails": ["ops@example.com"]},
+                {"name": "chat", "webhooks": ["http://chat.example/hook"]},
+            ],
+            "smtp": {
+                "smarthost": "smtp.example:587",
+                "from": "gateway@example.com",
+                "auth_username": "gw",
+                "auth_password_file": "/run/secrets/smtp_password",
+            },
+        },
+    ],
+    ids=["null-receiver", "webhooks-and-email"],
+)
 def test_amtool_check_config(alertmanager_image: str, tmp_path: Path, variables: dict[str, object]) -> None:
     config = tmp_path / "alertmanager.yml"
     config.write_text(render("alertmanager", "alertmanager.yml.j2", **variables))
     config.chmod(0o644)
-    r = subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{config}:/etc/alertmanager/alertmanager.yml:ro",
-                        "--entrypoint", "amtool", alertmanager_image, "check-config", "/etc/alertmanager/alertmanager.yml"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            f"{config}:/etc/alertmanager/alertmanager.yml:ro",
+            "--entrypoint",
+            "amtool",
+            alertmanager_image,
+            "check-config",
+            "/etc/alertmanager/alertmanager.yml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout

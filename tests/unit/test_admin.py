@@ -17,8 +17,18 @@ pytestmark = pytest.mark.unit
 
 class FakeLiteLLM:
     def __init__(self, fail_generate: bool = False):
-        self.keys = {"h1": {"token": "h1", "key_alias": "alice", "team_id": "t1", "models": ["m"], "max_budget": 5.0,
-                            "rpm_limit": 60, "metadata": {"a": 1}, "expires": None}}
+        self.keys = {
+            "h1": {
+                "token": "h1",
+                "key_alias": "alice",
+                "team_id": "t1",
+                "models": ["m"],
+                "max_budget": 5.0,
+                "rpm_limit": 60,
+                "metadata": {"a": 1},
+                "expires": None,
+            }
+        }
         self.calls: list[tuple[str, str, dict]] = []
         self.fail_generate = fail_generate
 
@@ -33,7 +43,7 @@ class FakeLiteLLM:
         if path == "/key/list":
             page = int(request.url.params["page"])
             keys = list(self.keys.values())
-            return httpx.Response(200, json={"keys": keys[page - 1:page], "total_pages": max(1, len(keys))})
+            return httpx.Response(200, json={"keys": keys[page - 1 : page], "total_pages": max(1, len(keys))})
         if path == "/key/update":
             self.keys[body["key"]]["key_alias"] = body["key_alias"]
             return httpx.Response(200, json={})
@@ -74,8 +84,14 @@ def test_rotate_keeps_the_settings_and_revokes_the_old_secret():
     assert new["key"] == "sk-new-secret"
     assert list(fake.keys) == ["h2"] and fake.keys["h2"]["key_alias"] == "alice"
     gen = next(body for m, p, body in fake.calls if p == "/key/generate")
-    assert gen == {"key_alias": "alice", "team_id": "t1", "models": ["m"], "max_budget": 5.0, "rpm_limit": 60,
-                   "metadata": {"a": 1}}
+    assert gen == {
+        "key_alias": "alice",
+        "team_id": "t1",
+        "models": ["m"],
+        "max_budget": 5.0,
+        "rpm_limit": 60,
+        "metadata": {"a": 1},
+    }
 
 
 def test_a_failed_rotate_leaves_the_old_key_as_it_was():
@@ -103,4 +119,5 @@ def test_since_and_spend_rows():
     q = spend_query("team", dt.datetime(2026, 12, 1))
     assert '"LiteLLM_TeamTable"' in q and "\"startTime\" >= '2026-12-01 00:00:00'" in q
     assert parse_spend("alice\t3\t0.5\t30\t60\nbad line\n") == [
-        {"name": "alice", "requests": 3, "spend": 0.5, "prompt_tokens": 30, "completion_tokens": 60}]
+        {"name": "alice", "requests": 3, "spend": 0.5, "prompt_tokens": 30, "completion_tokens": 60}
+    ]

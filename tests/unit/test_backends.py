@@ -52,15 +52,22 @@ def test_each_state_is_told_apart(servers, tmp_path):
     ollama = servers("0.0.0.0", {"/api/tags": {"models": [{"name": "llama3.1:8b"}, {"name": "phi3:mini"}]}})
     vllm = servers("0.0.0.0", {"/v1/models": {"data": [{"id": "qwen-7b"}]}}, need_key="k1")
     local_only = servers("127.0.0.1", {"/v1/models": {"data": [{"id": "tiny"}]}})
-    found = check({
-        "olla": Provider(type="ollama", base_url=f"http://localhost:{ollama}", models=["llama3.1:8b"]),
-        "vl": Provider(type="vllm", base_url=f"http://localhost:{vllm}/v1", api_key_env="LAB_KEY",
-                       models=["qwen-7b", "qwen-14b"]),
-        "cpp": Provider(type="llama_cpp", base_url=f"http://127.0.0.1:{local_only}", models=["tiny"]),
-        "gone": Provider(type="openai_compatible", base_url="http://localhost:9/v1", models=["x"], required=True),
-        "off": Provider(type="ollama", status="disabled", models=["y"]),
-        "lab": Provider(type="mock", models=["gwops-echo"]),
-    }, tmp_path)
+    found = check(
+        {
+            "olla": Provider(type="ollama", base_url=f"http://localhost:{ollama}", models=["llama3.1:8b"]),
+            "vl": Provider(
+                type="vllm",
+                base_url=f"http://localhost:{vllm}/v1",
+                api_key_env="LAB_KEY",
+                models=["qwen-7b", "qwen-14b"],
+            ),
+            "cpp": Provider(type="llama_cpp", base_url=f"http://127.0.0.1:{local_only}", models=["tiny"]),
+            "gone": Provider(type="openai_compatible", base_url="http://localhost:9/v1", models=["x"], required=True),
+            "off": Provider(type="ollama", status="disabled", models=["y"]),
+            "lab": Provider(type="mock", models=["gwops-echo"]),
+        },
+        tmp_path,
+    )
 
     assert found["olla"].state == "up" and found["olla"].problem is None
     assert found["olla"].not_routed == ["phi3:mini"] and found["olla"].gateway.ok and found["olla"].host.ms is not None
@@ -79,13 +86,18 @@ def test_each_state_is_told_apart(servers, tmp_path):
 
 def test_a_wrong_key_is_named(servers, tmp_path):
     port = servers("0.0.0.0", {"/v1/models": {"data": [{"id": "m"}]}}, need_key="other")
-    found = check({"vl": Provider(type="vllm", base_url=f"http://localhost:{port}", api_key_env="LAB_KEY",
-                                  models=["m"])}, tmp_path)
+    found = check(
+        {"vl": Provider(type="vllm", base_url=f"http://localhost:{port}", api_key_env="LAB_KEY", models=["m"])},
+        tmp_path,
+    )
     assert found["vl"].state == "down" and "HTTP 401 (the key is missing or wrong)" in found["vl"].problem
 
 
 def test_without_a_running_gateway_the_host_view_is_said_to_be_all(servers, tmp_path):
     port = servers("0.0.0.0", {"/api/tags": {"models": [{"name": "m"}]}})
-    found = check({"o": Provider(type="ollama", base_url=f"http://localhost:{port}", models=["m"])}, tmp_path,
-                  in_gateway=lambda reqs: None)
+    found = check(
+        {"o": Provider(type="ollama", base_url=f"http://localhost:{port}", models=["m"])},
+        tmp_path,
+        in_gateway=lambda reqs: None,
+    )
     assert found["o"].state == "up" and found["o"].gateway is None and "only the host's view" in found["o"].next

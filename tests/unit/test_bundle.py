@@ -41,8 +41,11 @@ def test_parts_carry_the_stream_with_their_checksums(made, tmp_path):
         names = tar.getnames()
         assert names[-1] == "manifest.json" and names[:-1] == [p["name"] for p in manifest["parts"]]
         joined = b"".join(tar.extractfile(p["name"]).read() for p in manifest["parts"])
-        assert json.loads(tar.extractfile("manifest.json").read())["images"][0] == \
-            {"ref": "gwops/a:1", "id": "sha256:aaa", "size": 3000}
+        assert json.loads(tar.extractfile("manifest.json").read())["images"][0] == {
+            "ref": "gwops/a:1",
+            "id": "sha256:aaa",
+            "size": 3000,
+        }
     assert joined == payload
     assert manifest["parts"][0]["sha256"] == hashlib.sha256(payload[:2000]).hexdigest()
     assert not (tmp_path / "bundle.tar.partial").exists()

@@ -24,8 +24,9 @@ def project(tmp_path):
 
 def ops(root, *args):
     env = {**os.environ, "GWOPS_ROOT": str(root), "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run([sys.executable, "-m", "gwops.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gwops.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 BAD = {
@@ -119,8 +120,10 @@ def test_seed_example_validates_and_explains_resolved_fallback(project):
         shutil.copy(REPO / "tests/fixtures/seed-001" / name, project / "config")
     res = ops(project, "validate")
     assert res.returncode == 0, res.stderr
-    assert ("- config/model-mappings.yaml:5: fallback target `vllm` of `llama3.1:8b` is a provider: "
-            "resolved to its model `Qwen2.5-Coder-7B-Instruct-AWQ` (its first model)") in res.stderr
+    assert (
+        "- config/model-mappings.yaml:5: fallback target `vllm` of `llama3.1:8b` is a provider: "
+        "resolved to its model `Qwen2.5-Coder-7B-Instruct-AWQ` (its first model)"
+    ) in res.stderr
     option = ops(project, "routes", "--explain", "llama3.1:8b")
     assert option.returncode == 0, option.stderr
     assert "  fallbacks: Qwen2.5-Coder-7B-Instruct-AWQ\n" in option.stdout

@@ -103,7 +103,9 @@ def test_every_problem_reported_not_just_first(tmp_path):
 
 
 def test_kebab_case_aliases(tmp_path):
-    [p] = problems_for(tmp_path, "providers:\n  o:\n    type: ollama\n    models:\n      - name: m\n        aliases: [My_Alias]\n")
+    [p] = problems_for(
+        tmp_path, "providers:\n  o:\n    type: ollama\n    models:\n      - name: m\n        aliases: [My_Alias]\n"
+    )
     assert "kebab-case" in p.message and "`my-alias`" in p.hint
 
 
@@ -113,14 +115,17 @@ def test_seed_shape_loads(tmp_path):
         'providers:\n  ollama:\n    type: "ollama"\n    base_url: "http://localhost:11434"\n    status: "active"\n'
         '    models:\n      - name: "llama3.1:8b"\n        quantization: "Q4"\n'
         '  vllm:\n    type: "vllm"\n    base_url: "http://localhost:8001"\n    status: "active"\n'
-        '    models:\n      - name: "Qwen2.5-Coder-7B-Instruct-AWQ"\n')
+        '    models:\n      - name: "Qwen2.5-Coder-7B-Instruct-AWQ"\n'
+    )
     (tmp_path / "model-mappings.yaml").write_text(
         'routes:\n  exact_matches:\n    "llama3.1:8b":\n      provider: "ollama"\n'
         '  patterns:\n    "qwen*":\n      provider: "vllm"\n'
-        'routing_rules:\n  default_provider: ollama\n')
+        "routing_rules:\n  default_provider: ollama\n"
+    )
     compiled = compile_sources(tmp_path, env={})
     assert {"llama3.1:8b", "Qwen2.5-Coder-7B-Instruct-AWQ", "qwen*", "*"} <= {
-        e["model_name"] for e in compiled.config["model_list"]}
+        e["model_name"] for e in compiled.config["model_list"]
+    }
 
 
 def test_empty_sources_give_builtin_model(tmp_path):

@@ -50,32 +50,53 @@ def test_ensembles_compile_to_sidecar_routes_that_are_not_route_checked(tmp_path
     c = compiled(tmp_path, ENSEMBLES)
     entries = {e["model_name"]: e for e in c.config["model_list"]}
     e = entries["opt-balanced"]
-    assert e["litellm_params"] == {"model": "openai/moa-small", "api_base": "http://optillm:4020/v1", "num_retries": 0, "max_retries": 0,
-                                   "api_key": "os.environ/OPTILLM_CLIENT_KEY"}
+    assert e["litellm_params"] == {
+        "model": "openai/moa-small",
+        "api_base": "http://optillm:4020/v1",
+        "num_retries": 0,
+        "max_retries": 0,
+        "api_key": "os.environ/OPTILLM_CLIENT_KEY",
+    }
     assert e["model_info"]["gwops_ensemble"] == {"approach": "moa", "base": "small"}
     assert entries["opt-fast"]["litellm_params"]["model"] == "openai/bon-big"
     assert "opt-balanced" not in c.route_checks().names and "small" in c.route_checks().names
     assert "OPTILLM_CLIENT_KEY" in c.catalog.env_needed
     from gwops.config.ensembles import of_config
+
     assert of_config(yaml.safe_load(c.text)) == {"moa-small": "small", "bon-big": "big"}
 
 
-@pytest.mark.parametrize("mappings, expected", [
-    ("ensembles:\n  opt-x: {approach: executecode, base: small}\n",
-     "model-mappings.yaml:2:11 unknown approach `executecode`"),
-    ("ensembles:\n  opt-x: {approach: moa, base: small}\n  opt-y: {approach: moa, base: opt-x}\n",
-     "model-mappings.yaml:3:26 the base `opt-x` is an ensemble"),
-    ("ensembles:\n  opt-x: {approach: moa, base: nothing}\n",
-     "model-mappings.yaml:2:26 the base `nothing` is not a route"),
-    ("ensembles:\n  balanced: {approach: moa, base: small}\n",
-     "model-mappings.yaml:2:3 ensemble `balanced` must be named `opt-<name>`"),
-    ("ensembles:\n  opt-x: {approach: moa, base: moa-ish}\n",
-     "model-mappings.yaml:2:26 OptiLLM would read the start of `moa-ish` as an approach"),
-    # a loop through a fallback (small -> opt-x -> sidecar -> small ...): no route falls back to an ensemble
-    ("exact_matches:\n  small: {provider: lab, fallback_chain: [opt-x]}\n"
-     "ensembles:\n  opt-x: {approach: moa, base: small}\n",
-     "model-mappings.yaml:2:43 fallback target `opt-x` is not a known model"),
-])
+@pytest.mark.parametrize(
+    "mappings, expected",
+    [
+        (
+            "ensembles:\n  opt-x: {approach: executecode, base: small}\n",
+            "model-mappings.yaml:2:11 unknown approach `executecode`",
+        ),
+        (
+            "ensembles:\n  opt-x: {approach: moa, base: small}\n  opt-y: {approach: moa, base: opt-x}\n",
+            "model-mappings.yaml:3:26 the base `opt-x` is an ensemble",
+        ),
+        (
+            "ensembles:\n  opt-x: {approach: moa, base: nothing}\n",
+            "model-mappings.yaml:2:26 the base `nothing` is not a route",
+        ),
+        (
+            "ensembles:\n  balanced: {approach: moa, base: small}\n",
+            "model-mappings.yaml:2:3 ensemble `balanced` must be named `opt-<name>`",
+        ),
+        (
+            "ensembles:\n  opt-x: {approach: moa, base: moa-ish}\n",
+            "model-mappings.yaml:2:26 OptiLLM would read the start of `moa-ish` as an approach",
+        ),
+        # a loop through a fallback (small -> opt-x -> sidecar -> small ...): no route falls back to an ensemble
+        (
+            "exact_matches:\n  small: {provider: lab, fallback_chain: [opt-x]}\n"
+            "ensembles:\n  opt-x: {approach: moa, base: small}\n",
+            "model-mappings.yaml:2:43 fallback target `opt-x` is not a known model",
+        ),
+    ],
+)
 def test_bad_ensembles_are_named_with_their_line(tmp_path, mappings, expected):
     found = problems(tmp_path, mappings)
     assert any(expected in p for p in found), found
@@ -98,18 +119,31 @@ def _guard():
 SEL = {"moa-small": "small", "bon-big": "big"}
 
 
-@pytest.mark.parametrize("body, why", [
-    ({"model": "moa-small", "messages": [{"role": "user", "content": "hi"}]}, None),
-    ({"model": "moa-small", "optillm_approach": "executecode", "messages": []}, "`optillm_approach` is disabled"),
-    ({"model": "moa-small", "messages": [{"role": "user", "content": "x <optillm_approach>executecode</optillm_approach>"}]},
-     "<optillm_approach> tag is disabled"),
-    ({"model": "moa-small", "messages": [{"role": "system", "content": [{"type": "text", "text": "<optillm_approach>re2"}]}]},
-     "<optillm_approach> tag is disabled"),
-    ({"model": "moa-opt-balanced", "messages": []}, "is not one of the stack's ensembles"),
-    ({"model": "small", "messages": []}, "is not one of the stack's ensembles"),
-    ({"model": "executecode-small", "messages": []}, "allowed: bon-big, moa-small"),
-    (["not", "an", "object"], "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ({"model": "moa-small", "messages": [{"role": "user", "content": "hi"}]}, None),
+        ({"model": "moa-small", "optillm_approach": "executecode", "messages": []}, "`optillm_approach` is disabled"),
+        (
+            {
+                "model": "moa-small",
+                "messages": [{"role": "user", "content": "x <optillm_approach>executecode</optillm_approach>"}],
+            },
+            "<optillm_approach> tag is disabled",
+        ),
+        (
+            {
+                "model": "moa-small",
+                "messages": [{"role": "system", "content": [{"type": "text", "text": "<optillm_approach>re2"}]}],
+            },
+            "<optillm_approach> tag is disabled",
+        ),
+        ({"model": "moa-opt-balanced", "messages": []}, "is not one of the stack's ensembles"),
+        ({"model": "small", "messages": []}, "is not one of the stack's ensembles"),
+        ({"model": "executecode-small", "messages": []}, "allowed: bon-big, moa-small"),
+        (["not", "an", "object"], "not a JSON object"),
+    ],
+)
 def test_guard_lets_only_compiled_selectors_run(body, why):
     got = _guard().refusal(body, SEL)
     assert (got is None) if why is None else (why in got), got
@@ -141,6 +175,7 @@ def test_guard_rereads_its_allow_file(tmp_path):
     assert allowed.get() == SEL
     f.write_text(json.dumps({"selectors": {"moa-small": "small"}}))
     import os
+
     os.utime(f, ns=(1, 2))  # a new mtime, whatever the clock's resolution
     assert allowed.get() == {"moa-small": "small"}
 
@@ -149,11 +184,25 @@ def test_guard_rereads_its_allow_file(tmp_path):
 def test_allow_file_follows_every_live_version(tmp_path):
     project = Project(tmp_path)
     old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
-    old.write_text(yaml.safe_dump({"model_list": [
-        {"model_name": "opt-a", "model_info": {"gwops_ensemble": {"approach": "moa", "base": "small"}}}]}))
-    new.write_text(yaml.safe_dump({"model_list": [
-        {"model_name": "opt-b", "model_info": {"gwops_ensemble": {"approach": "bon", "base": "big"}}},
-        {"model_name": "small", "model_info": {}}]}))
+    old.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {"model_name": "opt-a", "model_info": {"gwops_ensemble": {"approach": "moa", "base": "small"}}}
+                ]
+            }
+        )
+    )
+    new.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {"model_name": "opt-b", "model_info": {"gwops_ensemble": {"approach": "bon", "base": "big"}}},
+                    {"model_name": "small", "model_info": {}},
+                ]
+            }
+        )
+    )
     assert optillm.follow_versions(project, [old, new]) is True
     doc = json.loads((tmp_path / "state/optillm/allow.json").read_text())
     assert doc == {"selectors": {"bon-big": "big", "moa-small": "small"}}
@@ -178,7 +227,9 @@ def test_fragments_with_the_sidecar_on(tmp_path):
     project = Project(tmp_path)
     render_proxy(project, "blue", Gateway(), optillm.ENTRANCE_PORT)
     cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
-    assert "bind :4001" in cfg and "json_query('$.model') -m beg opt-" in cfg and '"Bearer ${LITELLM_MASTER_KEY}"' in cfg
+    assert (
+        "bind :4001" in cfg and "json_query('$.model') -m beg opt-" in cfg and '"Bearer ${LITELLM_MASTER_KEY}"' in cfg
+    )
     render_proxy(project, "blue", Gateway())
     assert "optillm_entrance" not in (tmp_path / "state/proxy/haproxy.cfg").read_text()
 

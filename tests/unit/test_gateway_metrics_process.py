@@ -28,12 +28,17 @@ def load(name: str):
 entry, served = load("gwops_entry"), load("gwops_metrics")
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["litellm", "--port", "4000", "--prometheus_metrics_port", "9400", "--run_gunicorn"],
-     (["litellm", "--port", "4000", "--run_gunicorn"], 9400)),
-    (["litellm", "--prometheus_metrics_port=9401"], (["litellm"], 9401)),
-    (["litellm", "--port", "4000"], (["litellm", "--port", "4000"], None)),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["litellm", "--port", "4000", "--prometheus_metrics_port", "9400", "--run_gunicorn"],
+            (["litellm", "--port", "4000", "--run_gunicorn"], 9400),
+        ),
+        (["litellm", "--prometheus_metrics_port=9401"], (["litellm"], 9401)),
+        (["litellm", "--port", "4000"], (["litellm", "--port", "4000"], None)),
+    ],
+)
 def test_the_entry_takes_the_metrics_flag_from_litellm(argv, expected):
     assert entry.take_metrics_port(argv) == expected
 
@@ -46,8 +51,9 @@ def test_it_sums_every_worker_and_wants_the_key(tmp_path):
         Counter("litellm_requests_metric", "requests", ["model"]).labels("m").inc(int(sys.argv[1]))
     """)
     for n in (3, 4):
-        subprocess.run([sys.executable, "-c", worker, str(n)], env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-c", worker, str(n)], env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, check=True
+        )
     server = ThreadingHTTPServer(("127.0.0.1", 0), served.make_handler(str(tmp_path), "sk-test"))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -24,11 +24,18 @@ EXACT = {"up", "ALERTS"}
 NOTES = Path(grafana.__file__).parents[1] / "prometheus" / "NOTES.md"
 GATEWAY_METRICS = Path(grafana.__file__).parents[1] / "gateway" / "image" / "gwops_metrics.py"
 # HAProxy 2.6's built-in exporter (promex): the names the dashboards use
-HAPROXY = {"haproxy_frontend_http_requests_total", "haproxy_frontend_current_sessions",
-           "haproxy_frontend_http_responses_total", "haproxy_backend_current_sessions",
-           "haproxy_backend_current_queue", "haproxy_backend_active_servers",
-           "haproxy_backend_connection_errors_total", "haproxy_backend_retry_warnings_total",
-           "haproxy_backend_redispatch_warnings_total", "haproxy_server_status"}
+HAPROXY = {
+    "haproxy_frontend_http_requests_total",
+    "haproxy_frontend_current_sessions",
+    "haproxy_frontend_http_responses_total",
+    "haproxy_backend_current_sessions",
+    "haproxy_backend_current_queue",
+    "haproxy_backend_active_servers",
+    "haproxy_backend_connection_errors_total",
+    "haproxy_backend_retry_warnings_total",
+    "haproxy_backend_redispatch_warnings_total",
+    "haproxy_server_status",
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +46,10 @@ def boards():
 def metric_names(expr: str) -> list[str]:
     """The metric of every selector in `expr` (raises ValueError when it does not parse)."""
     found: list[str] = []
-    promql_parser.walk(promql_parser.parse(expr),
-                       lambda node: found.append(node.name) if isinstance(node, promql_parser.VectorSelector) else None)
+    promql_parser.walk(
+        promql_parser.parse(expr),
+        lambda node: found.append(node.name) if isinstance(node, promql_parser.VectorSelector) else None,
+    )
     return found
 
 
@@ -62,8 +71,12 @@ def test_every_panel_has_a_query_on_the_provisioned_datasource(boards):
             assert all(t["datasource"] == ds and t["expr"].strip() for t in p["targets"]), p["title"]
             assert len({t["refId"] for t in p["targets"]}) == len(p["targets"])
         # no two panels overlap on the grid
-        cells = [(x, y) for p in panels for x in range(p["gridPos"]["x"], p["gridPos"]["x"] + p["gridPos"]["w"])
-                 for y in range(p["gridPos"]["y"], p["gridPos"]["y"] + p["gridPos"]["h"])]
+        cells = [
+            (x, y)
+            for p in panels
+            for x in range(p["gridPos"]["x"], p["gridPos"]["x"] + p["gridPos"]["w"])
+            for y in range(p["gridPos"]["y"], p["gridPos"]["y"] + p["gridPos"]["h"])
+        ]
         assert len(cells) == len(set(cells)) and all(x < 24 for x, _ in cells)
 
 
@@ -93,12 +106,27 @@ def test_panel_queries_leave_no_variable_and_parse_as_promql(boards):
 
 
 def test_panel_queries_substitute_variables():
-    model = {"templating": {"list": [{"name": "model", "allValue": ".*"}, {"name": "job"}]},
-             "panels": [{"type": "row", "panels": [{"title": "a", "targets": [
-                 {"expr": 'rate(x{m=~"$model", j=~"${job}", k=~"${job:regex}", l=~"[[model]]"}[$__rate_interval])'}]}]}]}
+    model = {
+        "templating": {"list": [{"name": "model", "allValue": ".*"}, {"name": "job"}]},
+        "panels": [
+            {
+                "type": "row",
+                "panels": [
+                    {
+                        "title": "a",
+                        "targets": [
+                            {
+                                "expr": 'rate(x{m=~"$model", j=~"${job}", k=~"${job:regex}", l=~"[[model]]"}[$__rate_interval])'
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     assert dashboards.panel_queries(model) == [("a", 'rate(x{m=~".*", j=~".*", k=~".*", l=~".*"}[5m])')]
     with pytest.raises(KeyError):
-        dashboards.panel_queries({"panels": [{"title": "b", "targets": [{"expr": "x{a=~\"$nope\"}"}]}]})
+        dashboards.panel_queries({"panels": [{"title": "b", "targets": [{"expr": 'x{a=~"$nope"}'}]}]})
 
 
 def test_metrics_are_the_measured_and_the_toolkit_ones(boards):
@@ -121,20 +149,42 @@ def test_the_briefed_queries_are_there(boards):
     exprs = {uid: " ".join(e for _, e in dashboards.panel_queries(m)) for uid, m in boards.items()}
     assert "litellm_in_flight_requests" in exprs["gwops-overview"] and "by (route)" in exprs["gwops-overview"]
     assert "haproxy_frontend_http_requests_total" in exprs["gwops-overview"]
-    for name in ("litellm_input_tokens_metric_total", "litellm_output_tokens_metric_total",
-                 "litellm_total_tokens_metric_total", "litellm_spend_metric_total"):
+    for name in (
+        "litellm_input_tokens_metric_total",
+        "litellm_output_tokens_metric_total",
+        "litellm_total_tokens_metric_total",
+        "litellm_spend_metric_total",
+    ):
         assert name in exprs["gwops-tokens"]
     for q in ("0.5", "0.95", "0.99"):
-        assert f"histogram_quantile({q}, sum by (le) (rate(litellm_request_total_latency_metric_bucket" in exprs["gwops-performance"]
+        assert (
+            f"histogram_quantile({q}, sum by (le) (rate(litellm_request_total_latency_metric_bucket"
+            in exprs["gwops-performance"]
+        )
     assert "litellm_llm_api_time_to_first_token_metric_bucket" in exprs["gwops-performance"]
-    assert "by (api_provider, le)" in exprs["gwops-performance"] and "litellm_request_queue_time_seconds" in exprs["gwops-performance"]
+    assert (
+        "by (api_provider, le)" in exprs["gwops-performance"]
+        and "litellm_request_queue_time_seconds" in exprs["gwops-performance"]
+    )
     health = exprs["gwops-health"]
-    for q in ("max without (pid) (litellm_deployment_state)", 'up{job="gateway"}', "haproxy_backend_active_servers",
-              "pg_up", "redis_up", "time() - max (gwops_backup_last_verified_timestamp_seconds)",
-              "gwops_reload_failures_total", 'ALERTS{alertstate="firing"}'):
+    for q in (
+        "max without (pid) (litellm_deployment_state)",
+        'up{job="gateway"}',
+        "haproxy_backend_active_servers",
+        "pg_up",
+        "redis_up",
+        "time() - max (gwops_backup_last_verified_timestamp_seconds)",
+        "gwops_reload_failures_total",
+        'ALERTS{alertstate="firing"}',
+    ):
         assert q in health, q
-    for q in ("node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_filesystem_avail_bytes",
-              "count (up == 1)", "prometheus_tsdb_storage_blocks_bytes"):
+    for q in (
+        "node_cpu_seconds_total",
+        "node_memory_MemAvailable_bytes",
+        "node_filesystem_avail_bytes",
+        "count (up == 1)",
+        "prometheus_tsdb_storage_blocks_bytes",
+    ):
         assert q in exprs["gwops-system"], q
 
 
@@ -161,7 +211,10 @@ def test_each_dashboard_round_trips_through_the_sdk_model(boards):
         decoded = model.Dashboard.from_json(data)
         for p in decoded.panels or []:
             if isinstance(p, model.Panel):
-                assert isinstance(p.options, kinds[p.type_val]) or (p.type_val == "table" and p.options is None), (uid, p.title)
+                assert isinstance(p.options, kinds[p.type_val]) or (p.type_val == "table" and p.options is None), (
+                    uid,
+                    p.title,
+                )
                 assert all(isinstance(t, prometheus.Dataquery) for t in p.targets), (uid, p.title)
         assert json.loads(JSONEncoder(sort_keys=True).encode(decoded)) == data, uid
     # and the check can fail: a field the schema does not know is dropped by the round trip
@@ -172,7 +225,9 @@ def test_each_dashboard_round_trips_through_the_sdk_model(boards):
 
 def files_ctx(tmp_path, **monitoring):
     settings = StackSettings(monitoring=monitoring) if monitoring else StackSettings()
-    return FilesContext(Project(tmp_path), settings, "test", {"GRAFANA_ADMIN_PASSWORD": "not-written-anywhere-" + "x" * 20})
+    return FilesContext(
+        Project(tmp_path), settings, "test", {"GRAFANA_ADMIN_PASSWORD": "not-written-anywhere-" + "x" * 20}
+    )
 
 
 def test_files_hook_writes_provisioning_and_dashboards(tmp_path):
@@ -219,12 +274,18 @@ def test_compose_fragment_has_no_secret_and_is_locked_down():
     assert "grafana-data" in yaml.safe_load(text)["volumes"]
     assert service["healthcheck"]["test"][:2] == ["CMD", "wget"] and service["restart"] == "unless-stopped"
     # published where the settings say; no image on this host: no service, and the reason
-    other = grafana.COMPONENT.render_fragment(StackSettings(monitoring={"bind": "0.0.0.0", "grafana_port": 3300}), grafana.IMAGE)
+    other = grafana.COMPONENT.render_fragment(
+        StackSettings(monitoring={"bind": "0.0.0.0", "grafana_port": 3300}), grafana.IMAGE
+    )
     assert '"0.0.0.0:3300:3000"' in other
     absent = grafana.COMPONENT.render_fragment(settings, None)
     assert yaml.safe_load(absent)["services"] == {} and f"docker pull {grafana.IMAGE}" in absent
-    assert yaml.safe_load(grafana.COMPONENT.render_fragment(StackSettings(monitoring={"enabled": False}),
-                                                             grafana.IMAGE))["services"] == {}
+    assert (
+        yaml.safe_load(grafana.COMPONENT.render_fragment(StackSettings(monitoring={"enabled": False}), grafana.IMAGE))[
+            "services"
+        ]
+        == {}
+    )
 
 
 def test_grafana_pin_and_registry():
@@ -249,8 +310,9 @@ def test_env_gets_a_grafana_password_also_in_an_existing_file(tmp_path):
     old.chmod(0o600)
     again = envfile.ensure(old, root / ".env.example", {})
     assert len(again.values["GRAFANA_ADMIN_PASSWORD"]) >= 40 and any("GRAFANA_ADMIN_PASSWORD" in n for n in again.notes)
-    assert {k: v for k, v in again.values.items() if k != "GRAFANA_ADMIN_PASSWORD"} == \
-        {k: v for k, v in res.values.items() if k != "GRAFANA_ADMIN_PASSWORD"}
+    assert {k: v for k, v in again.values.items() if k != "GRAFANA_ADMIN_PASSWORD"} == {
+        k: v for k, v in res.values.items() if k != "GRAFANA_ADMIN_PASSWORD"
+    }
     assert envfile.ensure(old, root / ".env.example", {}).values == again.values
 
 
@@ -285,13 +347,18 @@ def test_apply_reloads_through_the_admin_api(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("GRAFANA_ADMIN_PASSWORD=pw-from-env\n")
     calls, said = [], []
     answer = [200]
-    monkeypatch.setattr(health, "http_request", lambda url, timeout, body=None, headers=None:
-                        calls.append((url, body, headers)) or (answer[0], "{}"))
+    monkeypatch.setattr(
+        health,
+        "http_request",
+        lambda url, timeout, body=None, headers=None: calls.append((url, body, headers)) or (answer[0], "{}"),
+    )
     stack = SimpleNamespace(settings=StackSettings(), project=Project(tmp_path), say=said.append)
     grafana.apply(stack)
     auth = {"Authorization": "Basic " + base64.b64encode(b"admin:pw-from-env").decode()}
-    assert calls == [("http://127.0.0.1:3000/api/admin/provisioning/datasources/reload", {}, auth),
-                     ("http://127.0.0.1:3000/api/admin/provisioning/dashboards/reload", {}, auth)]
+    assert calls == [
+        ("http://127.0.0.1:3000/api/admin/provisioning/datasources/reload", {}, auth),
+        ("http://127.0.0.1:3000/api/admin/provisioning/dashboards/reload", {}, auth),
+    ]
     assert said and "no restart" in said[0]
     answer[0] = 401
     with pytest.raises(OpsError, match="password in .env is not the one Grafana stored"):
@@ -309,7 +376,9 @@ def test_dashboards_are_rebuilt_only_when_needed(tmp_path, monkeypatch):
     boards = tmp_path / "state/grafana/dashboards"
     monkeypatch.setattr(dashboards, "dashboards", real)
     (boards / "gwops-system.json").write_text("{}")
-    assert grafana.files(ctx) is True and json.loads((boards / "gwops-system.json").read_text())["uid"] == "gwops-system"
+    assert (
+        grafana.files(ctx) is True and json.loads((boards / "gwops-system.json").read_text())["uid"] == "gwops-system"
+    )
     (boards / "gwops-health.json").unlink()
     assert grafana.files(ctx) is True and (boards / "gwops-health.json").exists()
     monkeypatch.setattr(grafana, "source_key", lambda: "new code")

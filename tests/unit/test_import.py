@@ -49,8 +49,10 @@ def test_round_trip(tmp_path):
 
 def test_literal_key_not_copied(tmp_path):
     src = tmp_path / "c.yaml"
-    src.write_text("model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/m\n"
-                   "      api_key: sk-live-abcdefghijklmnopqrstuvwxyz\n")
+    src.write_text(
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/m\n"
+        "      api_key: sk-live-abcdefghijklmnopqrstuvwxyz\n"
+    )
     result = import_file(src)
     assert "sk-live" not in result.providers_yaml and "OPENAI_API_KEY" in result.providers_yaml
     assert any("literal key" in n for n in result.notes)

@@ -19,10 +19,16 @@ DERIVED = projectname.VALID
 
 
 # -- project name ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("name, stem", [
-    ("gwops", "gwops"), ("My Repo.v2!", "my-repo-v2-"), ("__weird--name__", "weird-name"),
-    ("ÄÖÜ", "gwops"), ("a" * 80, "a" * projectname.MAX_STEM),
-])
+@pytest.mark.parametrize(
+    "name, stem",
+    [
+        ("gwops", "gwops"),
+        ("My Repo.v2!", "my-repo-v2-"),
+        ("__weird--name__", "weird-name"),
+        ("ÄÖÜ", "gwops"),
+        ("a" * 80, "a" * projectname.MAX_STEM),
+    ],
+)
 def test_derived_name_follows_compose_rules(tmp_path, name, stem):
     derived = projectname.derive(tmp_path / name)
     assert DERIVED.fullmatch(derived), derived

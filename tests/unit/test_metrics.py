@@ -12,15 +12,20 @@ pytestmark = pytest.mark.unit
 
 
 def values(path) -> dict[str, float]:
-    return {line.split()[0]: float(line.split()[1]) for line in path.read_text().splitlines() if not line.startswith("#")}
+    return {
+        line.split()[0]: float(line.split()[1]) for line in path.read_text().splitlines() if not line.startswith("#")
+    }
 
 
 def test_counters_start_at_zero_and_add_up_over_runs(tmp_path):
     project = Project(tmp_path)
     metrics.record(project, "reload", {"gwops_reload_last_outcome": 0})
     prom = tmp_path / "state/metrics/reload.prom"
-    assert values(prom) == {"gwops_reload_last_outcome": 0, "gwops_reload_failures_total": 0,
-                            "gwops_reload_rollbacks_total": 0}
+    assert values(prom) == {
+        "gwops_reload_last_outcome": 0,
+        "gwops_reload_failures_total": 0,
+        "gwops_reload_rollbacks_total": 0,
+    }
     metrics.record(project, "reload", {"gwops_reload_last_outcome": 2}, inc=("gwops_reload_rollbacks_total",))
     metrics.record(project, "reload", {"gwops_reload_last_outcome": 1}, inc=("gwops_reload_failures_total",))
     metrics.record(project, "reload", {"gwops_reload_last_outcome": 2}, inc=("gwops_reload_rollbacks_total",))
@@ -31,7 +36,9 @@ def test_counters_start_at_zero_and_add_up_over_runs(tmp_path):
 
 def test_a_timestamp_keeps_every_second(tmp_path):
     metrics.record(Project(tmp_path), "backup", {"gwops_backup_last_verified_timestamp_seconds": 1795436824.583})
-    assert values(tmp_path / "state/metrics/backup.prom")["gwops_backup_last_verified_timestamp_seconds"] == 1795436824.583
+    assert (
+        values(tmp_path / "state/metrics/backup.prom")["gwops_backup_last_verified_timestamp_seconds"] == 1795436824.583
+    )
 
 
 def test_an_unwritable_directory_never_fails_the_command(tmp_path):

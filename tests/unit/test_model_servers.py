@@ -23,7 +23,7 @@ def test_llama_cpp_listens_where_the_gateway_reaches_the_host():
     cmd = svc["command"][0]
     assert svc["network_mode"] == "host" and svc["extra_hosts"] == ["host.docker.internal:host-gateway"]
     # not 0.0.0.0 (the LAN) nor 127.0.0.1 (the gateway's containers cannot reach it)
-    assert '--host "$$(getent hosts host.docker.internal | cut -d\' \' -f1)"' in cmd and "0.0.0.0" not in cmd
+    assert "--host \"$$(getent hosts host.docker.internal | cut -d' ' -f1)\"" in cmd and "0.0.0.0" not in cmd
     assert "--port 8089" in cmd and "--model /models/q.gguf" in cmd and "--embeddings" in cmd
     assert svc["volumes"] == ["/srv/models/q.gguf:/models/q.gguf:ro"]
     assert "8089/health" in svc["healthcheck"]["test"][-1] and "deploy" not in svc
@@ -46,11 +46,17 @@ def test_off_by_default():
         assert "it is off in config/stack.yaml" in get(name).render_fragment(StackSettings(), "img:1")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("backends:\n  llama_cpp:\n    enabled: true\n", "config/stack.yaml:2:3: `model:` (a GGUF file on the host) is needed"),
-    ("backends:\n  llama_cpp: {enabled: true, model: models/q.gguf}\n", "must be an absolute path"),
-    ("backends:\n  vllm:\n    enabled: true\n    bind: somewhere\n", "`somewhere` is not an IP address"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "backends:\n  llama_cpp:\n    enabled: true\n",
+            "config/stack.yaml:2:3: `model:` (a GGUF file on the host) is needed",
+        ),
+        ("backends:\n  llama_cpp: {enabled: true, model: models/q.gguf}\n", "must be an absolute path"),
+        ("backends:\n  vllm:\n    enabled: true\n    bind: somewhere\n", "`somewhere` is not an IP address"),
+    ],
+)
 def test_bad_backend_settings_name_the_line(tmp_path, text, expected):
     f = tmp_path / "stack.yaml"
     f.write_text(text)

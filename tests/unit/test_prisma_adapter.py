@@ -95,15 +95,17 @@ def run(tmp_path: Path, cases: list[str]) -> list[dict]:
 
 
 def test_values_are_typed_from_the_schema(tmp_path):
-    create, find, count = run(tmp_path, [
-        'mutation { result: createOneTeam(data: { team_id: "t", metadata: "{\\"a\\": [1, 2]}", models: ["x", "y"], '
-        'rpm_limit: 9007199254740993, reset_at: "2030-01-01T00:00:00+00:00", role: "admin", '
-        'keys: { create: [{ token: "k" }] } }) { team_id metadata } }',
-        'query { result: findUniqueKey(where: { token: "k" }) { token team { team_id metadata } '
-        'team_id } }',
-        'query { result: findManyTeam(where: { OR: [{ reset_at: { in: ["2030-01-01T00:00:00+00:00"] } }, '
-        '{ metadata: null }, { spend: { gt: 1.5 } }] }, orderBy: [{ spend: "desc" }], take: 5) { team_id } }',
-    ])[:3]
+    create, find, count = run(
+        tmp_path,
+        [
+            'mutation { result: createOneTeam(data: { team_id: "t", metadata: "{\\"a\\": [1, 2]}", models: ["x", "y"], '
+            'rpm_limit: 9007199254740993, reset_at: "2030-01-01T00:00:00+00:00", role: "admin", '
+            'keys: { create: [{ token: "k" }] } }) { team_id metadata } }',
+            'query { result: findUniqueKey(where: { token: "k" }) { token team { team_id metadata } team_id } }',
+            'query { result: findManyTeam(where: { OR: [{ reset_at: { in: ["2030-01-01T00:00:00+00:00"] } }, '
+            '{ metadata: null }, { spend: { gt: 1.5 } }] }, orderBy: [{ spend: "desc" }], take: 5) { team_id } }',
+        ],
+    )[:3]
     args = create["ok"]["query"]["arguments"]["data"]
     assert create["ok"]["modelName"] == "Team" and create["ok"]["action"] == "createOne"
     assert args["metadata"] == {"$type": "Json", "value": '{"a": [1, 2]}'}  # JSON, not a JSON string
@@ -115,37 +117,48 @@ def test_values_are_typed_from_the_schema(tmp_path):
     sel = find["ok"]["query"]["selection"]
     assert sel["team"] == {"arguments": {}, "selection": {"team_id": True, "metadata": True}}
     where = count["ok"]["query"]["arguments"]
-    assert where["where"]["OR"][0] == {"reset_at": {"in": [{"$type": "DateTime", "value": "2030-01-01T00:00:00+00:00"}]}}
+    assert where["where"]["OR"][0] == {
+        "reset_at": {"in": [{"$type": "DateTime", "value": "2030-01-01T00:00:00+00:00"}]}
+    }
     assert where["where"]["OR"][1] == {"metadata": {"$type": "Enum", "value": "DbNull"}}
     assert where["where"]["OR"][2] == {"spend": {"gt": 1.5}} and where["orderBy"] == [{"spend": "desc"}]
 
 
 def test_raw_queries_and_aggregates_keep_their_shape(tmp_path):
-    raw, agg, upsert = run(tmp_path, [
-        'mutation { result: queryRaw(query: "SELECT $1", parameters: "[\\"a\\"]") }',
-        'query { result: aggregateTeam(where: { spend: { gte: 0 } }) { _count { _all } } }',
-        'mutation { result: upsertOneTeam(where: { team_id: "t" }, create: { team_id: "t" }, '
-        'update: { spend: { increment: 2 } }) { team_id } }',
-    ])[:3]
-    assert raw["ok"] == {"action": "queryRaw", "query": {"arguments": {"parameters": '["a"]', "query": "SELECT $1"},
-                                                          "selection": {}}}
+    raw, agg, upsert = run(
+        tmp_path,
+        [
+            'mutation { result: queryRaw(query: "SELECT $1", parameters: "[\\"a\\"]") }',
+            "query { result: aggregateTeam(where: { spend: { gte: 0 } }) { _count { _all } } }",
+            'mutation { result: upsertOneTeam(where: { team_id: "t" }, create: { team_id: "t" }, '
+            "update: { spend: { increment: 2 } }) { team_id } }",
+        ],
+    )[:3]
+    assert raw["ok"] == {
+        "action": "queryRaw",
+        "query": {"arguments": {"parameters": '["a"]', "query": "SELECT $1"}, "selection": {}},
+    }
     assert agg["ok"]["query"]["selection"] == {"_count": {"selection": {"_all": True}}}
     assert upsert["ok"]["query"]["arguments"]["update"] == {"spend": {"increment": 2}}
 
 
 def test_unknown_shapes_are_refused_naming_model_and_operation(tmp_path):
-    out = run(tmp_path, [
-        'query { result: findUniqueNope(where: { id: 1 }) { id } }',
-        'query { result: findManyTeam(select: { team_id: true }) { team_id } }',
-        'query { result: findManyTeam(where: { nope: 1 }) { team_id } }',
-        'query Q($id: String) { result: findUniqueTeam(where: { team_id: $id }) { team_id } }',
-        'query { result: findManyTeam { alias: team_id } }',
-        'query { result: findManyTeam { team_id ...F } } fragment F on Team { spend }',
-        'query { a: findManyTeam { team_id } b: findManyKey { token } }',
-    ])[:7]
+    out = run(
+        tmp_path,
+        [
+            "query { result: findUniqueNope(where: { id: 1 }) { id } }",
+            "query { result: findManyTeam(select: { team_id: true }) { team_id } }",
+            "query { result: findManyTeam(where: { nope: 1 }) { team_id } }",
+            "query Q($id: String) { result: findUniqueTeam(where: { team_id: $id }) { team_id } }",
+            "query { result: findManyTeam { alias: team_id } }",
+            "query { result: findManyTeam { team_id ...F } } fragment F on Team { spend }",
+            "query { a: findManyTeam { team_id } b: findManyKey { token } }",
+        ],
+    )[:7]
     refused = [o.get("refused", "") for o in out]
-    assert all(r.startswith("gwops prisma adapter: ") and r.endswith("this query shape is not translated")
-               for r in refused), refused
+    assert all(
+        r.startswith("gwops prisma adapter: ") and r.endswith("this query shape is not translated") for r in refused
+    ), refused
     assert "unknown operation `findUniqueNope`" in refused[0]
     assert "unknown argument `select` (model Team, operation findMany)" in refused[1]
     assert "unknown field `nope` of Team (model Team, operation findMany)" in refused[2]
@@ -155,5 +168,8 @@ def test_unknown_shapes_are_refused_naming_model_and_operation(tmp_path):
 
 def test_answers_unwrap_typed_values_as_the_native_engine_gave_them(tmp_path):
     answer = run(tmp_path, [])[-1]["answer"]
-    assert answer == {"data": {"result": {"reset_at": "2030-01-01T00:00:00.000Z", "metadata": '{"a":1}',
-                                          "rpm_limit": "9007199254740993"}}}
+    assert answer == {
+        "data": {
+            "result": {"reset_at": "2030-01-01T00:00:00.000Z", "metadata": '{"a":1}', "rpm_limit": "9007199254740993"}
+        }
+    }

@@ -17,8 +17,14 @@ PROVIDERS = yaml.safe_load((GOLDEN / "providers.yaml").read_text())
 MAPPINGS = yaml.safe_load((GOLDEN / "model-mappings.yaml").read_text())
 ENV = {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "y"}
 
-values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=8),
-                   st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.text(max_size=8),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 
 
 def paths(node, prefix=()):

@@ -8,11 +8,13 @@ import pytest
 from gwops.errors import OpsError
 from gwops.proxy import Proxy
 
-STAT = ("# pxname,svname,scur,econ,status,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx\n"
-        "slot_blue,gw1,1,,UP,0,10,0,0,1,\n"
-        "slot_blue,BACKEND,1,0,UP,0,10,0,0,1\n"
-        "slot_green,gw1,0,,MAINT,0,0,0,0,0\n"
-        "slot_green,BACKEND,0,0,DOWN,0,0,0,0,0\n\n")
+STAT = (
+    "# pxname,svname,scur,econ,status,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx\n"
+    "slot_blue,gw1,1,,UP,0,10,0,0,1,\n"
+    "slot_blue,BACKEND,1,0,UP,0,10,0,0,1\n"
+    "slot_green,gw1,0,,MAINT,0,0,0,0,0\n"
+    "slot_green,BACKEND,0,0,DOWN,0,0,0,0,0\n\n"
+)
 
 
 class Docker:

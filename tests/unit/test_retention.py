@@ -24,8 +24,9 @@ def histories(draw):
         # mostly forward in time, sometimes a clock jump backwards or far forwards
         t += dt.timedelta(hours=draw(st.sampled_from([1, 6, 24, 24, 24, 24 * 8, -48, -24 * 40])))
         status = draw(st.sampled_from(["verified", "verified", "verified", "failed", "pending"]))
-        out.append(Manifest(id=f"b{seq:03d}", seq=seq, created_at=t.isoformat(), database="d",
-                            verification={"status": status}))
+        out.append(
+            Manifest(id=f"b{seq:03d}", seq=seq, created_at=t.isoformat(), database="d", verification={"status": status})
+        )
     return out
 
 
@@ -51,16 +52,20 @@ def test_newest_verified_always_survives(ms, policy):
 
 
 def test_nothing_verified_deletes_nothing():
-    ms = [Manifest(id=f"b{i}", seq=i, created_at=T0.isoformat(), database="d",
-                   verification={"status": "failed"}) for i in range(1, 4)]
+    ms = [
+        Manifest(id=f"b{i}", seq=i, created_at=T0.isoformat(), database="d", verification={"status": "failed"})
+        for i in range(1, 4)
+    ]
     assert plan(ms, Policy()).delete == []
 
 
 @pytest.mark.parametrize("size", [1, 7, 64, 4096])
 def test_copy_counter_any_chunking(size):
-    dump = (b"SET x;\nCOPY public.\"T\" (a, b) FROM stdin;\n1\tx\n2\t\\\\.\n3\ty\n\\.\n"
-            b"COPY public.e (a) FROM stdin;\n\\.\n\n-- PostgreSQL database dump complete\n\n")
+    dump = (
+        b'SET x;\nCOPY public."T" (a, b) FROM stdin;\n1\tx\n2\t\\\\.\n3\ty\n\\.\n'
+        b"COPY public.e (a) FROM stdin;\n\\.\n\n-- PostgreSQL database dump complete\n\n"
+    )
     c = CopyCounter()
     for i in range(0, len(dump), size):
-        c.feed(dump[i:i + size])
+        c.feed(dump[i : i + size])
     assert c.counts == {'public."T"': 3, "public.e": 0} and c.complete

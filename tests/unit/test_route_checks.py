@@ -47,10 +47,12 @@ def test_routes_of_required_providers_are_not_optional(tmp_path):
 
 def test_a_route_is_required_when_one_of_its_backends_is(tmp_path):
     # `any-chat` is deployed as its first member (optional); `both` is served by both kinds
-    (tmp_path / "providers.yaml").write_text(PROVIDERS.replace("models: [must]", "models: [must, both]")
-                                             .replace("models: [maybe]", "models: [maybe, both]"))
+    (tmp_path / "providers.yaml").write_text(
+        PROVIDERS.replace("models: [must]", "models: [must, both]").replace("models: [maybe]", "models: [maybe, both]")
+    )
     (tmp_path / "model-mappings.yaml").write_text(
-        "capabilities:\n  any-chat: [maybe, must]\nload_balanced:\n  both: [core, spare]\n")
+        "capabilities:\n  any-chat: [maybe, must]\nload_balanced:\n  both: [core, spare]\n"
+    )
     checks = compile_sources(tmp_path).route_checks()
     assert "any-chat" in checks.optional and "both" in checks.names and "both" not in checks.optional
 
@@ -96,17 +98,22 @@ def test_a_provider_on_a_port_the_stack_publishes_is_refused_with_both_places(tm
     from gwops.errors import ConfigError
     from gwops.settings import load_settings
 
-    (tmp_path / "stack.yaml").write_text("gateway:\n  port: 4000\nmonitoring:\n  enabled: true\n"
-                                         "  prometheus_port: 9090\n")
+    (tmp_path / "stack.yaml").write_text(
+        "gateway:\n  port: 4000\nmonitoring:\n  enabled: true\n  prometheus_port: 9090\n"
+    )
     (tmp_path / "providers.yaml").write_text(
         "providers:\n  exporter:\n    type: openai_compatible\n    base_url: http://localhost:9090/v1\n"
         "    models: [m]\n  remote:\n    type: openai_compatible\n    base_url: http://10.0.0.5:9090/v1\n"
-        "    models: [n]\n")
+        "    models: [n]\n"
+    )
     settings = load_settings(tmp_path / "stack.yaml")
     with pytest.raises(ConfigError) as err:
         compile_sources(tmp_path, settings=settings, stack_file=tmp_path / "stack.yaml")
     [p] = err.value.problems  # the remote server on 9090 is no collision
-    assert p.location() == "config/providers.yaml:4:5" and "`monitoring.prometheus_port` (config/stack.yaml:5)" in p.message
+    assert (
+        p.location() == "config/providers.yaml:4:5"
+        and "`monitoring.prometheus_port` (config/stack.yaml:5)" in p.message
+    )
 
 
 def test_two_stack_ports_on_one_number_are_refused(tmp_path):

@@ -84,9 +84,11 @@ def test_unknown_default_model_refused_at_its_line(tmp_path):
 
 def test_provider_in_every_chain_position(tmp_path):
     """Pattern chains, the `fallback_chains` section and capability lists all take a provider."""
-    mappings = ('patterns:\n  "x*": {provider: ollama, fallback_chain: [vllm]}\n'
-                "fallback_chains:\n  b: [vllm]\n"
-                "capabilities:\n  coding: [vllm, a]\n  chat: {provider: ollama}\n")
+    mappings = (
+        'patterns:\n  "x*": {provider: ollama, fallback_chain: [vllm]}\n'
+        "fallback_chains:\n  b: [vllm]\n"
+        "capabilities:\n  coding: [vllm, a]\n  chat: {provider: ollama}\n"
+    )
     compiled = compile_in(tmp_path, TWO, mappings)
     assert fallbacks(compiled) == {"x*": ["q1"], "b": ["q1"], "coding": ["a"]}
     assert compiled.catalog.capabilities == {"coding": ["q1", "a"], "chat": ["a"]}
@@ -96,8 +98,7 @@ def test_provider_in_every_chain_position(tmp_path):
 def test_disabled_provider_in_chain_names_the_route(tmp_path):
     src = TWO.replace("    base_url: http://h:1\n", "    base_url: http://h:1\n    status: disabled\n")
     [p] = problems_in(tmp_path, src, "exact_matches:\n  a:\n    provider: ollama\n    fallback_chain: [vllm]\n")
-    assert p.message == ("fallback target `vllm` of `a` is a provider, and it is `disabled` "
-                         "(providers.yaml line 8)")
+    assert p.message == ("fallback target `vllm` of `a` is a provider, and it is `disabled` (providers.yaml line 8)")
     assert (p.line, p.path) == (4, "exact_matches.a.fallback_chain[0]")
 
 
@@ -121,7 +122,9 @@ def test_own_provider_in_chain_refused(tmp_path):
 
 def test_other_provider_of_a_load_balanced_group_is_noted_not_chained(tmp_path):
     src = TWO + "  ollama2:\n    type: ollama\n    base_url: http://gpu2:11434\n    models: [a]\n"
-    compiled = compile_in(tmp_path, src, "load_balanced:\n  a: [ollama, ollama2]\nfallback_chains:\n  a: [ollama2, vllm]\n")
+    compiled = compile_in(
+        tmp_path, src, "load_balanced:\n  a: [ollama, ollama2]\nfallback_chains:\n  a: [ollama2, vllm]\n"
+    )
     assert fallbacks(compiled) == {"a": ["q1"]}
     assert "same load-balanced group" in compiled.notes[0]
 
@@ -134,8 +137,9 @@ def test_provider_as_chain_source_refused_with_what_to_write(tmp_path):
 
 # -- the other snippets of the seed document -------------------------------------------------
 
-SERVED = SEED_PROVIDERS + ("      - name: \"qwen2.5-coder:7b\"\n      - name: \"qwen-coder-vllm\"\n"
-                           "      - name: \"dolphin-uncensored-vllm\"\n")
+SERVED = SEED_PROVIDERS + (
+    '      - name: "qwen2.5-coder:7b"\n      - name: "qwen-coder-vllm"\n      - name: "dolphin-uncensored-vllm"\n'
+)
 FALLBACK_CHAINS = """fallback_chains:
   "llama3.1:latest":
     chain:
@@ -147,7 +151,9 @@ FALLBACK_CHAINS = """fallback_chains:
 
 def test_seed_fallback_chains_section(tmp_path):
     compiled = compile_in(tmp_path, SERVED.replace('"llama3.1:8b"', '"llama3.1:latest"'), FALLBACK_CHAINS)
-    assert fallbacks(compiled) == {"llama3.1:latest": ["qwen2.5-coder:7b", "qwen-coder-vllm", "dolphin-uncensored-vllm"]}
+    assert fallbacks(compiled) == {
+        "llama3.1:latest": ["qwen2.5-coder:7b", "qwen-coder-vllm", "dolphin-uncensored-vllm"]
+    }
     [p] = problems_in(tmp_path, SEED_PROVIDERS, FALLBACK_CHAINS)
     assert "`llama3.1:latest` is not a known model" in p.message and p.hint == "did you mean `llama3.1:8b`?"
 
@@ -157,8 +163,10 @@ def test_seed_capability_list(tmp_path):
     compiled = compile_in(tmp_path, SERVED, caps)
     assert compiled.catalog.capabilities == {"code_generation": ["qwen2.5-coder:7b", "qwen-coder-vllm"]}
     ps = problems_in(tmp_path, SEED_PROVIDERS, caps)
-    assert [p.message for p in ps] == ["capability member `qwen2.5-coder:7b` is not a known model",
-                                       "capability member `qwen-coder-vllm` is not a known model"]
+    assert [p.message for p in ps] == [
+        "capability member `qwen2.5-coder:7b` is not a known model",
+        "capability member `qwen-coder-vllm` is not a known model",
+    ]
 
 
 @pytest.mark.parametrize("pattern", ['"^Qwen/.*": vllm', '"^Qwen/.*": {provider: vllm}'])
@@ -179,10 +187,13 @@ def test_seed_routing_rules_default_provider(tmp_path):
     assert explain(compiled, "anything")["rule"] == "default"
 
 
-@pytest.mark.parametrize(("snippet", "hint"), [
-    ("rate_limits:\n  ollama: {rpm: 100, tpm: 50000}\n", "`rpm:` and `tpm:` under `providers.<id>.models[]`"),
-    ('cache_params:\n  type: "redis"\n  ttl: 3600\n', "`router_settings: {caching: {enabled: true, ttl: 3600}}`"),
-])
+@pytest.mark.parametrize(
+    ("snippet", "hint"),
+    [
+        ("rate_limits:\n  ollama: {rpm: 100, tpm: 50000}\n", "`rpm:` and `tpm:` under `providers.<id>.models[]`"),
+        ('cache_params:\n  type: "redis"\n  ttl: 3600\n', "`router_settings: {caching: {enabled: true, ttl: 3600}}`"),
+    ],
+)
 def test_seed_snippets_of_other_files_refused_with_what_to_write(tmp_path, snippet, hint):
     [p] = problems_in(tmp_path, SEED_PROVIDERS, snippet)
     assert p.message.startswith("unknown key") and hint in p.hint and p.line == 1

@@ -17,8 +17,14 @@ pytestmark = pytest.mark.unit
 
 
 def test_levels_follow_depends_on():
-    cfg = {"services": {"gateway": {"depends_on": {"postgres": {}, "redis": {}}},
-                        "postgres": {}, "redis": {}, "proxy": {"depends_on": {"gateway": {}}}}}
+    cfg = {
+        "services": {
+            "gateway": {"depends_on": {"postgres": {}, "redis": {}}},
+            "postgres": {},
+            "redis": {},
+            "proxy": {"depends_on": {"gateway": {}}},
+        }
+    }
     assert levels_of(cfg) == [["postgres", "redis"], ["gateway"], ["proxy"]]
 
 
@@ -35,7 +41,9 @@ def test_env_generated_strong_and_private(tmp_path):
 
 
 def test_weak_secret_refused_with_line(tmp_path):
-    (tmp_path / ".env").write_text("LITELLM_MASTER_KEY=sk-1234\nPOSTGRES_PASSWORD=x" + "a" * 30 + "bcdefghij\nREDIS_PASSWORD=\n")
+    (tmp_path / ".env").write_text(
+        "LITELLM_MASTER_KEY=sk-1234\nPOSTGRES_PASSWORD=x" + "a" * 30 + "bcdefghij\nREDIS_PASSWORD=\n"
+    )
     os.chmod(tmp_path / ".env", 0o600)
     with pytest.raises(ConfigError) as info:
         envfile.ensure(tmp_path / ".env", tmp_path / "none", {})
@@ -44,11 +52,22 @@ def test_weak_secret_refused_with_line(tmp_path):
 
 
 def render_all(project, database=True, **gateway):
-    choices = [ImageChoice(c.name, c.local, "local", "present") if c.local else
-               ImageChoice(c.name, c.official, "official", "present") for c in components.REGISTRY]
+    choices = [
+        ImageChoice(c.name, c.local, "local", "present")
+        if c.local
+        else ImageChoice(c.name, c.official, "official", "present")
+        for c in components.REGISTRY
+    ]
     settings = StackSettings(gateway=Gateway(**gateway))
-    return render_overrides(project, choices=choices, settings=settings, versions={"blue": "aaa111", "green": "bbb222"},
-                            provider_env=["OPENAI_API_KEY"], database=database, database_reason="why")
+    return render_overrides(
+        project,
+        choices=choices,
+        settings=settings,
+        versions={"blue": "aaa111", "green": "bbb222"},
+        provider_env=["OPENAI_API_KEY"],
+        database=database,
+        database_reason="why",
+    )
 
 
 def test_compose_fragments_golden(tmp_path):
@@ -124,9 +143,15 @@ def test_proxy_takes_a_dead_replica_out_fast_and_retries_only_failed_connections
     render_proxy(Project(tmp_path), "blue", Gateway(replicas=3, max_inflight=50))
     cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
     for slot in ("blue", "green"):
-        assert f"server-template gw 3 gateway-{slot}:4000 init-addr none resolvers docker resolve-prefer ipv4 maxconn 50 check" in cfg
+        assert (
+            f"server-template gw 3 gateway-{slot}:4000 init-addr none resolvers docker resolve-prefer ipv4 maxconn 50 check"
+            in cfg
+        )
         # a busy last replica is never taken out: unchecked backups over the same replicas
-        assert f"server-template spare 3 gateway-{slot}:4000 init-addr none resolvers docker resolve-prefer ipv4 maxconn 50 resolve-opts allow-dup-ip backup\n" in cfg
+        assert (
+            f"server-template spare 3 gateway-{slot}:4000 init-addr none resolvers docker resolve-prefer ipv4 maxconn 50 resolve-opts allow-dup-ip backup\n"
+            in cfg
+        )
     assert cfg.count("option httpchk GET /health/liveliness") == 2 and cfg.count("balance leastconn") == 2
     assert "inter 500ms" in cfg and "fall 2" in cfg and "observe layer4 error-limit 1 on-error mark-down" in cfg
     assert "option redispatch 1" in cfg and "retries 3" in cfg
@@ -141,7 +166,9 @@ def test_two_components_on_one_port_is_refused_before_anything_starts():
     stack = Stack.__new__(Stack)  # only the settings and which images are here matter to the check
     stack.docker = SimpleNamespace(image_exists=lambda ref: False)  # Grafana's image absent: its port is not wanted
     stack.settings = StackSettings(monitoring={"prometheus_port": 4000})
-    with pytest.raises(PrerequisiteError, match=r"`monitoring.prometheus_port` and `gateway.port` are both port 127.0.0.1:4000"):
+    with pytest.raises(
+        PrerequisiteError, match=r"`monitoring.prometheus_port` and `gateway.port` are both port 127.0.0.1:4000"
+    ):
         stack._check_ports({})
     port = free_port()
     stack.settings = StackSettings(gateway={"port": port}, monitoring={"enabled": False, "prometheus_port": port})
@@ -165,8 +192,14 @@ def test_status_counts_a_starting_container_healthy_once_its_ready_url_answers()
 
     server = HTTPServer(("127.0.0.1", 0), Ready)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    starting = SimpleNamespace(attrs={"State": {"Status": "running", "Running": True, "Health": {"Status": "starting"}},
-                                      "Config": {"Image": "x"}, "NetworkSettings": {"Ports": {}}, "RestartCount": 0})
+    starting = SimpleNamespace(
+        attrs={
+            "State": {"Status": "running", "Running": True, "Health": {"Status": "starting"}},
+            "Config": {"Image": "x"},
+            "NetworkSettings": {"Ports": {}},
+            "RestartCount": 0,
+        }
+    )
     pin = SimpleNamespace(local="x", official="y")
     url = f"http://127.0.0.1:{server.server_port}"
     try:
@@ -186,9 +219,18 @@ def test_a_replica_waiting_for_its_first_healthcheck_is_starting_not_degraded():
     from gwops.stack import Stack
 
     def container(health: str, running: bool = True):  # not running: waiting to restart (Running stays true)
-        return SimpleNamespace(attrs={"State": {"Status": "running" if running else "restarting", "Running": True,
-                                                "Health": {"Status": health}},
-                                      "Config": {"Image": "x"}, "NetworkSettings": {"Ports": {}}, "RestartCount": 0})
+        return SimpleNamespace(
+            attrs={
+                "State": {
+                    "Status": "running" if running else "restarting",
+                    "Running": True,
+                    "Health": {"Status": health},
+                },
+                "Config": {"Image": "x"},
+                "NetworkSettings": {"Ports": {}},
+                "RestartCount": 0,
+            }
+        )
 
     pin = SimpleNamespace(local="x", official="y")
     row = Stack._status_row("gateway-blue", [container("healthy"), container("starting")], pin)

@@ -17,9 +17,14 @@ VERSION = "aaa111"
 def service(name: str, state: str = "", running: int = 1, replicas: int = 1, version: str = VERSION):
     configs = [{"ConfigName": f"gw_litellm_{version}"}] if name == "gateway" else []
     tasks = [{"Status": {"State": "running"}, "Spec": {"ContainerSpec": {"Configs": configs}}}] * running
-    attrs = {"Spec": {"Mode": {"Replicated": {"Replicas": replicas}}, "Labels": {},
-                      "TaskTemplate": {"ContainerSpec": {"Image": "x"}}},
-             "UpdateStatus": {"State": state, "Message": f"{name} {state}"} if state else None}
+    attrs = {
+        "Spec": {
+            "Mode": {"Replicated": {"Replicas": replicas}},
+            "Labels": {},
+            "TaskTemplate": {"ContainerSpec": {"Image": "x"}},
+        },
+        "UpdateStatus": {"State": state, "Message": f"{name} {state}"} if state else None,
+    }
     return SimpleNamespace(name=f"gw_{name}", attrs=attrs, tasks_=tasks)
 
 

@@ -11,24 +11,42 @@ from gwops.settings import Gateway, Monitoring, StackSettings, Swarm
 from gwops.swarm import stackfile
 
 GOLDEN = Path(__file__).parents[1] / "golden_swarm" / "stack.yml"
-ENV = {"LITELLM_MASTER_KEY": "sk-master-VALUE", "POSTGRES_PASSWORD": "pg-VALUE", "REDIS_PASSWORD": "redis-VALUE",
-       "OPENAI_API_KEY": "sk-openai-VALUE"}
+ENV = {
+    "LITELLM_MASTER_KEY": "sk-master-VALUE",
+    "POSTGRES_PASSWORD": "pg-VALUE",
+    "REDIS_PASSWORD": "redis-VALUE",
+    "OPENAI_API_KEY": "sk-openai-VALUE",
+}
 
 
 def render(tmp_path: Path, database: bool = False, monitoring: bool = True, **gateway: object) -> str:
-    settings = StackSettings(gateway=Gateway(**gateway), swarm=Swarm(update_monitor=5),
-                             monitoring=Monitoring(enabled=monitoring))
+    settings = StackSettings(
+        gateway=Gateway(**gateway), swarm=Swarm(update_monitor=5), monitoring=Monitoring(enabled=monitoring)
+    )
     for name, text in stackfile.config_files(settings, "gw").items():
         (tmp_path / name).write_text(text)
     secrets = {k: stackfile.secret_name("gw", k, v) for k, v in ENV.items()}
     inp = stackfile.Inputs(
-        stack="gw", settings=settings, version="aaa111",
-        images={"proxy": "gwops/haproxy:2.6", "gateway": "gwops/litellm:1.106.2", "postgres": "gwops/postgres:15",
-                "redis": "gwops/redis:7", "prometheus": "gwops/prometheus:2.42.0"},
+        stack="gw",
+        settings=settings,
+        version="aaa111",
+        images={
+            "proxy": "gwops/haproxy:2.6",
+            "gateway": "gwops/litellm:1.106.2",
+            "postgres": "gwops/postgres:15",
+            "redis": "gwops/redis:7",
+            "prometheus": "gwops/prometheus:2.42.0",
+        },
         image_ids={svc: f"sha256:{svc}" for svc in ("proxy", "gateway", "postgres", "redis", "prometheus")},
-        commands={"gateway": ["/opt/litellm/bin/python3", "/opt/gwops/gwops_entry.py"],
-                  "postgres": ["docker-entrypoint.sh", "postgres"]},
-        secrets=secrets, database=database, env=ENV, socket_gid=998)
+        commands={
+            "gateway": ["/opt/litellm/bin/python3", "/opt/gwops/gwops_entry.py"],
+            "postgres": ["docker-entrypoint.sh", "postgres"],
+        },
+        secrets=secrets,
+        database=database,
+        env=ENV,
+        socket_gid=998,
+    )
     text = stackfile.render(inp, Path("/srv/gw/state/versions/aaa111.yaml"), tmp_path)
     return text.replace(str(tmp_path), "/srv/gw/state/swarm")
 
@@ -57,7 +75,11 @@ def test_no_secret_value_and_every_secret_external(tmp_path):
 
 def test_a_changed_secret_is_a_new_name_and_names_hide_the_value():
     a = stackfile.secret_name("gw", "REDIS_PASSWORD", "one")
-    assert a == stackfile.secret_name("gw", "REDIS_PASSWORD", "one") != stackfile.secret_name("gw", "REDIS_PASSWORD", "two")
+    assert (
+        a
+        == stackfile.secret_name("gw", "REDIS_PASSWORD", "one")
+        != stackfile.secret_name("gw", "REDIS_PASSWORD", "two")
+    )
     assert a.startswith("gw_redis_password_") and "one" not in a.removeprefix("gw_redis_password_")
 
 
@@ -66,7 +88,12 @@ def test_rolling_update_settings(tmp_path):
     gw = doc["services"]["gateway"]
     assert gw["deploy"]["replicas"] == 3 and gw["deploy"]["endpoint_mode"] == "dnsrr"
     upd = gw["deploy"]["update_config"]
-    assert (upd["order"], upd["failure_action"], upd["parallelism"], upd["monitor"]) == ("start-first", "rollback", 1, "5s")
+    assert (upd["order"], upd["failure_action"], upd["parallelism"], upd["monitor"]) == (
+        "start-first",
+        "rollback",
+        1,
+        "5s",
+    )
     hc = gw["healthcheck"]  # unhealthy `ready_timeout` after the start: 39 s, then 3 misses 2 s apart
     assert (hc["start_period"], hc["interval"], hc["retries"]) == ("39s", "2s", 3)
     # a timeout under 6 s: shorter checks, still unhealthy after it (not after 3 misses 2 s apart)

@@ -14,15 +14,18 @@ from gwops.render import ImageChoice
 from gwops.stack import healthy, image_of, levels_of
 
 pytestmark = pytest.mark.unit
-MODEL = ComposeModel(depends_on={"gateway-blue": ["postgres", "redis"], "postgres": [], "redis": []},
-                     scale={"gateway-blue": 2, "postgres": 1, "redis": 1},
-                     hashes={"gateway-blue": "h-gw", "postgres": "h-pg", "redis": "h-rd"})
+MODEL = ComposeModel(
+    depends_on={"gateway-blue": ["postgres", "redis"], "postgres": [], "redis": []},
+    scale={"gateway-blue": 2, "postgres": 1, "redis": 1},
+    hashes={"gateway-blue": "h-gw", "postgres": "h-pg", "redis": "h-rd"},
+)
 
 
 def container(status="running", config_hash="h-gw", image="sha256:gw", health="healthy"):
     state = {"Status": status, **({"Health": {"Status": health}} if health else {})}
-    return SimpleNamespace(status=status, labels={CONFIG_HASH_LABEL: config_hash, IMAGE_LABEL: image},
-                           attrs={"State": state})
+    return SimpleNamespace(
+        status=status, labels={CONFIG_HASH_LABEL: config_hash, IMAGE_LABEL: image}, attrs={"State": state}
+    )
 
 
 class _Images(Docker):

@@ -44,16 +44,28 @@ class Target:
     def from_container(cls, container: Any, password: str | None = None, service: str = "postgres") -> Target:
         env = dict(e.split("=", 1) for e in container.attrs["Config"].get("Env") or [] if "=" in e)
         user = env.get("POSTGRES_USER", "postgres")
-        return cls(container, user, env.get("POSTGRES_DB", user),
-                   password if password is not None else env.get("POSTGRES_PASSWORD", ""), service)
+        return cls(
+            container,
+            user,
+            env.get("POSTGRES_DB", user),
+            password if password is not None else env.get("POSTGRES_PASSWORD", ""),
+            service,
+        )
 
     def env(self, timeout: float) -> dict[str, str]:
         # over TCP with the password: a wrong password fails here, as it would for the gateway
-        return {"PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": str(max(1, int(timeout))),
-                "PGHOST": "127.0.0.1", "PGUSER": self.user, "PGDATABASE": self.database}
+        return {
+            "PGPASSWORD": self.password,
+            "PGCONNECT_TIMEOUT": str(max(1, int(timeout))),
+            "PGHOST": "127.0.0.1",
+            "PGUSER": self.user,
+            "PGDATABASE": self.database,
+        }
 
 
-def exec_stream(container: Any, cmd: list[str], env: dict[str, str]) -> tuple[Iterator[tuple[bytes | None, bytes | None]], Callable[[], int]]:
+def exec_stream(
+    container: Any, cmd: list[str], env: dict[str, str]
+) -> tuple[Iterator[tuple[bytes | None, bytes | None]], Callable[[], int]]:
     """Run `cmd` in `container`; return a (stdout, stderr) chunk iterator and an exit-code getter."""
     api = container.client.api
     ex = api.exec_create(container.id, cmd, environment=env, stdout=True, stderr=True)
@@ -87,8 +99,10 @@ def check_reachable(target: Target, timeout: float) -> str:
     if target.container.status != "running":
         target.container.reload()
     if target.container.status != "running":
-        raise BackupError(f"service `{target.service}` is not running (state: {target.container.status})",
-                          hint="start the stack with `bin/ops up`, then retry")
+        raise BackupError(
+            f"service `{target.service}` is not running (state: {target.container.status})",
+            hint="start the stack with `bin/ops up`, then retry",
+        )
     last = "no answer"
 
     def attempt() -> str | None:
@@ -101,19 +115,24 @@ def check_reachable(target: Target, timeout: float) -> str:
         if refused:
             raise refused
         if "no password supplied" in last:
-            raise BackupError(f"service `{target.service}` refused the credentials: {last}",
-                              hint="check POSTGRES_USER / POSTGRES_PASSWORD in `.env` against the database")
+            raise BackupError(
+                f"service `{target.service}` refused the credentials: {last}",
+                hint="check POSTGRES_USER / POSTGRES_PASSWORD in `.env` against the database",
+            )
         return None
 
     try:
         return poll(attempt, timeout, 0.5)
     except Timeout:
-        raise BackupError(f"service `{target.service}` did not answer within {timeout:.0f} s: {last}",
-                          hint="check `bin/ops status` and `bin/ops logs postgres`") from None
+        raise BackupError(
+            f"service `{target.service}` did not answer within {timeout:.0f} s: {last}",
+            hint="check `bin/ops status` and `bin/ops logs postgres`",
+        ) from None
 
 
-def dump(target: Target, root: Path, seq: int, images: dict[str, str], level: int, timeout: float,
-         say: Callable[[str], None]) -> tuple[Manifest, Path]:
+def dump(
+    target: Target, root: Path, seq: int, images: dict[str, str], level: int, timeout: float, say: Callable[[str], None]
+) -> tuple[Manifest, Path]:
     """Write one backup into `root/ID.partial/` and publish it as `root/ID/`."""
     t0 = time.monotonic()
     server = check_reachable(target, timeout)
@@ -123,8 +142,9 @@ def dump(target: Target, root: Path, seq: int, images: dict[str, str], level: in
     final = root / bid
     partial.mkdir(parents=True, mode=0o700)
     try:
-        manifest = Manifest(id=bid, seq=seq, created_at=now.isoformat(), database=target.database,
-                            server_version=server, images=images)
+        manifest = Manifest(
+            id=bid, seq=seq, created_at=now.isoformat(), database=target.database, server_version=server, images=images
+        )
         _, ver, _ = run(target.container, ["pg_dump", "--version"], {})
         manifest.pg_dump_version = ver.strip()
         _globals(target, partial / GLOBALS, timeout, manifest)
@@ -147,16 +167,20 @@ def _write_file(path: Path) -> Any:
 
 
 def _disk_error(exc: OSError, path: Path) -> BackupError:
-    return BackupError(f"writing `{path}` failed: {exc.strerror or exc}",
-                       hint="free space in the backup directory (`backups.dir` in config/stack.yaml); "
-                            "nothing was published and earlier backups are untouched")
+    return BackupError(
+        f"writing `{path}` failed: {exc.strerror or exc}",
+        hint="free space in the backup directory (`backups.dir` in config/stack.yaml); "
+        "nothing was published and earlier backups are untouched",
+    )
 
 
 def _globals(target: Target, path: Path, timeout: float, manifest: Manifest) -> None:
     code, out, err = run(target.container, ["pg_dumpall", "--globals-only", "--no-password"], target.env(timeout))
     if code != 0:
-        raise BackupError(f"pg_dumpall --globals-only failed (exit {code}): {err.strip()[-300:]}",
-                          hint="check `bin/ops logs postgres`")
+        raise BackupError(
+            f"pg_dumpall --globals-only failed (exit {code}): {err.strip()[-300:]}",
+            hint="check `bin/ops logs postgres`",
+        )
     data = out.encode()
     try:
         with _write_file(path) as fh:
@@ -176,12 +200,14 @@ def _stream_dump(target: Target, path: Path, level: int, timeout: float, manifes
     # pg_dump gzips (level 1) inside the container: the exec stream out of Docker 20.10 carries
     # about 50 MB/s, so shipping the raw SQL would make it the bottleneck. Here it is inflated,
     # counted, and recompressed with zstd on the way to disk (one thread: as fast here, and flat memory).
-    stream, exit_code = exec_stream(target.container, ["pg_dump", "--no-password", "--format=plain", "-Z", "1"],
-                                    target.env(timeout))
+    stream, exit_code = exec_stream(
+        target.container, ["pg_dump", "--no-password", "--format=plain", "-Z", "1"], target.env(timeout)
+    )
     inflate = zlib.decompressobj(wbits=31)
     cctx = zstandard.ZstdCompressor(level=level, threads=0)
     try:
         with _write_file(path) as fh:
+
             class _Hashing:
                 def write(self, b: bytes) -> int:
                     sha.update(b)
@@ -206,8 +232,10 @@ def _stream_dump(target: Target, path: Path, level: int, timeout: float, manifes
     code = exit_code()
     if code != 0 or not counter.complete:
         why = errors.decode(errors="replace").strip()[-400:] or "the dump ended early"
-        raise BackupError(f"pg_dump of `{target.database}` failed (exit {code}): {why}",
-                          hint="nothing was published; check `bin/ops logs postgres` and retry")
+        raise BackupError(
+            f"pg_dump of `{target.database}` failed (exit {code}): {why}",
+            hint="nothing was published; check `bin/ops logs postgres` and retry",
+        )
     manifest.files[DUMP] = {"sha256": sha.hexdigest(), "size": path.stat().st_size}
     manifest.raw_size = raw
     manifest.tables = dict(sorted(counter.counts.items()))

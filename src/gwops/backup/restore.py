@@ -30,14 +30,17 @@ def _sql(container, env, database: str, sql: str) -> None:
         raise BackupError(f"`{sql[:60]}` failed: {(err or out).strip()[-300:]}")
 
 
-def restore(backups: Backups, ref: str | None, stop_gateway: Callable[[], None],
-            start_gateway: Callable[[], None], say: Say) -> RestoreResult:
+def restore(
+    backups: Backups, ref: str | None, stop_gateway: Callable[[], None], start_gateway: Callable[[], None], say: Say
+) -> RestoreResult:
     with backups.lock("restore a backup"):
         if backups.docker.container(postgres.SERVICE) is None and backups.docker.stack_container(postgres.SERVICE):
-            raise PrerequisiteError("the database runs in the Swarm stack: `restore` stops and starts the gateway "
-                                    "the Compose way, and would cut over under the Swarm gateways",
-                                    hint="`bin/ops swarm rm` (volumes stay), `bin/ops up`, `bin/ops restore`, "
-                                         "`bin/ops down`, then `bin/ops swarm deploy` again")
+            raise PrerequisiteError(
+                "the database runs in the Swarm stack: `restore` stops and starts the gateway "
+                "the Compose way, and would cut over under the Swarm gateways",
+                hint="`bin/ops swarm rm` (volumes stay), `bin/ops up`, `bin/ops restore`, "
+                "`bin/ops down`, then `bin/ops swarm deploy` again",
+            )
         chosen = backups.find(ref)
         directory = backups.root / chosen.id
         verifying.check_files(directory, chosen)
@@ -60,13 +63,25 @@ def restore(backups: Backups, ref: str | None, stop_gateway: Callable[[], None],
                 if diffs:
                     raise BackupError(f"restored data does not match the manifest: {'; '.join(diffs[:5])}")
                 say(f"cutting over: `{db}` -> `{old}`, `{new}` -> `{db}`")
-                _sql(target.container, env, "postgres",
-                     f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' "
-                     f"AND pid <> pg_backend_pid()")
-                _sql(target.container, env, "postgres",
-                     f'ALTER DATABASE "{db}" RENAME TO "{old}"; ALTER DATABASE "{new}" RENAME TO "{db}"')
+                _sql(
+                    target.container,
+                    env,
+                    "postgres",
+                    f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' "
+                    f"AND pid <> pg_backend_pid()",
+                )
+                _sql(
+                    target.container,
+                    env,
+                    "postgres",
+                    f'ALTER DATABASE "{db}" RENAME TO "{old}"; ALTER DATABASE "{new}" RENAME TO "{db}"',
+                )
             except BaseException:
-                run(target.container, ["psql", "-X", "-q", "-d", "postgres", "-c", f'DROP DATABASE IF EXISTS "{new}"'], env)
+                run(
+                    target.container,
+                    ["psql", "-X", "-q", "-d", "postgres", "-c", f'DROP DATABASE IF EXISTS "{new}"'],
+                    env,
+                )
                 raise
         finally:
             say("starting the gateway")

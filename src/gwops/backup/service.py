@@ -33,8 +33,9 @@ class BackupResult:
 
 
 class Backups:
-    def __init__(self, project: Project, settings: StackSettings, docker: Docker, say: Say,
-                 target: Target | None = None):
+    def __init__(
+        self, project: Project, settings: StackSettings, docker: Docker, say: Say, target: Target | None = None
+    ):
         """`target` overrides the stack's Postgres container (tests, other databases)."""
         self.project, self.settings, self.docker, self.say = project, settings, docker, say
         self._target = target
@@ -65,8 +66,9 @@ class Backups:
         if c is None:
             c = self.docker.stack_container(postgres.SERVICE)
         if c is None:
-            raise BackupError(f"service `{postgres.SERVICE}` has no container",
-                              hint="start the stack with `bin/ops up`, then retry")
+            raise BackupError(
+                f"service `{postgres.SERVICE}` has no container", hint="start the stack with `bin/ops up`, then retry"
+            )
         password = envfile.read(self.project.env_file).get("POSTGRES_PASSWORD")
         return Target.from_container(c, password)
 
@@ -101,14 +103,20 @@ class Backups:
         try:
             result = self._backup(verify, prune)
         except OpsError:
-            metrics.record(self.project, "backup", {"gwops_backup_max_age_seconds": self.max_age(),
-                                                    "gwops_backup_last_verified": 0},
-                           inc=("gwops_backup_failures_total",))
+            metrics.record(
+                self.project,
+                "backup",
+                {"gwops_backup_max_age_seconds": self.max_age(), "gwops_backup_last_verified": 0},
+                inc=("gwops_backup_failures_total",),
+            )
             raise
         m = result.manifest
-        values = {"gwops_backup_max_age_seconds": self.max_age(), "gwops_backup_last_verified": int(m.verified),
-                  "gwops_backup_last_size_bytes": sum(f["size"] for f in m.files.values()),
-                  "gwops_backup_last_duration_seconds": round(time.monotonic() - t0, 3)}
+        values = {
+            "gwops_backup_max_age_seconds": self.max_age(),
+            "gwops_backup_last_verified": int(m.verified),
+            "gwops_backup_last_size_bytes": sum(f["size"] for f in m.files.values()),
+            "gwops_backup_last_duration_seconds": round(time.monotonic() - t0, 3),
+        }
         if m.verified:
             values["gwops_backup_last_verified_timestamp_seconds"] = metrics.now()
         metrics.record(self.project, "backup", values)
@@ -119,18 +127,29 @@ class Backups:
             self.say(f"removed the unfinished backup `{name}` left by an earlier run")
         target = self.target()
         seq = max((m.seq for m in self.manifests()), default=0) + 1
-        manifest, path = dump(target, self.root, seq, self._images(), self.cfg.compression_level,
-                              self.cfg.timeout, self.say)
-        self.say(f"wrote backup `{manifest.id}`: {manifest.files['dump.sql.zst']['size']} bytes, "
-                 f"{len(manifest.tables)} tables, {sum(manifest.tables.values())} rows")
+        manifest, path = dump(
+            target, self.root, seq, self._images(), self.cfg.compression_level, self.cfg.timeout, self.say
+        )
+        self.say(
+            f"wrote backup `{manifest.id}`: {manifest.files['dump.sql.zst']['size']} bytes, "
+            f"{len(manifest.tables)} tables, {sum(manifest.tables.values())} rows"
+        )
         if verify if verify is not None else self.cfg.verify:
             manifest.verification = verifying.verify(
-                self.docker.sdk, target.container.attrs["Config"]["Image"], path, manifest, target.user,
-                self.cfg.timeout, self.say)
+                self.docker.sdk,
+                target.container.attrs["Config"]["Image"],
+                path,
+                manifest,
+                target.user,
+                self.cfg.timeout,
+                self.say,
+            )
             manifest.write(path)
             if not manifest.verified:
-                raise BackupError(f"backup `{manifest.id}` failed verification: {manifest.verification['detail']}",
-                                  hint="it is kept, marked failed, and never counts for retention; nothing was pruned")
+                raise BackupError(
+                    f"backup `{manifest.id}` failed verification: {manifest.verification['detail']}",
+                    hint="it is kept, marked failed, and never counts for retention; nothing was pruned",
+                )
         pruned = self.prune(dry_run=False, locked=True) if prune and manifest.verified else []
         return BackupResult(manifest, path, pruned)
 
@@ -165,9 +184,17 @@ class Backups:
         rows = []
         for m in ms:
             size = sum(f["size"] for f in m.files.values())
-            rows.append({"id": m.id, "created_at": m.created_at, "size": size,
-                         "verified": m.verification.get("status"), "rows": sum(m.tables.values()),
-                         "kept_by": plan.keep.get(m.id, []), "pruned_next": m.id in plan.delete})
+            rows.append(
+                {
+                    "id": m.id,
+                    "created_at": m.created_at,
+                    "size": size,
+                    "verified": m.verification.get("status"),
+                    "rows": sum(m.tables.values()),
+                    "kept_by": plan.keep.get(m.id, []),
+                    "pruned_next": m.id in plan.delete,
+                }
+            )
         return rows
 
     def last_verified_age(self) -> float | None:

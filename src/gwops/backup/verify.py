@@ -31,8 +31,10 @@ def check_files(directory: Path, manifest: Manifest) -> None:
             for block in iter(lambda: fh.read(CHUNK), b""):
                 h.update(block)
         if h.hexdigest() != meta["sha256"] or path.stat().st_size != meta["size"]:
-            raise BackupError(f"backup `{manifest.id}`: `{name}` does not match its checksum",
-                              hint="the file was changed or damaged; use another backup")
+            raise BackupError(
+                f"backup `{manifest.id}`: `{name}` does not match its checksum",
+                hint="the file was changed or damaged; use another backup",
+            )
 
 
 def tar_of_dump(directory: Path, manifest: Manifest, name: str = "restore.sql") -> Iterator[bytes]:
@@ -47,19 +49,38 @@ def tar_of_dump(directory: Path, manifest: Manifest, name: str = "restore.sql") 
             sent += len(block)
             yield block
     if sent != manifest.raw_size:
-        raise BackupError(f"backup `{manifest.id}`: the dump decompresses to {sent} bytes, "
-                          f"the manifest says {manifest.raw_size}", hint="use another backup")
+        raise BackupError(
+            f"backup `{manifest.id}`: the dump decompresses to {sent} bytes, the manifest says {manifest.raw_size}",
+            hint="use another backup",
+        )
     pad = (-sent) % tarfile.BLOCKSIZE
     yield b"\0" * pad + b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
-def load_dump(container: Any, directory: Path, manifest: Manifest, user: str, database: str,
-              env: dict[str, str]) -> None:
+def load_dump(
+    container: Any, directory: Path, manifest: Manifest, user: str, database: str, env: dict[str, str]
+) -> None:
     """Copy the dump into `container` and run it with psql, stopping at the first error."""
     if not container.client.api.put_archive(container.id, "/tmp", tar_of_dump(directory, manifest)):
         raise BackupError("copying the dump into the restore container failed")
-    code, out, err = run(container, ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                                     "-U", user, "-d", database, "-f", "/tmp/restore.sql"], env)
+    code, out, err = run(
+        container,
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--single-transaction",
+            "-U",
+            user,
+            "-d",
+            database,
+            "-f",
+            "/tmp/restore.sql",
+        ],
+        env,
+    )
     run(container, ["rm", "-f", "/tmp/restore.sql"], {})
     if code != 0:
         raise BackupError(f"restoring backup `{manifest.id}` failed (psql exit {code}): {(err or out).strip()[-400:]}")
@@ -83,8 +104,9 @@ def compare(expected: dict[str, int], got: dict[str, int]) -> list[str]:
     return [f"{t}: manifest {n}, restored {got.get(t)}" for t, n in expected.items() if got.get(t) != n]
 
 
-def verify(sdk: Any, image: str, directory: Path, manifest: Manifest, user: str, timeout: float,
-           say: Callable[[str], None]) -> dict[str, Any]:
+def verify(
+    sdk: Any, image: str, directory: Path, manifest: Manifest, user: str, timeout: float, say: Callable[[str], None]
+) -> dict[str, Any]:
     """Restore into a throwaway container (no network) and compare row counts; never raises for
     a bad backup, returns the verification record instead."""
     t0 = time.monotonic()
@@ -93,9 +115,15 @@ def verify(sdk: Any, image: str, directory: Path, manifest: Manifest, user: str,
         check_files(directory, manifest)
         say(f"verifying `{manifest.id}`: restoring into a throwaway {image} container (no network)")
         container = sdk.containers.run(
-            image, detach=True, network_mode="none", labels={"gwops.role": "backup-verify"},
-            environment={"POSTGRES_PASSWORD": secrets.token_urlsafe(24), "POSTGRES_USER": user,
-                         "POSTGRES_DB": manifest.database},
+            image,
+            detach=True,
+            network_mode="none",
+            labels={"gwops.role": "backup-verify"},
+            environment={
+                "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+                "POSTGRES_USER": user,
+                "POSTGRES_DB": manifest.database,
+            },
             tmpfs={"/var/lib/postgresql/data": "rw"},
         )
         wait_ready(container, user, manifest.database, timeout)
@@ -109,8 +137,13 @@ def verify(sdk: Any, image: str, directory: Path, manifest: Manifest, user: str,
     finally:
         if container is not None:
             container.remove(force=True, v=True)
-    return {"status": status, "detail": detail, "seconds": round(time.monotonic() - t0, 3),
-            "image": image, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "status": status,
+        "detail": detail,
+        "seconds": round(time.monotonic() - t0, 3),
+        "image": image,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def wait_ready(container: Any, user: str, database: str, timeout: float) -> None:
@@ -130,5 +163,3 @@ def wait_ready(container: Any, user: str, database: str, timeout: float) -> None
         poll(ready, max(timeout, 60), 0.25)
     except Timeout:
         raise BackupError("the throwaway Postgres container did not become ready") from None
-
-

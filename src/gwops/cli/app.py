@@ -64,8 +64,10 @@ class App:
             except OSError:
                 sys.stderr.write(text)
         self.err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False, style="bold red")
-        self.err.print(f"next: this is a bug; please report it with the traceback in {where} "
-                       f"(or rerun with {C.ENV_DEBUG}=1)", markup=False)
+        self.err.print(
+            f"next: this is a bug; please report it with the traceback in {where} (or rerun with {C.ENV_DEBUG}=1)",
+            markup=False,
+        )
         return C.EXIT_INTERNAL
 
 

@@ -37,8 +37,9 @@ def backends(app: App, as_json: bool) -> int:
         table.add_column(col)
     for b in found:
         models = "-" if b.served is None else f"{len(b.served)} / {len(b.configured)}"
-        table.add_row(b.provider, b.type, b.state, "yes" if b.required else "no", _view(b.host), _view(b.gateway),
-                      models)
+        table.add_row(
+            b.provider, b.type, b.state, "yes" if b.required else "no", _view(b.host), _view(b.gateway), models
+        )
     app.out.print(table)
     for b in found:
         if b.problem:

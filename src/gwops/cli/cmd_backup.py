@@ -87,12 +87,16 @@ def restore(app: App, backup_id: str, yes: bool) -> int:
 
     stack = _stack(app)
     chosen = stack.backups().find(backup_id)
-    if not yes and not (click.get_text_stream("stdin").isatty() and click.confirm(
-            f"restore backup `{chosen.id}` ({chosen.created_at}) over the current database?", err=True)):
+    if not yes and not (
+        click.get_text_stream("stdin").isatty()
+        and click.confirm(f"restore backup `{chosen.id}` ({chosen.created_at}) over the current database?", err=True)
+    ):
         raise AbortedError("nothing was restored", hint="add `--yes` to confirm without a prompt")
     res = do_restore(stack.backups(), chosen.id, stack.stop_gateway, stack.start_gateway, app.say)
-    app.say(f"restored `{res.restored}`; the previous database is kept as `{res.kept_as}` "
-            f"(drop it when satisfied) and was backed up as `{res.safety_backup}`")
+    app.say(
+        f"restored `{res.restored}`; the previous database is kept as `{res.kept_as}` "
+        f"(drop it when satisfied) and was backed up as `{res.safety_backup}`"
+    )
     return C.EXIT_OK
 
 
@@ -108,8 +112,11 @@ def _sched(app: App):
     from gwops.settings import load_settings
 
     settings = load_settings(app.project.stack_file)
-    return schedule, resolve(app.project, settings), {"backup": settings.backups.schedule,
-                                                      "probe": settings.probe.schedule}
+    return (
+        schedule,
+        resolve(app.project, settings),
+        {"backup": settings.backups.schedule, "probe": settings.probe.schedule},
+    )
 
 
 @cron.command("install")

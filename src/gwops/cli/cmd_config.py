@@ -42,8 +42,10 @@ def validate(app: App, as_json: bool) -> int:
     else:
         for note in compiled.notes:
             app.say(note)
-        app.err.print(f"valid: {len(compiled.config['model_list'])} deployments, "
-                      f"routes: {', '.join(compiled.route_names())}", markup=False)
+        app.err.print(
+            f"valid: {len(compiled.config['model_list'])} deployments, routes: {', '.join(compiled.route_names())}",
+            markup=False,
+        )
     return C.EXIT_OK
 
 
@@ -59,16 +61,28 @@ def generate(app: App, show_diff: bool, check: bool) -> int:
     path = app.project.litellm_config
     current = path.read_text() if path.exists() else ""
     if show_diff:
-        app.out.file.write("".join(difflib.unified_diff(
-            current.splitlines(True), compiled.text.splitlines(True),
-            f"a/{C.STATE_DIR}/{C.LITELLM_CONFIG}", f"b/{C.STATE_DIR}/{C.LITELLM_CONFIG}")))
+        app.out.file.write(
+            "".join(
+                difflib.unified_diff(
+                    current.splitlines(True),
+                    compiled.text.splitlines(True),
+                    f"a/{C.STATE_DIR}/{C.LITELLM_CONFIG}",
+                    f"b/{C.STATE_DIR}/{C.LITELLM_CONFIG}",
+                )
+            )
+        )
     if check:
         st = store.check(app.project, compiled)
         if st.ok:
             app.say(f"{path.name} is up to date")
             return C.EXIT_OK
-        why = ("missing" if st.missing else "edited by hand (its sha256 differs from the metadata)"
-               if st.hand_edited else "stale (the sources changed)")
+        why = (
+            "missing"
+            if st.missing
+            else "edited by hand (its sha256 differs from the metadata)"
+            if st.hand_edited
+            else "stale (the sources changed)"
+        )
         app.err.print(f"error: `{C.STATE_DIR}/{C.LITELLM_CONFIG}` is {why}", markup=False)
         app.err.print("next: run `bin/ops generate` (hand edits are overwritten: make them in config/)", markup=False)
         return C.EXIT_DEGRADED
@@ -155,8 +169,10 @@ def rollback_cmd(app: App, version: str | None) -> int:
     from gwops.config import store
 
     target = store.rollback(app.project, version)
-    app.say(f"restored {target.stem} into {C.STATE_DIR}/{C.LITELLM_CONFIG}; `bin/ops up` applies it "
-            "(`generate --check` now reports it stale against config/ until the sources match)")
+    app.say(
+        f"restored {target.stem} into {C.STATE_DIR}/{C.LITELLM_CONFIG}; `bin/ops up` applies it "
+        "(`generate --check` now reports it stale against config/ until the sources match)"
+    )
     return C.EXIT_OK
 
 
@@ -170,12 +186,16 @@ def import_cmd(app: App, path: Path, force: bool) -> int:
     from gwops.fsutil import atomic_write
 
     result = import_file(path)
-    targets = {app.project.config_dir / C.PROVIDERS_FILE: result.providers_yaml,
-               app.project.config_dir / C.MAPPINGS_FILE: result.mappings_yaml}
+    targets = {
+        app.project.config_dir / C.PROVIDERS_FILE: result.providers_yaml,
+        app.project.config_dir / C.MAPPINGS_FILE: result.mappings_yaml,
+    }
     existing = [p for p in targets if p.exists() and "providers: {}" not in p.read_text() and not force]
     if existing:
-        raise OpsError(f"`{existing[0].relative_to(app.project.root)}` already has content",
-                       hint="add `--force` to overwrite it (the old file is not kept)")
+        raise OpsError(
+            f"`{existing[0].relative_to(app.project.root)}` already has content",
+            hint="add `--force` to overwrite it (the old file is not kept)",
+        )
     for p, text in targets.items():
         atomic_write(p, text)
     for note in result.notes:

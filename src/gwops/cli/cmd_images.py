@@ -66,8 +66,10 @@ def save(app: App, file: Path) -> int:
     refs = imgs.in_use()
     found = [bundle.ImageRef(r, imgs.docker.image_id(r) or "", imgs.docker.image_size(r)) for r in refs]
     bundle.save(file, found, app.say)
-    app.out.print(f"saved {len(found)} images to {file}; on the other host: `bin/ops images load "
-                  f"{file.name}`, then `bin/ops up`", markup=False)
+    app.out.print(
+        f"saved {len(found)} images to {file}; on the other host: `bin/ops images load {file.name}`, then `bin/ops up`",
+        markup=False,
+    )
     return C.EXIT_OK
 
 
@@ -81,8 +83,9 @@ def load(app: App, file: Path) -> int:
 
     imgs = _images(app)
     loaded = bundle.load(file, app.say, imgs.docker.image_id)
-    app.out.print(f"loaded {len(loaded)} images from {file}; `bin/ops up` starts the stack without building",
-                  markup=False)
+    app.out.print(
+        f"loaded {len(loaded)} images from {file}; `bin/ops up` starts the stack without building", markup=False
+    )
     return C.EXIT_OK
 
 

@@ -14,8 +14,21 @@ from gwops.cli.app import App
 pass_app = click.make_pass_decorator(App)
 JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 # what `keys list` / `keys info` show of a key (never a secret: LiteLLM keeps only its hash)
-KEY_FIELDS = ("key_alias", "token", "team_id", "user_id", "models", "spend", "max_budget", "budget_duration",
-              "rpm_limit", "tpm_limit", "expires", "created_at", "blocked")
+KEY_FIELDS = (
+    "key_alias",
+    "token",
+    "team_id",
+    "user_id",
+    "models",
+    "spend",
+    "max_budget",
+    "budget_duration",
+    "rpm_limit",
+    "tpm_limit",
+    "expires",
+    "created_at",
+    "blocked",
+)
 TEAM_FIELDS = ("team_alias", "team_id", "models", "spend", "max_budget", "budget_duration", "rpm_limit", "tpm_limit")
 
 
@@ -71,15 +84,33 @@ def keys() -> None:
 @click.option("--expires", help="Lifetime from now: e.g. 90d, 12h.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with the secret, once).")
 @pass_app
-def keys_create(app: App, alias: str, team: str | None, user: str | None, models: str | None,
-                max_budget: float | None, budget_duration: str | None, rpm_limit: int | None,
-                tpm_limit: int | None, expires: str | None, as_json: bool) -> int:
+def keys_create(
+    app: App,
+    alias: str,
+    team: str | None,
+    user: str | None,
+    models: str | None,
+    max_budget: float | None,
+    budget_duration: str | None,
+    rpm_limit: int | None,
+    tpm_limit: int | None,
+    expires: str | None,
+    as_json: bool,
+) -> int:
     """Make a key. Its secret is printed once, on stdout, and kept nowhere."""
     from gwops.admin import KeySpec
 
-    spec = KeySpec(alias=alias, team=team, user=user, models=models.split(",") if models else None,
-                   max_budget=max_budget, budget_duration=budget_duration, rpm_limit=rpm_limit,
-                   tpm_limit=tpm_limit, expires=expires)
+    spec = KeySpec(
+        alias=alias,
+        team=team,
+        user=user,
+        models=models.split(",") if models else None,
+        max_budget=max_budget,
+        budget_duration=budget_duration,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        expires=expires,
+    )
     out = admin(app).create_key(spec)
     return show_new_key(app, out, as_json, f"key `{alias}` created")
 
@@ -104,8 +135,12 @@ def keys_list(app: App, as_json: bool) -> int:
     if as_json:
         app.json(rows)
     else:
-        table(app, f"{len(rows)} keys", rows, ("key_alias", "team", "models", "spend", "max_budget",
-                                               "rpm_limit", "tpm_limit", "expires"))
+        table(
+            app,
+            f"{len(rows)} keys",
+            rows,
+            ("key_alias", "team", "models", "spend", "max_budget", "rpm_limit", "tpm_limit", "expires"),
+        )
     return C.EXIT_OK
 
 
@@ -165,11 +200,20 @@ def teams() -> None:
 @click.option("--tpm", "tpm_limit", type=click.IntRange(min=1), help="Tokens per minute for the team.")
 @JSON
 @pass_app
-def teams_create(app: App, alias: str, models: str | None, max_budget: float | None, budget_duration: str | None,
-                 rpm_limit: int | None, tpm_limit: int | None, as_json: bool) -> int:
+def teams_create(
+    app: App,
+    alias: str,
+    models: str | None,
+    max_budget: float | None,
+    budget_duration: str | None,
+    rpm_limit: int | None,
+    tpm_limit: int | None,
+    as_json: bool,
+) -> int:
     """Make a team; `keys create --team ALIAS` puts keys in it."""
-    out = admin(app).create_team(alias, max_budget, budget_duration, models.split(",") if models else None,
-                                 rpm_limit, tpm_limit)
+    out = admin(app).create_team(
+        alias, max_budget, budget_duration, models.split(",") if models else None, rpm_limit, tpm_limit
+    )
     if as_json:
         app.json(pick(out, TEAM_FIELDS))
     else:
@@ -225,8 +269,12 @@ def spend(app: App, by: str, since: str | None, as_json: bool) -> int:
     if as_json:
         app.out.file.write(json.dumps({"by": by, "since": since, "rows": rows}, indent=2) + "\n")
     else:
-        table(app, f"spend by {by}" + (f" since {since}" if since else ""), rows,
-              ("name", "requests", "spend", "prompt_tokens", "completion_tokens"))
+        table(
+            app,
+            f"spend by {by}" + (f" since {since}" if since else ""),
+            rows,
+            ("name", "requests", "spend", "prompt_tokens", "completion_tokens"),
+        )
     return C.EXIT_OK
 
 

@@ -33,9 +33,12 @@ def probe(app: App, routes: tuple[str, ...], as_json: bool) -> int:
     table.add_column("first token")
     table.add_column("tokens/s")
     for p in found:
-        table.add_row(p.route, *(p.results[c].state for c in pr.CAPABILITIES),
-                      "-" if p.ttft_seconds is None else f"{p.ttft_seconds * 1000:.0f} ms",
-                      "-" if p.tokens_per_second is None else f"{p.tokens_per_second:.0f}")
+        table.add_row(
+            p.route,
+            *(p.results[c].state for c in pr.CAPABILITIES),
+            "-" if p.ttft_seconds is None else f"{p.ttft_seconds * 1000:.0f} ms",
+            "-" if p.tokens_per_second is None else f"{p.tokens_per_second:.0f}",
+        )
     app.out.print(table)
     for p in found:
         for cap in pr.CAPABILITIES:

@@ -44,9 +44,11 @@ def reload(app: App, dry_run: bool, rollback: bool, force: bool, quiet_diff: boo
         app.say(f"config {report.to_version} is already live: nothing to do")
     else:
         how = "plain restart" if report.forced else f"slot `{report.from_slot}` -> `{report.to_slot}`"
-        app.say(f"config {report.to_version} is live ({how}) in {report.seconds:.1f} s: new gateway ready in "
-                f"{report.start_seconds:.1f} s, old one drained in {report.drain_seconds:.1f} s"
-                + (f" and scraped once more in {report.last_look_seconds:.1f} s" if report.last_look_seconds >= 0.5 else ""))
+        app.say(
+            f"config {report.to_version} is live ({how}) in {report.seconds:.1f} s: new gateway ready in "
+            f"{report.start_seconds:.1f} s, old one drained in {report.drain_seconds:.1f} s"
+            + (f" and scraped once more in {report.last_look_seconds:.1f} s" if report.last_look_seconds >= 0.5 else "")
+        )
         print_degraded(app, report.degraded)
     return C.EXIT_OK
 

@@ -21,19 +21,26 @@ def up(app: App, skip_route_checks: bool) -> int:
     report = Stack(app.project, app.say).up(route_checks=not skip_route_checks)
     if report.reloaded:
         app.say("the new config went live with a zero-downtime reload")
-    app.err.print(f"stack is up in {report.seconds:.1f} s: gateway on {report.url} "
-                  f"(routes: {', '.join(report.routes)})", markup=False)
+    app.err.print(
+        f"stack is up in {report.seconds:.1f} s: gateway on {report.url} (routes: {', '.join(report.routes)})",
+        markup=False,
+    )
     if report.database:
-        app.err.print("keys, teams, budgets and spend are on: `bin/ops keys create --alias NAME` makes a key",
-                      markup=False)
+        app.err.print(
+            "keys, teams, budgets and spend are on: `bin/ops keys create --alias NAME` makes a key", markup=False
+        )
     else:
-        app.err.print("note: keys and spend tracking are off (`database.enabled: false` in config/stack.yaml)",
-                      markup=False)
+        app.err.print(
+            "note: keys and spend tracking are off (`database.enabled: false` in config/stack.yaml)", markup=False
+        )
     print_degraded(app, report.degraded)
     if report.problems:
         # the gateway serves; what watches it does not: exit 1 (degraded), as `status` would
-        app.err.print(f"degraded: {len(report.problems)} component(s) that are not core failed (see the "
-                      "warnings above); the gateway serves; `bin/ops status` shows them", markup=False)
+        app.err.print(
+            f"degraded: {len(report.problems)} component(s) that are not core failed (see the "
+            "warnings above); the gateway serves; `bin/ops status` shows them",
+            markup=False,
+        )
         return C.EXIT_DEGRADED
     return C.EXIT_OK
 
@@ -41,8 +48,11 @@ def up(app: App, skip_route_checks: bool) -> int:
 def print_degraded(app: App, degraded: dict[str, str]) -> None:
     """Optional routes whose check failed: the stack serves the others."""
     for route, why in sorted(degraded.items()):
-        app.err.print(f"degraded route `{route}`: its provider did not answer ({why[:160]}); the other routes "
-                      f"serve. `bin/ops backends` checks the providers", markup=False)
+        app.err.print(
+            f"degraded route `{route}`: its provider did not answer ({why[:160]}); the other routes "
+            f"serve. `bin/ops backends` checks the providers",
+            markup=False,
+        )
 
 
 @click.command()
@@ -77,8 +87,16 @@ def status(app: App, as_json: bool) -> int:
     for col in ("service", "state", "health", "replicas", "restarts", "image", "kind", "ports"):
         table.add_column(col)
     for r in st["services"]:
-        table.add_row(r["service"], r["state"], r["health"], r["replicas"], str(r["restarts"]), r["image"], r["kind"],
-                      ", ".join(r["ports"]))
+        table.add_row(
+            r["service"],
+            r["state"],
+            r["health"],
+            r["replicas"],
+            str(r["restarts"]),
+            r["image"],
+            r["kind"],
+            ", ".join(r["ports"]),
+        )
     app.out.print(table)
     if st.get("swarm"):
         app.out.print(st["swarm"], markup=False)
@@ -87,30 +105,40 @@ def status(app: App, as_json: bool) -> int:
             app.out.print(f"{r['service']}: {r['problem']}\n  next: {r['next']}", markup=False)
     gw = st["gateway"]
     app.out.print(f"gateway: {gw['url']}  routes: {', '.join(gw['routes']) or '-'}", markup=False)
-    app.out.print(f"config: version {gw['config_version']} in slot `{gw['active_slot']}`, live since "
-                  f"{gw['live_since']}", markup=False)
+    app.out.print(
+        f"config: version {gw['config_version']} in slot `{gw['active_slot']}`, live since {gw['live_since']}",
+        markup=False,
+    )
     if gw.get("database") is False:
         app.out.print(f"database features: off ({gw.get('database_note')})", markup=False)
     elif gw.get("database"):
-        app.out.print(f"database features: on (keys, teams, budgets, spend; engine: {gw.get('database_engine')})",
-                      markup=False)
+        app.out.print(
+            f"database features: on (keys, teams, budgets, spend; engine: {gw.get('database_engine')})", markup=False
+        )
     if gw.get("error"):
         app.out.print(f"gateway check: {gw['error']}", markup=False)
     for route, why in sorted((gw.get("degraded_routes") or {}).items()):
-        app.out.print(f"degraded route `{route}` (checked {gw['routes_checked_at']}): {why[:160]}\n"
-                      "  next: `bin/ops backends` checks its provider; `bin/ops reload` checks the routes again",
-                      markup=False)
+        app.out.print(
+            f"degraded route `{route}` (checked {gw['routes_checked_at']}): {why[:160]}\n"
+            "  next: `bin/ops backends` checks its provider; `bin/ops reload` checks the routes again",
+            markup=False,
+        )
     if st.get("alerts"):
         firing = [a for a in st["alerts"] if a["state"] == "firing"]
-        app.out.print(f"alerts: {len(firing)} firing, {len(st['alerts']) - len(firing)} pending "
-                      f"({', '.join(sorted({a['alert'] for a in st['alerts']}))}; `bin/ops alerts`)", markup=False)
+        app.out.print(
+            f"alerts: {len(firing)} firing, {len(st['alerts']) - len(firing)} pending "
+            f"({', '.join(sorted({a['alert'] for a in st['alerts']}))}; `bin/ops alerts`)",
+            markup=False,
+        )
     b = st["backups"]
     if b["last_verified_age_seconds"] is None:
         app.out.print(f"backups: {b['note']}", markup=False)
     else:
         hours = b["last_verified_age_seconds"] / 3600
-        app.out.print(f"backups: last verified {hours:.1f} h ago"
-                      + (" - older than the schedule allows" if b["stale"] else ""), markup=False)
+        app.out.print(
+            f"backups: last verified {hours:.1f} h ago" + (" - older than the schedule allows" if b["stale"] else ""),
+            markup=False,
+        )
     return code
 
 
@@ -142,9 +170,11 @@ def env_cmd(app: App) -> int:
     name = resolve(app.project, load_settings(app.project.stack_file))
     root = app.project.root
     files = ":".join(str(p) for p in app.project.compose_files())
-    app.out.file.write(f"export COMPOSE_FILE='{files}'\n"
-                       f"export COMPOSE_PROJECT_NAME='{name}'\n"
-                       f"# then e.g.: docker compose --project-directory '{root}' ps\n")
+    app.out.file.write(
+        f"export COMPOSE_FILE='{files}'\n"
+        f"export COMPOSE_PROJECT_NAME='{name}'\n"
+        f"# then e.g.: docker compose --project-directory '{root}' ps\n"
+    )
     return C.EXIT_OK
 
 
@@ -159,13 +189,17 @@ def alerts(app: App, as_json: bool) -> int:
 
     stack = Stack(app.project, app.say)
     if not stack.settings.monitoring.enabled:
-        raise OpsError("monitoring is off (`monitoring.enabled: false` in config/stack.yaml)",
-                       hint="turn it on and run `bin/ops up`")
+        raise OpsError(
+            "monitoring is off (`monitoring.enabled: false` in config/stack.yaml)",
+            hint="turn it on and run `bin/ops up`",
+        )
     try:
         found = prometheus.alerts(stack)
     except (OSError, ValueError, KeyError) as exc:
-        raise OpsError(f"Prometheus does not answer on port {stack.settings.monitoring.prometheus_port}: {exc}",
-                       hint="`bin/ops status` shows whether it runs; `bin/ops up` starts it") from None
+        raise OpsError(
+            f"Prometheus does not answer on port {stack.settings.monitoring.prometheus_port}: {exc}",
+            hint="`bin/ops status` shows whether it runs; `bin/ops up` starts it",
+        ) from None
     code = C.EXIT_DEGRADED if any(a["state"] == "firing" for a in found) else C.EXIT_OK
     if as_json:
         app.json({"alerts": found})
@@ -174,8 +208,11 @@ def alerts(app: App, as_json: bool) -> int:
         app.out.print("no alert firing or pending", markup=False)
     for a in found:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(a["labels"].items()))
-        app.out.print(f"{a['state']:8} {a['alert']} ({a['severity']}) since {a['since']}: {a['summary']}"
-                      + (f" [{labels}]" if labels else ""), markup=False)
+        app.out.print(
+            f"{a['state']:8} {a['alert']} ({a['severity']}) since {a['since']}: {a['summary']}"
+            + (f" [{labels}]" if labels else ""),
+            markup=False,
+        )
     return code
 
 

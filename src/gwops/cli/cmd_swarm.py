@@ -25,8 +25,11 @@ def deploy(app: App) -> int:
 
     out = SwarmStack(app.project, app.say).deploy()
     what = "rolled out" if out.updated else "running"
-    app.err.print(f"swarm stack is up in {out.seconds:.1f} s: gateway config {out.version} {what}, on port "
-                  f"{out.url.rsplit(':', 1)[-1]} of each node that runs the proxy", markup=False)
+    app.err.print(
+        f"swarm stack is up in {out.seconds:.1f} s: gateway config {out.version} {what}, on port "
+        f"{out.url.rsplit(':', 1)[-1]} of each node that runs the proxy",
+        markup=False,
+    )
     return C.EXIT_OK
 
 

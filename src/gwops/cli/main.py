@@ -40,8 +40,17 @@ def _register() -> None:
         cmd_swarm,
     )
 
-    for module in (cmd_stack, cmd_reload, cmd_config, cmd_images, cmd_backup, cmd_keys, cmd_backends, cmd_probe,
-                   cmd_swarm):
+    for module in (
+        cmd_stack,
+        cmd_reload,
+        cmd_config,
+        cmd_images,
+        cmd_backup,
+        cmd_keys,
+        cmd_backends,
+        cmd_probe,
+        cmd_swarm,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -30,8 +30,10 @@ def reload_config(stack: Stack, service: str, port: int, check: list[str]) -> No
 
     code, out = stack.docker.exec(service, check)
     if code != 0:
-        raise OpsError(f"{service}'s new config is refused by `{check[0]}`: {out.strip()[-400:]}",
-                       hint="the running config stays in place; fix `monitoring:` in config/stack.yaml and run `bin/ops up`")
+        raise OpsError(
+            f"{service}'s new config is refused by `{check[0]}`: {out.strip()[-400:]}",
+            hint="the running config stays in place; fix `monitoring:` in config/stack.yaml and run `bin/ops up`",
+        )
     url = f"http://{host(stack.settings.monitoring.bind)}:{port}/-/reload"
     try:
         status, text = http_request(url, 10, body={})

@@ -18,9 +18,21 @@ from gwops.errors import OpsError
 if TYPE_CHECKING:
     from gwops.images import Images
 
-PLATFORM = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",  # Debian bookworm's python3
-            "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-            "--platform", "manylinux_2_28_x86_64", "--platform", "any"]
+PLATFORM = [
+    "--only-binary=:all:",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",  # Debian bookworm's python3
+    "--platform",
+    "manylinux2014_x86_64",
+    "--platform",
+    "manylinux_2_17_x86_64",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--platform",
+    "any",
+]
 
 
 def pip_download(images: Images, dest: Path, args: list[list[str]], what: str) -> Path:
@@ -36,14 +48,17 @@ def pip_download(images: Images, dest: Path, args: list[list[str]], what: str) -
         for a in args:
             rc = subprocess.run([*base, *a], stdout=fh, stderr=subprocess.STDOUT, timeout=1800, check=False).returncode
             if rc != 0:
-                raise OpsError(f"downloading {what} failed (exit {rc})",
-                               hint=f"read `{images.log}`; the host needs access to the Python package index")
+                raise OpsError(
+                    f"downloading {what} failed (exit {rc})",
+                    hint=f"read `{images.log}`; the host needs access to the Python package index",
+                )
     stamp.write_text("\n".join(sorted(p.name for p in dest.iterdir() if p.name != ".complete")) + "\n")
     return dest
 
 
-def download(images: Images, name: str, reqs: Path, specs: list[str], no_deps: tuple[str, ...] = (),
-             what: str = "") -> Path:
+def download(
+    images: Images, name: str, reqs: Path, specs: list[str], no_deps: tuple[str, ...] = (), what: str = ""
+) -> Path:
     """Wheels for `specs` and the requirements file `reqs` (with their dependencies), and for
     `no_deps` (without), in state/cache/wheels/<name>-<hash>/; downloaded once."""
     key = hashlib.sha256(reqs.read_bytes() + "\0".join([*specs, "|", *no_deps]).encode()).hexdigest()[:8]
@@ -80,8 +95,10 @@ def npm_ci(images: Images, name: str, package_dir: Path, what: str) -> Path:
         apt_install(["npm"], images.say, images.log.parent / "apt.log")
         npm = shutil.which("npm")
     if npm is None:
-        raise OpsError(f"downloading {what} needs `npm` on the host",
-                       hint="install Node.js and npm (Debian/Ubuntu: `sudo apt-get install -y npm`), then retry")
+        raise OpsError(
+            f"downloading {what} needs `npm` on the host",
+            hint="install Node.js and npm (Debian/Ubuntu: `sudo apt-get install -y npm`), then retry",
+        )
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     for f in ("package.json", "package-lock.json"):
@@ -89,17 +106,26 @@ def npm_ci(images: Images, name: str, package_dir: Path, what: str) -> Path:
     images.log.parent.mkdir(parents=True, exist_ok=True)
     images.say(f"downloading {what} for a local image (log: {images.log})")
     with images.log.open("a") as fh:
-        rc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"], cwd=dest,
-                            stdout=fh, stderr=subprocess.STDOUT, timeout=900, check=False).returncode
+        rc = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"],
+            cwd=dest,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+            check=False,
+        ).returncode
     if rc != 0:
-        raise OpsError(f"downloading {what} failed (`npm ci` exit {rc})",
-                       hint=f"read `{images.log}`; the host needs access to the npm registry")
+        raise OpsError(
+            f"downloading {what} failed (`npm ci` exit {rc})",
+            hint=f"read `{images.log}`; the host needs access to the npm registry",
+        )
     stamp.write_text("ok\n")
     return dest / "node_modules"
 
 
 def link_tree(src: Path, dst: Path) -> None:
     """A copy of `src` at `dst`, hard-linked where the filesystem allows."""
+
     def link(s: str, d: str) -> None:
         try:
             os.link(s, d)

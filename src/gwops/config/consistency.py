@@ -82,7 +82,7 @@ def _find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in graph.get(node, []):
             if state.get(nxt) == 1:
-                cyc = stack[stack.index(nxt):] + [nxt]
+                cyc = stack[stack.index(nxt) :] + [nxt]
                 key = frozenset(cyc)
                 if key not in seen_keys:
                     seen_keys.add(key)
@@ -99,8 +99,15 @@ def _find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 class Checker:
-    def __init__(self, pdoc: SourceDoc, mdoc: SourceDoc, providers: ProvidersFile,
-                 mappings: MappingsFile, naming: str, env: dict[str, str] | None):
+    def __init__(
+        self,
+        pdoc: SourceDoc,
+        mdoc: SourceDoc,
+        providers: ProvidersFile,
+        mappings: MappingsFile,
+        naming: str,
+        env: dict[str, str] | None,
+    ):
         self.pdoc, self.mdoc = pdoc, mdoc
         self.providers, self.mappings = providers, mappings
         self.naming, self.env = naming, env
@@ -149,17 +156,26 @@ class Checker:
                 self.p((*base, "type"), f"unknown provider type `{prov.type}`", hint)
                 continue
             if prov.api_key is not None:
-                self.p((*base, "api_key"), "a key is written in the YAML",
-                       "put the key in `.env` and name its variable with `api_key_env:`")
+                self.p(
+                    (*base, "api_key"),
+                    "a key is written in the YAML",
+                    "put the key in `.env` and name its variable with `api_key_env:`",
+                )
             self._scan_secrets(prov.options, (*base, "options"))
             if prov.base_url is not None:
                 self._base_url(prov.base_url, (*base, "base_url"))
             if prov.status != "active":
                 continue
             if kind.needs_base_url and not prov.base_url:
-                self.p(base, f"provider type `{prov.type}` needs `base_url`", "add e.g. `base_url: http://localhost:8000`")
+                self.p(
+                    base, f"provider type `{prov.type}` needs `base_url`", "add e.g. `base_url: http://localhost:8000`"
+                )
             if kind.needs_key and not prov.api_key_env:
-                self.p(base, f"provider type `{prov.type}` needs a key", "add `api_key_env: NAME_OF_VARIABLE` and set it in `.env`")
+                self.p(
+                    base,
+                    f"provider type `{prov.type}` needs a key",
+                    "add `api_key_env: NAME_OF_VARIABLE` and set it in `.env`",
+                )
             if prov.api_key_env:
                 self.cat.env_needed.setdefault(prov.api_key_env, (*base, "api_key_env"))
             for i, model in enumerate(prov.models):
@@ -167,12 +183,17 @@ class Checker:
                 self._scan_secrets(model.options, (*mpath, "options"))
                 dep = Deployment(pid, prov, model, mpath)
                 first = owners.get(model.name)
-                if first is not None and first.provider_id != pid and not (
-                    model.name in lb and {pid, first.provider_id} <= set(lb[model.name])
+                if (
+                    first is not None
+                    and first.provider_id != pid
+                    and not (model.name in lb and {pid, first.provider_id} <= set(lb[model.name]))
                 ):
                     fl = self.pdoc.locate(first.path)[0]
-                    self.p(mpath, f"model `{model.name}` is also served by provider `{first.provider_id}` (line {fl})",
-                           f"rename one, or declare both under `load_balanced: {{{model.name}: [{first.provider_id}, {pid}]}}` in model-mappings.yaml")
+                    self.p(
+                        mpath,
+                        f"model `{model.name}` is also served by provider `{first.provider_id}` (line {fl})",
+                        f"rename one, or declare both under `load_balanced: {{{model.name}: [{first.provider_id}, {pid}]}}` in model-mappings.yaml",
+                    )
                     continue
                 owners.setdefault(model.name, dep)
                 self.where.setdefault(model.name, self._loc(self.pdoc, mpath))
@@ -191,13 +212,19 @@ class Checker:
         if not defects:
             return
         creds = " (credentials go in `.env`: name the variable with `api_key_env:`)" if "@" in url else ""
-        self.p(path, f"`base_url` {url!r} is not a usable URL: {'; '.join(defects)}",
-               f"write `scheme://host[:port][/path]`, e.g. `{example(url)}`{creds}")
+        self.p(
+            path,
+            f"`base_url` {url!r} is not a usable URL: {'; '.join(defects)}",
+            f"write `scheme://host[:port][/path]`, e.g. `{example(url)}`{creds}",
+        )
 
     def _alias(self, alias: str, target: str, path: KeyPath) -> None:
         if self.naming == "kebab-case" and not KEBAB.fullmatch(alias):
-            self.p(path, f"alias `{alias}` does not follow the kebab-case naming rule",
-                   f"use e.g. `{re.sub(r'[^a-z0-9.]+', '-', alias.lower()).strip('-')}` (rule set by `naming` in config/stack.yaml)")
+            self.p(
+                path,
+                f"alias `{alias}` does not follow the kebab-case naming rule",
+                f"use e.g. `{re.sub(r'[^a-z0-9.]+', '-', alias.lower()).strip('-')}` (rule set by `naming` in config/stack.yaml)",
+            )
         if alias in self.cat.aliases or alias in self.cat.deployments:
             self.p(path, f"alias `{alias}` is already a model name or alias")
             return
@@ -209,8 +236,11 @@ class Checker:
         match = next((m.name for m in prov.models if name in (m.name, *m.aliases)), None)
         if match is None:
             models = [m.name for m in prov.models]
-            self.p(("providers", pid, "default_model"), f"`default_model` `{name}` is not a model of provider `{pid}`",
-                   self._did_you_mean(name, models, f"name one of: {', '.join(f'`{m}`' for m in models) or '(none)'}"))
+            self.p(
+                ("providers", pid, "default_model"),
+                f"`default_model` `{name}` is not a model of provider `{pid}`",
+                self._did_you_mean(name, models, f"name one of: {', '.join(f'`{m}`' for m in models) or '(none)'}"),
+            )
         else:
             self.defaults[pid] = match
 
@@ -218,35 +248,47 @@ class Checker:
         if isinstance(value, dict):
             for k, v in value.items():
                 if isinstance(v, str) and SECRET_KEYS.search(str(k)) and v and not v.startswith("os.environ/"):
-                    self.p((*path, k), f"`{k}` holds a literal secret", "reference it as `os.environ/NAME` and put the value in `.env`")
+                    self.p(
+                        (*path, k),
+                        f"`{k}` holds a literal secret",
+                        "reference it as `os.environ/NAME` and put the value in `.env`",
+                    )
                 else:
                     self._scan_secrets(v, (*path, k))
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 self._scan_secrets(v, (*path, i))
         elif isinstance(value, str) and any(p.match(value) for p in SECRET_PATTERNS):
-            self.p(path, "this value looks like an API key written in the YAML",
-                   "put it in `.env` and reference the variable (`api_key_env:` or `os.environ/NAME`)")
+            self.p(
+                path,
+                "this value looks like an API key written in the YAML",
+                "put it in `.env` and reference the variable (`api_key_env:` or `os.environ/NAME`)",
+            )
 
     # -- references ----------------------------------------------------------------------------
     def _provider_ref(self, pid: str, path: KeyPath) -> bool:
         prov = self.providers.providers.get(pid)
         if prov is None:
-            self.m(path, f"unknown provider `{pid}`",
-                   self._did_you_mean(pid, list(self.providers.providers), "define it in config/providers.yaml"))
+            self.m(
+                path,
+                f"unknown provider `{pid}`",
+                self._did_you_mean(pid, list(self.providers.providers), "define it in config/providers.yaml"),
+            )
             return False
         if prov.status != "active":
             line = self.pdoc.locate(("providers", pid, "status"))[0]
-            self.m(path, f"provider `{pid}` is `{prov.status}` (providers.yaml line {line}): this route would be dropped",
-                   "set the provider's `status: active`, or remove this reference")
+            self.m(
+                path,
+                f"provider `{pid}` is `{prov.status}` (providers.yaml line {line}): this route would be dropped",
+                "set the provider's `status: active`, or remove this reference",
+            )
             return False
         return True
 
     def _known(self, name: str) -> bool:
         return name in self.cat.deployments or name in self.cat.aliases or name in self.cat.capabilities
 
-    def _target(self, name: str, path: KeyPath, what: str, route: Route,
-                same: tuple[str, ...] = ()) -> str | None:
+    def _target(self, name: str, path: KeyPath, what: str, route: Route, same: tuple[str, ...] = ()) -> str | None:
         """Resolve a fallback/capability member: a public name, an alias, or a provider id."""
         is_provider = name in self.providers.providers
         if self._known(name):
@@ -260,9 +302,12 @@ class Checker:
         return None
 
     def _ambiguous(self, name: str, path: KeyPath) -> None:
-        self.m(path, f"`{name}` is both a provider ({self._loc(self.pdoc, ('providers', name))}) "
-                     f"and a model ({self.where.get(name, '?')}): this reference is ambiguous",
-               f"rename provider `{name}` (or the model) so that the name means one thing")
+        self.m(
+            path,
+            f"`{name}` is both a provider ({self._loc(self.pdoc, ('providers', name))}) "
+            f"and a model ({self.where.get(name, '?')}): this reference is ambiguous",
+            f"rename provider `{name}` (or the model) so that the name means one thing",
+        )
 
     def _provider_target(self, pid: str, path: KeyPath, what: str, route: Route, same: tuple[str, ...]) -> str | None:
         """A provider standing for a model: the model it resolves to, recorded; None if it cannot."""
@@ -270,14 +315,22 @@ class Checker:
         label = f"{what} `{pid}` of `{route.label}` is a provider"
         if prov.status != "active":
             line = self.pdoc.locate(("providers", pid, "status"))[0]
-            self.m(path, f"{label}, and it is `{prov.status}` (providers.yaml line {line})",
-                   "set the provider's `status: active`, or name an active provider or a model here")
+            self.m(
+                path,
+                f"{label}, and it is `{prov.status}` (providers.yaml line {line})",
+                "set the provider's `status: active`, or name an active provider or a model here",
+            )
             return None
-        served = [m.name for m in prov.models if any(d.provider_id == pid for d in self.cat.deployments.get(m.name, []))]
+        served = [
+            m.name for m in prov.models if any(d.provider_id == pid for d in self.cat.deployments.get(m.name, []))
+        ]
         picked = pick_model(served, same, self.defaults.get(pid))
         if picked is None:
-            self.m(path, f"{label}, and it serves no model",
-                   f"add one under `providers.{pid}.models`, or name a model here")
+            self.m(
+                path,
+                f"{label}, and it serves no model",
+                f"add one under `providers.{pid}.models`, or name a model here",
+            )
             return None
         self.cat.resolutions.append(Resolution(route, what, pid, *picked, self._loc(self.mdoc, path)))
         return picked[0]
@@ -286,12 +339,18 @@ class Checker:
         for pid, prov in self.providers.providers.items():
             if prov.status != "active" and any(m.name == name or name in m.aliases for m in prov.models):
                 line = self.pdoc.locate(("providers", pid, "status"))[0]
-                self.m(path, f"{what} `{name}` belongs to provider `{pid}`, which is `{prov.status}` (providers.yaml line {line})",
-                       "activate the provider or remove the reference; it is never silently dropped")
+                self.m(
+                    path,
+                    f"{what} `{name}` belongs to provider `{pid}`, which is `{prov.status}` (providers.yaml line {line})",
+                    "activate the provider or remove the reference; it is never silently dropped",
+                )
                 return
         names = [*self.cat.deployments, *self.cat.aliases]
-        self.m(path, f"{what} `{name}` is not a known model",
-               self._did_you_mean(name, names, "add it to config/providers.yaml"))
+        self.m(
+            path,
+            f"{what} `{name}` is not a known model",
+            self._did_you_mean(name, names, "add it to config/providers.yaml"),
+        )
 
     def check_routes(self) -> None:
         routes = self.mappings.merged_routes()
@@ -313,8 +372,11 @@ class Checker:
         backend = em.backend_model or name
         prov = self.providers.providers[em.provider]
         if not any(m.name == backend for m in prov.models):
-            self.m(path, f"provider `{em.provider}` has no model `{backend}`",
-                   f"add it to `providers.{em.provider}.models`, or set `backend_model:`")
+            self.m(
+                path,
+                f"provider `{em.provider}` has no model `{backend}`",
+                f"add it to `providers.{em.provider}.models`, or set `backend_model:`",
+            )
             return
         if name != backend:
             if name in self.cat.aliases or (name in self.cat.deployments and name != backend):
@@ -329,8 +391,11 @@ class Checker:
     def _capability(self, cname: str, cap: Capability) -> None:
         path = self._route_path("capabilities", cname)
         route = Route(cname, cname)
-        members = [t for i, member in enumerate(cap.models)
-                   if (t := self._target(member, (*path, "preferred_models", i), "capability member", route))]
+        members = [
+            t
+            for i, member in enumerate(cap.models)
+            if (t := self._target(member, (*path, "preferred_models", i), "capability member", route))
+        ]
         if cap.provider is not None and self._provider_ref(cap.provider, (*path, "provider")) and not cap.models:
             # seed 001: a capability may name only its provider; it stands for that provider's model
             t = self._provider_target(cap.provider, (*path, "provider"), "capability provider", route, ())
@@ -347,13 +412,19 @@ class Checker:
         path = self._route_path("patterns", i)
         glob = _glob_of(pat.pattern)
         if glob is None:
-            self.m((*path, "pattern"), f"pattern `{pat.pattern}` cannot be matched by LiteLLM",
-                   "use a glob with `*` (e.g. `qwen*`) or a regex of the form `^prefix.*`")
+            self.m(
+                (*path, "pattern"),
+                f"pattern `{pat.pattern}` cannot be matched by LiteLLM",
+                "use a glob with `*` (e.g. `qwen*`) or a regex of the form `^prefix.*`",
+            )
         if not self._provider_ref(pat.provider, (*path, "provider")):
             return
         route = Route(glob or pat.pattern, pat.pattern)
-        fbs = [t for k, f in enumerate(pat.fallback_chain)
-               if (t := self._target(f, (*path, "fallback_chain", k), "fallback target", route))]
+        fbs = [
+            t
+            for k, f in enumerate(pat.fallback_chain)
+            if (t := self._target(f, (*path, "fallback_chain", k), "fallback target", route))
+        ]
         if glob:
             self.cat.patterns.append((glob, pat.provider, fbs))
 
@@ -361,8 +432,11 @@ class Checker:
         default = self.mappings.default.provider if self.mappings.default else self.mappings.settings().default_provider
         if not default:
             return
-        dpath: KeyPath = ("default", "provider") if self.mappings.default else (
-            ("router_settings" if self.mappings.router_settings else "routing_rules"), "default_provider")
+        dpath: KeyPath = (
+            ("default", "provider")
+            if self.mappings.default
+            else (("router_settings" if self.mappings.router_settings else "routing_rules"), "default_provider")
+        )
         if self._provider_ref(default, dpath):
             self.cat.default_provider = default
 
@@ -376,9 +450,12 @@ class Checker:
         if prov is None:
             self._disabled_or_unknown(name, path, "fallback chain for")
             return
-        self.m(path, f"fallback chain for `{name}`: `{name}` is a provider, and a chain starts from a model",
-               "write one chain per model it serves: "
-               + (", ".join(f"`{m.name}: [...]`" for m in prov.models[:5]) or "(it lists none)"))
+        self.m(
+            path,
+            f"fallback chain for `{name}`: `{name}` is a provider, and a chain starts from a model",
+            "write one chain per model it serves: "
+            + (", ".join(f"`{m.name}: [...]`" for m in prov.models[:5]) or "(it lists none)"),
+        )
 
     def _chain(self, route: Route, chain: list[str], path: KeyPath, same: tuple[str, ...]) -> None:
         src = route.key
@@ -399,13 +476,20 @@ class Checker:
         """A chain naming a provider of its own route: fine in a load-balanced group, else a mistake."""
         if len(self.cat.deployments.get(route.key, [])) > 1:
             return  # retries within the group reach that provider; noted, no fallback entry needed
-        self.m(path, f"fallback target `{pid}` is the provider of `{route.label}` itself",
-               f"name another provider, or another model of `{pid}`")
+        self.m(
+            path,
+            f"fallback target `{pid}` is the provider of `{route.label}` itself",
+            f"name another provider, or another model of `{pid}`",
+        )
 
     def _cycles(self) -> None:
         for cyc in _find_cycles(self.cat.fallbacks):
             where = self.chain_paths.get(cyc[0], ("fallback_chains",))
-            self.m(where, f"fallback cycle: {' -> '.join(cyc)}", "break the cycle: a chain must end at a model with no fallbacks back")
+            self.m(
+                where,
+                f"fallback cycle: {' -> '.join(cyc)}",
+                "break the cycle: a chain must end at a model with no fallbacks back",
+            )
 
     def check_env(self) -> None:
         if self.env is None:
@@ -415,8 +499,14 @@ class Checker:
                 self.p(path, f"environment variable `{var}` is not set in `.env`", f"add `{var}=...` to `.env`")
 
 
-def check(pdoc: SourceDoc, mdoc: SourceDoc, providers: ProvidersFile, mappings: MappingsFile,
-          naming: str, env: dict[str, str] | None) -> tuple[Catalog, list[Problem]]:
+def check(
+    pdoc: SourceDoc,
+    mdoc: SourceDoc,
+    providers: ProvidersFile,
+    mappings: MappingsFile,
+    naming: str,
+    env: dict[str, str] | None,
+) -> tuple[Catalog, list[Problem]]:
     c = Checker(pdoc, mdoc, providers, mappings, naming, env)
     c.check_providers()
     c.check_routes()

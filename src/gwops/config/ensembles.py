@@ -24,12 +24,45 @@ PREFIX = "opt-"  # every handle starts with it; no other route may
 APPROACHES = ("moa", "bon", "self_consistency")
 # every name OptiLLM 0.4.0 reads as an approach at the front of a model name (approaches and
 # plugins): a base starting with one would be split by it
-OPTILLM_SLUGS = frozenset({
-    "none", "mcts", "bon", "moa", "rto", "z3", "self_consistency", "pvg", "rstar", "cot_reflection",
-    "plansearch", "leap", "re2", "cepo", "mars", "coc", "compact", "deep_research", "deepthink",
-    "executecode", "genselect", "json", "longcepo", "majority_voting", "mcp", "memory", "privacy",
-    "proxy", "readurls", "router", "spl", "web_search", "auto", "autothink", "thinkdeeper",
-})
+OPTILLM_SLUGS = frozenset(
+    {
+        "none",
+        "mcts",
+        "bon",
+        "moa",
+        "rto",
+        "z3",
+        "self_consistency",
+        "pvg",
+        "rstar",
+        "cot_reflection",
+        "plansearch",
+        "leap",
+        "re2",
+        "cepo",
+        "mars",
+        "coc",
+        "compact",
+        "deep_research",
+        "deepthink",
+        "executecode",
+        "genselect",
+        "json",
+        "longcepo",
+        "majority_voting",
+        "mcp",
+        "memory",
+        "privacy",
+        "proxy",
+        "readurls",
+        "router",
+        "spl",
+        "web_search",
+        "auto",
+        "autothink",
+        "thinkdeeper",
+    }
+)
 SIDECAR_URL = "http://optillm:4020/v1"  # the sidecar on the stack's network
 KEY_ENV = "OPTILLM_CLIENT_KEY"  # the gateway's key for the sidecar (generated into `.env`)
 
@@ -38,7 +71,9 @@ def selector(e: Ensemble) -> str:
     return f"{e.approach}-{e.base}"
 
 
-def check(mdoc: SourceDoc, mappings: MappingsFile, config: dict[str, Any], sidecar_enabled: bool | None) -> list[Problem]:
+def check(
+    mdoc: SourceDoc, mappings: MappingsFile, config: dict[str, Any], sidecar_enabled: bool | None
+) -> list[Problem]:
     """Problems of `ensembles:` against the compiled routes (`config`). `sidecar_enabled`: whether
     `optillm.enabled` is on in config/stack.yaml (None: not known here)."""
     problems: list[Problem] = []
@@ -54,33 +89,51 @@ def check(mdoc: SourceDoc, mappings: MappingsFile, config: dict[str, Any], sidec
         problems.append(mdoc.problem(("ensembles", *path), msg, hint, "consistency"))
 
     if sidecar_enabled is False:
-        bad((), "ensembles need the OptiLLM sidecar, which is off",
-            "set `optillm: {enabled: true}` in config/stack.yaml, or remove `ensembles:`")
+        bad(
+            (),
+            "ensembles need the OptiLLM sidecar, which is off",
+            "set `optillm: {enabled: true}` in config/stack.yaml, or remove `ensembles:`",
+        )
     for n in sorted(concrete - handles):
         if n.startswith(PREFIX):
-            bad((), f"the route `{n}` starts with `{PREFIX}`, which is kept for ensembles",
-                "rename that route: the proxy refuses `opt-*` models coming back from the sidecar")
+            bad(
+                (),
+                f"the route `{n}` starts with `{PREFIX}`, which is kept for ensembles",
+                "rename that route: the proxy refuses `opt-*` models coming back from the sidecar",
+            )
     for handle, e in mappings.ensembles.items():
         if not handle.startswith(PREFIX) or handle == PREFIX:
             bad((handle,), f"ensemble `{handle}` must be named `{PREFIX}<name>`", f"e.g. `{PREFIX}balanced`")
         if handle in concrete:
             bad((handle,), f"`{handle}` is both an ensemble and a route", "give the ensemble its own name")
         if e.approach not in APPROACHES:
-            bad((handle, "approach"), f"unknown approach `{e.approach}`",
-                f"the sidecar runs {', '.join(APPROACHES)} (others need OptiLLM's full install, which is not shipped)")
+            bad(
+                (handle, "approach"),
+                f"unknown approach `{e.approach}`",
+                f"the sidecar runs {', '.join(APPROACHES)} (others need OptiLLM's full install, which is not shipped)",
+            )
         base = e.base
         if base in handles or base.startswith(PREFIX):
-            bad((handle, "base"), f"the base `{base}` is an ensemble: the sidecar would call itself (a loop)",
-                "use a route served by a provider as the base")
+            bad(
+                (handle, "base"),
+                f"the base `{base}` is an ensemble: the sidecar would call itself (a loop)",
+                "use a route served by a provider as the base",
+            )
             continue
         first = base.split("-", 1)[0]
         if first in OPTILLM_SLUGS or "&" in base or "|" in base:
-            bad((handle, "base"), f"OptiLLM would read the start of `{base}` as an approach",
-                "a base must not start with an OptiLLM approach name or hold `&` or `|`: give the route another name")
+            bad(
+                (handle, "base"),
+                f"OptiLLM would read the start of `{base}` as an approach",
+                "a base must not start with an OptiLLM approach name or hold `&` or `|`: give the route another name",
+            )
             continue
         if base not in concrete and base not in aliases and not any(fnmatch.fnmatchcase(base, g) for g in globs):
-            bad((handle, "base"), f"the base `{base}` is not a route of the gateway",
-                f"routes: {', '.join(sorted(concrete - handles)) or '(none)'}")
+            bad(
+                (handle, "base"),
+                f"the base `{base}` is not a route of the gateway",
+                f"routes: {', '.join(sorted(concrete - handles)) or '(none)'}",
+            )
     return problems
 
 
@@ -89,14 +142,21 @@ def add_routes(config: dict[str, Any], mappings: MappingsFile) -> None:
     selector as the model. Requested as the handle; OptiLLM sends its base back through the proxy."""
     for handle in sorted(mappings.ensembles):
         e = mappings.ensembles[handle]
-        config["model_list"].append({
-            "model_name": handle,
-            # never retried: one request already makes 3 to 5 calls of the base, which the gateway
-            # retries itself; a retried ensemble would multiply an outage's calls
-            "litellm_params": {"model": f"openai/{selector(e)}", "api_base": SIDECAR_URL,
-                               "api_key": f"os.environ/{KEY_ENV}", "num_retries": 0, "max_retries": 0},
-            "model_info": {"provider": "optillm", INFO_KEY: {"approach": e.approach, "base": e.base}},
-        })
+        config["model_list"].append(
+            {
+                "model_name": handle,
+                # never retried: one request already makes 3 to 5 calls of the base, which the gateway
+                # retries itself; a retried ensemble would multiply an outage's calls
+                "litellm_params": {
+                    "model": f"openai/{selector(e)}",
+                    "api_base": SIDECAR_URL,
+                    "api_key": f"os.environ/{KEY_ENV}",
+                    "num_retries": 0,
+                    "max_retries": 0,
+                },
+                "model_info": {"provider": "optillm", INFO_KEY: {"approach": e.approach, "base": e.base}},
+            }
+        )
 
 
 def of_config(config: dict[str, Any]) -> dict[str, str]:

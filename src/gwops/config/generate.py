@@ -27,8 +27,11 @@ def route_checks(config: dict[str, Any]) -> tuple[list[str], frozenset[str]]:
     """The concrete routes of a generated config (wildcards are not checkable) and those of them
     whose providers are all optional: a failed check marks those degraded, not failed. Ensembles
     are not checked here: their sidecar starts after the gateway serves, and is gated itself."""
-    entries = [e for e in config.get("model_list") or []
-               if "*" not in e["model_name"] and ENSEMBLE_KEY not in (e.get("model_info") or {})]
+    entries = [
+        e
+        for e in config.get("model_list") or []
+        if "*" not in e["model_name"] and ENSEMBLE_KEY not in (e.get("model_info") or {})
+    ]
     names = sorted({e["model_name"] for e in entries})
     required = {e["model_name"] for e in entries if (e.get("model_info") or {}).get(REQUIRED_KEY)}
     return names, frozenset(n for n in names if n not in required)
@@ -46,14 +49,16 @@ def _entry(name: str, dep: Deployment) -> dict[str, Any]:
         info["capabilities"] = list(dep.model.capabilities)
     if dep.provider.required:
         info[REQUIRED_KEY] = True
-    return {"model_name": name, "litellm_params": _params(dep.provider_id, dep.provider, dep.model),
-            "model_info": info}
+    return {"model_name": name, "litellm_params": _params(dep.provider_id, dep.provider, dep.model), "model_info": info}
 
 
 def _wildcard(name: str, pid: str, providers: dict[str, Provider]) -> dict[str, Any]:
     """A `*` route: LiteLLM passes the matched part of the requested name to the provider."""
-    return {"model_name": name, "litellm_params": _params(pid, providers[pid], ProviderModel(name=name)),
-            "model_info": {"provider": pid}}
+    return {
+        "model_name": name,
+        "litellm_params": _params(pid, providers[pid], ProviderModel(name=name)),
+        "model_info": {"provider": pid},
+    }
 
 
 def build_config(cat: Catalog, mappings: MappingsFile, providers: dict) -> dict[str, Any]:
@@ -97,8 +102,11 @@ def build_config(cat: Catalog, mappings: MappingsFile, providers: dict) -> dict[
     if rs.caching.enabled:
         litellm["cache"] = True
         litellm["cache_params"] = {
-            "type": "redis", "host": "redis", "port": 6379,
-            "password": "os.environ/REDIS_PASSWORD", "ttl": rs.caching.ttl,
+            "type": "redis",
+            "host": "redis",
+            "port": 6379,
+            "password": "os.environ/REDIS_PASSWORD",
+            "ttl": rs.caching.ttl,
         }
     return {
         "model_list": model_list,
@@ -110,7 +118,8 @@ def build_config(cat: Catalog, mappings: MappingsFile, providers: dict) -> dict[
             # (without it each process counts alone: a key's limit admits up to replicas x workers
             # times its value)
             "coordination_redis": {"host": "redis", "port": 6379, "password": "os.environ/REDIS_PASSWORD"},
-            **mappings.general_settings.model_dump()},
+            **mappings.general_settings.model_dump(),
+        },
     }
 
 
@@ -126,8 +135,7 @@ _Dumper.add_representer(str, _str)
 
 
 def render_yaml(config: dict[str, Any]) -> str:
-    body = yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=100)
+    body = yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
     return HEADER.format(version=__version__) + body
 
 

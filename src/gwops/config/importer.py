@@ -59,8 +59,15 @@ def import_file(path: Path) -> Imported:
         raise ConfigError(problems)
     data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("model_list"), list):
-        raise ConfigError([doc.problem((), "not a LiteLLM config: no `model_list:` list",
-                                       "pass the config.yaml your LiteLLM proxy starts with")])
+        raise ConfigError(
+            [
+                doc.problem(
+                    (),
+                    "not a LiteLLM config: no `model_list:` list",
+                    "pass the config.yaml your LiteLLM proxy starts with",
+                )
+            ]
+        )
     notes: list[str] = []
     providers: dict[str, dict[str, Any]] = {}
     by_key: dict[tuple, str] = {}
@@ -132,6 +139,6 @@ def import_file(path: Path) -> Imported:
     return Imported(
         header + yaml.safe_dump({"providers": providers}, sort_keys=False, allow_unicode=True),
         header + (yaml.safe_dump(mappings, sort_keys=False, allow_unicode=True) if mappings else "{}\n"),
-        len(data["model_list"]), notes)
-
-
+        len(data["model_list"]),
+        notes,
+    )

@@ -107,8 +107,13 @@ class Caching(Strict):
 
 class RouterSettings(Strict):
     routing_strategy: Literal[
-        "simple-shuffle", "least-busy", "usage-based-routing", "usage-based-routing-v2",
-        "latency-based-routing", "cost-based-routing"] = "simple-shuffle"
+        "simple-shuffle",
+        "least-busy",
+        "usage-based-routing",
+        "usage-based-routing-v2",
+        "latency-based-routing",
+        "cost-based-routing",
+    ] = "simple-shuffle"
     num_retries: int = Field(2, ge=0)
     allowed_fails: int = Field(3, ge=0)
     cooldown_time: float = Field(30, ge=0)
@@ -119,6 +124,7 @@ class RouterSettings(Strict):
 
 class GeneralSettings(Strict):
     """LiteLLM's `general_settings` the compiler emits besides the master key (seed 004's)."""
+
     # only proxy admins sign in to LiteLLM's admin UI (keys are made by `bin/ops keys`)
     ui_access_mode: Literal["admin_only", "all"] = "admin_only"
     # a client's Authorization and custom headers never reach a provider
@@ -157,8 +163,10 @@ class Routes(Strict):
         return v
 
 
-RATE_LIMITS_HINT = ("rate limits are set per model in config/providers.yaml: `rpm:` and `tpm:` under "
-                    "`providers.<id>.models[]` (nothing is assumed when they are absent)")
+RATE_LIMITS_HINT = (
+    "rate limits are set per model in config/providers.yaml: `rpm:` and `tpm:` under "
+    "`providers.<id>.models[]` (nothing is assumed when they are absent)"
+)
 
 
 class Ensemble(Strict):
@@ -175,7 +183,7 @@ class MappingsFile(Routes):
     key_hints: ClassVar[dict[str, str]] = {
         "rate_limits": RATE_LIMITS_HINT,
         "cache_params": "caching is `router_settings: {caching: {enabled: true, ttl: 3600}}`; "
-                        "the stack's own Redis is used",
+        "the stack's own Redis is used",
         "model_list": "this is a LiteLLM config: turn it into sources with `bin/ops config import FILE`",
     }
 

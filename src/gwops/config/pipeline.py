@@ -43,8 +43,13 @@ def _source(path: Path, display: str) -> tuple[SourceDoc | None, list[Problem]]:
     return load_file(path, display)
 
 
-def compile_sources(config_dir: Path, naming: str = "kebab-case",
-                    env: dict[str, str] | None = None, settings: Any = None, stack_file: Path | None = None) -> Compiled:
+def compile_sources(
+    config_dir: Path,
+    naming: str = "kebab-case",
+    env: dict[str, str] | None = None,
+    settings: Any = None,
+    stack_file: Path | None = None,
+) -> Compiled:
     """Compile `config_dir`'s providers and mappings. Raises ConfigError with every problem.
     With the stack's `settings` (and its file, for lines), ports are checked against the stack's."""
     pdisplay = f"{C.CONFIG_DIR}/{C.PROVIDERS_FILE}"
@@ -65,8 +70,10 @@ def compile_sources(config_dir: Path, naming: str = "kebab-case",
     if not any(p.status == "active" and p.models for p in providers.providers.values()):
         builtin = Provider(type="mock", models=[ProviderModel(name=BUILTIN_MODEL)])
         providers = ProvidersFile(providers={**providers.providers, BUILTIN_PROVIDER: builtin})
-        notes.append(f"no active provider serves a model: the built-in `{BUILTIN_MODEL}` model "
-                     "(answers without any provider) is configured")
+        notes.append(
+            f"no active provider serves a model: the built-in `{BUILTIN_MODEL}` model "
+            "(answers without any provider) is configured"
+        )
 
     catalog, problems = consistency.check(pdoc, mdoc, providers, mappings, naming, env)
     if settings is not None:

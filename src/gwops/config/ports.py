@@ -26,8 +26,12 @@ def published(settings) -> list[tuple[Any, str, int, str]]:
     """(component, bind address, port, setting) for every host port an enabled component publishes."""
     from gwops.components import REGISTRY as COMPONENTS
 
-    return [(c, bind, port, setting) for c in COMPONENTS if c.ports is not None and c.enabled(settings)
-            for bind, port, setting in c.ports(settings)]
+    return [
+        (c, bind, port, setting)
+        for c in COMPONENTS
+        if c.ports is not None and c.enabled(settings)
+        for bind, port, setting in c.ports(settings)
+    ]
 
 
 def _stack_doc(stack_file: Path) -> SourceDoc:
@@ -56,8 +60,14 @@ def collisions(settings, stack_file: Path, pdoc: SourceDoc, providers: Providers
     seen: dict[tuple[str, int], str] = {}
     for _c, bind, port, setting in published(settings):
         if (bind, port) in seen:
-            problems.append(sdoc.problem(tuple(setting.split(".")), f"port {port} is also `{seen[(bind, port)]}` (both on {bind})",
-                                         "give each service its own port in config/stack.yaml", "consistency"))
+            problems.append(
+                sdoc.problem(
+                    tuple(setting.split(".")),
+                    f"port {port} is also `{seen[(bind, port)]}` (both on {bind})",
+                    "give each service its own port in config/stack.yaml",
+                    "consistency",
+                )
+            )
         seen.setdefault((bind, port), setting)
         owner.setdefault(port, setting)
     for pid, p in providers.providers.items():
@@ -68,9 +78,13 @@ def collisions(settings, stack_file: Path, pdoc: SourceDoc, providers: Providers
         if port in owner:
             line, _ = sdoc.locate(tuple(owner[port].split(".")))
             path = ("providers", pid, "base_url") if p.base_url else ("providers", pid)
-            problems.append(pdoc.problem(
-                path, f"provider `{pid}` is on port {port} of this host, which the stack publishes as "
-                      f"`{owner[port]}` ({STACK_DISPLAY}:{line})",
-                f"move one of them: the server's port (and `base_url`), or `{owner[port]}` in {STACK_DISPLAY}",
-                "consistency"))
+            problems.append(
+                pdoc.problem(
+                    path,
+                    f"provider `{pid}` is on port {port} of this host, which the stack publishes as "
+                    f"`{owner[port]}` ({STACK_DISPLAY}:{line})",
+                    f"move one of them: the server's port (and `base_url`), or `{owner[port]}` in {STACK_DISPLAY}",
+                    "consistency",
+                )
+            )
     return problems

@@ -32,8 +32,10 @@ class Resolution:
     where: str  # file:line of the reference
 
     def note(self) -> str:
-        return (f"{self.where}: {self.role} `{self.provider_id}` of `{self.route.label}` is a provider: "
-                f"resolved to its model `{self.model}` ({self.why})")
+        return (
+            f"{self.where}: {self.role} `{self.provider_id}` of `{self.route.label}` is a provider: "
+            f"resolved to its model `{self.model}` ({self.why})"
+        )
 
     def explain(self) -> str:
         return f"{self.role} `{self.provider_id}` is a provider: resolved to `{self.model}` ({self.why})"

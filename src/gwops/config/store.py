@@ -20,8 +20,9 @@ HISTORY_KEEP = 10
 
 def _git_commit(root: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
@@ -107,19 +108,20 @@ def rollback(project: Project, version: str | None) -> Path:
     if version:
         match = [v for v in vs if version in v.stem]
         if len(match) != 1:
-            raise UsageError(f"no single generated version matches `{version}`",
-                             hint="list them with `bin/ops config versions`")
+            raise UsageError(
+                f"no single generated version matches `{version}`", hint="list them with `bin/ops config versions`"
+            )
         target = match[0]
     else:
         older = [v for v in vs if v.read_bytes() != current]
         if not older:
-            raise OpsError("there is no earlier generated version to roll back to",
-                           hint="list them with `bin/ops config versions`")
+            raise OpsError(
+                "there is no earlier generated version to roll back to", hint="list them with `bin/ops config versions`"
+            )
         target = older[-1]
     text = target.read_text()
     meta = read_meta(project) or {}
-    meta.update({"config_sha256": hashlib.sha256(text.encode()).hexdigest(),
-                 "rolled_back_from_history": target.name})
+    meta.update({"config_sha256": hashlib.sha256(text.encode()).hexdigest(), "rolled_back_from_history": target.name})
     atomic_write(project.litellm_config, text, mode=0o644)
     atomic_write(project.litellm_meta, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return target

@@ -85,12 +85,16 @@ class SwarmStack:
         host.ensure_engine(self.project.logs_dir, self.say)
         node = self.docker.swarm_node()
         if node.get("LocalNodeState") != "active":
-            raise PrerequisiteError("this Docker engine is not part of a swarm",
-                                    hint="`docker swarm init` makes this host a one-node swarm (its manager); "
-                                         "other hosts join with the command it prints")
+            raise PrerequisiteError(
+                "this Docker engine is not part of a swarm",
+                hint="`docker swarm init` makes this host a one-node swarm (its manager); "
+                "other hosts join with the command it prints",
+            )
         if not node.get("ControlAvailable"):
-            raise PrerequisiteError("this node is a swarm worker: stacks are deployed from a manager",
-                                    hint="run `bin/ops swarm deploy` on a manager node (`docker node ls` lists them)")
+            raise PrerequisiteError(
+                "this node is a swarm worker: stacks are deployed from a manager",
+                hint="run `bin/ops swarm deploy` on a manager node (`docker node ls` lists them)",
+            )
         return node
 
     def check_deployable(self) -> None:
@@ -99,11 +103,15 @@ class SwarmStack:
             raise PrerequisiteError(
                 f"the Compose stack of this checkout is running ({len(running)} containers, e.g. `{running[0]}`): "
                 "Swarm would start a second Postgres on the same data volume",
-                hint="`bin/ops down` first (its volumes stay, and the Swarm stack uses them on this node), then retry")
+                hint="`bin/ops down` first (its volumes stay, and the Swarm stack uses them on this node), then retry",
+            )
         if self.settings.optillm.enabled:
-            raise PrerequisiteError("the OptiLLM sidecar (`optillm.enabled`) is not in the Swarm stack: its ensembles "
-                                    "would route to nothing", hint="turn `optillm.enabled` off in config/stack.yaml "
-                                                                   "(and remove `ensembles:`), or run the stack with `bin/ops up`")
+            raise PrerequisiteError(
+                "the OptiLLM sidecar (`optillm.enabled`) is not in the Swarm stack: its ensembles "
+                "would route to nothing",
+                hint="turn `optillm.enabled` off in config/stack.yaml "
+                "(and remove `ensembles:`), or run the stack with `bin/ops up`",
+            )
 
     def state_node(self) -> Any:
         """The one node labelled for Postgres and Redis; on a one-node swarm, labelled here."""
@@ -114,17 +122,23 @@ class SwarmStack:
             return marked[0]
         if len(marked) > 1:
             names = ", ".join(n.attrs["Description"]["Hostname"] for n in marked)
-            raise PrerequisiteError(f"{len(marked)} nodes carry the label `{label}={STATE_LABEL_VALUE}` ({names}): "
-                                    "Postgres and Redis must stay on the one node that holds their volumes",
-                                    hint=f"`docker node update --label-rm {label} NODE` on all but one")
+            raise PrerequisiteError(
+                f"{len(marked)} nodes carry the label `{label}={STATE_LABEL_VALUE}` ({names}): "
+                "Postgres and Redis must stay on the one node that holds their volumes",
+                hint=f"`docker node update --label-rm {label} NODE` on all but one",
+            )
         if len(nodes) == 1:
             self.docker.label_node(nodes[0], label, STATE_LABEL_VALUE)
-            self.say(f"labelled node `{nodes[0].attrs['Description']['Hostname']}` `{label}={STATE_LABEL_VALUE}`: "
-                     "Postgres and Redis (and their volumes) live there")
+            self.say(
+                f"labelled node `{nodes[0].attrs['Description']['Hostname']}` `{label}={STATE_LABEL_VALUE}`: "
+                "Postgres and Redis (and their volumes) live there"
+            )
             return nodes[0]
-        raise PrerequisiteError(f"no node carries the label `{label}={STATE_LABEL_VALUE}`, and this swarm has "
-                                f"{len(nodes)} nodes", hint=f"choose the node that keeps the data: `docker node update "
-                                                            f"--label-add {label}={STATE_LABEL_VALUE} NODE`, then retry")
+        raise PrerequisiteError(
+            f"no node carries the label `{label}={STATE_LABEL_VALUE}`, and this swarm has {len(nodes)} nodes",
+            hint=f"choose the node that keeps the data: `docker node update "
+            f"--label-add {label}={STATE_LABEL_VALUE} NODE`, then retry",
+        )
 
     # -- deploy ----------------------------------------------------------------------------------
     def secrets(self, env: dict[str, str], provider_env: list[str]) -> dict[str, str]:
@@ -139,19 +153,28 @@ class SwarmStack:
             names[key] = name
         return names
 
-    def render(self, env: dict[str, str], version: str, provider_env: list[str], images: dict[str, str],
-               database: bool) -> Path:
+    def render(
+        self, env: dict[str, str], version: str, provider_env: list[str], images: dict[str, str], database: bool
+    ) -> Path:
         for name, text in stackfile.config_files(self.settings, self.name).items():
             atomic_write(self.dir / name, text)
         gw, pg = self.docker.image_config(images["gateway"]), self.docker.image_config(images["postgres"])
         inp = stackfile.Inputs(
-            stack=self.name, settings=self.settings, version=version, images=images,
+            stack=self.name,
+            settings=self.settings,
+            version=version,
+            images=images,
             image_ids={svc: self.docker.image_id(ref) or "" for svc, ref in images.items()},
             # the gateway gets its own arguments; Postgres runs as its image says
-            commands={"gateway": list(gw.get("Entrypoint") or []),
-                      "postgres": [*(pg.get("Entrypoint") or []), *(pg.get("Cmd") or [])]},
-            secrets=self.secrets(env, provider_env), database=database, env=env,
-            socket_gid=host.docker_socket_gid())
+            commands={
+                "gateway": list(gw.get("Entrypoint") or []),
+                "postgres": [*(pg.get("Entrypoint") or []), *(pg.get("Cmd") or [])],
+            },
+            secrets=self.secrets(env, provider_env),
+            database=database,
+            env=env,
+            socket_gid=host.docker_socket_gid(),
+        )
         path = self.dir / "stack.yml"
         atomic_write(path, stackfile.render(inp, store.version_path(self.project, version), self.dir))
         return path
@@ -161,20 +184,27 @@ class SwarmStack:
         with self.stack.lock("deploy the stack to swarm"):
             self.check_manager()
             self.check_deployable()
-            env = envfile.ensure(self.project.env_file, self.project.env_example,
-                                 self.stack.managed_env(slots.load(self.project).active)).values
+            env = envfile.ensure(
+                self.project.env_file, self.project.env_example, self.stack.managed_env(slots.load(self.project).active)
+            ).values
             compiled = self.stack.validate(env)
             version = store.publish_version(self.project, compiled.text)
             imgs = Images(self.project, self.settings, self.docker, self.say)
-            choices = [imgs.choose_one(svc) for svc in SERVICES if svc != "prometheus" or self.settings.monitoring.enabled]
+            choices = [
+                imgs.choose_one(svc) for svc in SERVICES if svc != "prometheus" or self.settings.monitoring.enabled
+            ]
             for c in choices:
                 self.say(c.line())
             images = {c.service: c.image for c in choices}
             node = self.state_node()
-            path = self.render(env, version, sorted(compiled.catalog.env_needed), images, swarm_database(self.settings, choices))
+            path = self.render(
+                env, version, sorted(compiled.catalog.env_needed), images, swarm_database(self.settings, choices)
+            )
             before = {name: _task_spec(svc) for name, svc in self.docker.stack_services().items()}
-            self.say(f"deploying stack `{self.name}` (gateway config {version}, {self.settings.gateway.replicas} "
-                     f"replicas; Postgres and Redis on `{node.attrs['Description']['Hostname']}`)")
+            self.say(
+                f"deploying stack `{self.name}` (gateway config {version}, {self.settings.gateway.replicas} "
+                f"replicas; Postgres and Redis on `{node.attrs['Description']['Hostname']}`)"
+            )
             for line in self.docker.stack_deploy(path):
                 self.say(f"swarm: {line}")
             after = self.docker.stack_services()
@@ -192,16 +222,19 @@ class SwarmStack:
         gw = self.settings.gateway
         try:
             Health(self.docker, self.say, self.settings.health.service_timeout).gateway(
-                self.stack.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout, "proxy")
+                self.stack.url, master_key, routes, gw.ready_timeout, gw.route_check_timeout, "proxy"
+            )
         except HealthError as exc:
             if not updated:
                 raise
             self.say(f"the new gateway config fails its check ({exc.reason[:200]}): rolling the gateway back")
             self.docker.service_rollback("gateway")
             state = self._settle_rollback()
-            raise RolledBack(f"the new gateway (config {version}) failed `{exc.check}`: {exc.reason[:300]}; the "
-                             f"gateway was rolled back ({state}): the previous version keeps serving",
-                             hint=exc.hint) from None
+            raise RolledBack(
+                f"the new gateway (config {version}) failed `{exc.check}`: {exc.reason[:300]}; the "
+                f"gateway was rolled back ({state}): the previous version keeps serving",
+                hint=exc.hint,
+            ) from None
 
     def _deadline(self) -> float:
         gw = self.settings.gateway
@@ -223,10 +256,12 @@ class SwarmStack:
                     if state in ROLLED_BACK:
                         self._rolled_back(name, version)
                     if state in ("paused", "rollback_paused"):
-                        raise RolloutError(f"the rolling update of `{name}` is {state.replace('_', ' ')}: {msg}",
-                                           hint=f"`docker service ps {self.name}_{name} --no-trunc` shows why; fix it "
-                                                "and `bin/ops swarm deploy` again (or `docker service rollback "
-                                                f"{self.name}_{name}`)")
+                        raise RolloutError(
+                            f"the rolling update of `{name}` is {state.replace('_', ' ')}: {msg}",
+                            hint=f"`docker service ps {self.name}_{name} --no-trunc` shows why; fix it "
+                            "and `bin/ops swarm deploy` again (or `docker service rollback "
+                            f"{self.name}_{name}`)",
+                        )
                 running, want = self._tasks(svc, version if name == "gateway" else None)
                 rows.append(f"{name} {running}/{want}" + (f" ({state})" if state and state != "completed" else ""))
                 done = done and running >= want and (name not in changed or state == "completed")
@@ -239,9 +274,11 @@ class SwarmStack:
         try:
             poll(check, self._deadline(), interval=1)
         except Timeout:
-            raise RolloutError(f"the swarm stack `{self.name}` did not converge in {self._deadline():.0f} s ({last[0]})",
-                               hint=f"`docker stack ps {self.name} --no-trunc` shows each task's error; "
-                                    "`bin/ops swarm status` the services") from None
+            raise RolloutError(
+                f"the swarm stack `{self.name}` did not converge in {self._deadline():.0f} s ({last[0]})",
+                hint=f"`docker stack ps {self.name} --no-trunc` shows each task's error; "
+                "`bin/ops swarm status` the services",
+            ) from None
 
     def _tasks(self, svc: Any, version: str | None) -> tuple[int, int]:
         """(tasks running and healthy [on `version`], tasks wanted)."""
@@ -255,6 +292,7 @@ class SwarmStack:
 
     def _settle_rollback(self, name: str = "gateway") -> str:
         """Wait for a started rollback to end; returns its final state."""
+
         def ended() -> str | None:
             svc = self.docker.stack_services().get(name)
             state = _update_state(svc)[0] if svc is not None else "gone"
@@ -263,25 +301,35 @@ class SwarmStack:
         try:
             return poll(ended, self.settings.health.service_timeout + self.settings.gateway.ready_timeout, interval=1)
         except Timeout:
-            raise RolloutError(f"the rollback of `{name}` did not end in time",
-                               hint=f"`docker service ps {self.name}_{name} --no-trunc` shows its tasks") from None
+            raise RolloutError(
+                f"the rollback of `{name}` did not end in time",
+                hint=f"`docker service ps {self.name}_{name} --no-trunc` shows its tasks",
+            ) from None
 
     def _rolled_back(self, name: str, version: str) -> None:
         state = self._settle_rollback(name)
         svc = self.docker.stack_services().get(name)
         msg = _update_state(svc)[1] if svc is not None else ""
         if state != "rollback_completed":
-            raise RolloutError(f"the update of `{name}` failed and so did Swarm's rollback ({state}): {msg}",
-                               hint=f"`docker service ps {self.name}_{name} --no-trunc` shows the tasks' errors; "
-                                    f"`docker service rollback {self.name}_{name}` tries again")
-        failed = [t for t in (self.docker.service_tasks(svc) if svc is not None else []) if t["Status"].get("Err")
-                  and (name != "gateway" or f"_litellm_{version}" in json.dumps(t["Spec"]["ContainerSpec"].get("Configs")))]
+            raise RolloutError(
+                f"the update of `{name}` failed and so did Swarm's rollback ({state}): {msg}",
+                hint=f"`docker service ps {self.name}_{name} --no-trunc` shows the tasks' errors; "
+                f"`docker service rollback {self.name}_{name}` tries again",
+            )
+        failed = [
+            t
+            for t in (self.docker.service_tasks(svc) if svc is not None else [])
+            if t["Status"].get("Err")
+            and (name != "gateway" or f"_litellm_{version}" in json.dumps(t["Spec"]["ContainerSpec"].get("Configs")))
+        ]
         why = failed[0]["Status"]["Err"] if failed else msg
         what = f"the new gateway (config {version})" if name == "gateway" else f"the new `{name}`"
-        raise RolledBack(f"{what} did not become healthy ({why}); Swarm rolled `{name}` back: the previous version "
-                         "keeps serving",
-                         hint=f"`docker service logs {self.name}_{name}` shows the failed task's log; fix it and "
-                              "`bin/ops swarm deploy` again", details=f"swarm: {msg}" if msg else None)
+        raise RolledBack(
+            f"{what} did not become healthy ({why}); Swarm rolled `{name}` back: the previous version keeps serving",
+            hint=f"`docker service logs {self.name}_{name}` shows the failed task's log; fix it and "
+            "`bin/ops swarm deploy` again",
+            details=f"swarm: {msg}" if msg else None,
+        )
 
     def prune(self) -> None:
         """Secrets and configs of earlier deploys that no service refers to any more."""
@@ -301,19 +349,32 @@ class SwarmStack:
         for name, svc in sorted(self.docker.stack_services().items()):
             running, want = self._tasks(svc, None)
             state, msg = _update_state(svc)
-            rows.append({"service": name, "running": running, "desired": want, "update": state,
-                         "update_message": msg,
-                         "config_version": (svc.attrs["Spec"].get("Labels") or {}).get(CONFIG_VERSION_LABEL, ""),
-                         "image": svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]})
+            rows.append(
+                {
+                    "service": name,
+                    "running": running,
+                    "desired": want,
+                    "update": state,
+                    "update_message": msg,
+                    "config_version": (svc.attrs["Spec"].get("Labels") or {}).get(CONFIG_VERSION_LABEL, ""),
+                    "image": svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0],
+                }
+            )
         ok = bool(rows) and all(r["running"] >= r["desired"] for r in rows)
-        return {"stack": self.name, "overall": "healthy" if ok else ("down" if not rows else "degraded"),
-                "services": rows, "url": self.stack.url}
+        return {
+            "stack": self.name,
+            "overall": "healthy" if ok else ("down" if not rows else "degraded"),
+            "services": rows,
+            "url": self.stack.url,
+        }
 
     def rm(self, volumes: bool, confirm: Callable[[str], bool], backup: bool = True) -> str | None:
         """Remove the stack; its volumes (on this node, which must be the state node) only with
         `volumes`, after a verified backup unless not `backup`. Returns the backup's id."""
-        if volumes and not confirm("delete the swarm stack's data volumes on this node (Postgres: keys, teams, "
-                                   "spend; Redis: cache; metrics history)?"):
+        if volumes and not confirm(
+            "delete the swarm stack's data volumes on this node (Postgres: keys, teams, "
+            "spend; Redis: cache; metrics history)?"
+        ):
             raise AbortedError("nothing was deleted", hint="add `--yes` to confirm without a prompt")
         taken = None
         with self.stack.lock("remove the swarm stack"):
@@ -322,12 +383,17 @@ class SwarmStack:
                 label = self.settings.swarm.state_label
                 nodes = self.docker.swarm_nodes()
                 here = next((n for n in nodes if n.id == node.get("NodeID")), None)
-                if here is not None and (here.attrs["Spec"].get("Labels") or {}).get(label) != STATE_LABEL_VALUE \
-                        and len(nodes) > 1:
-                    raise PrerequisiteError(f"the volumes live on the node labelled `{label}={STATE_LABEL_VALUE}`, "
-                                            "not this one: nothing was removed",
-                                            hint="run `bin/ops swarm rm --volumes` on that node (a manager), or "
-                                                 "`bin/ops swarm rm` here and delete the volumes there")
+                if (
+                    here is not None
+                    and (here.attrs["Spec"].get("Labels") or {}).get(label) != STATE_LABEL_VALUE
+                    and len(nodes) > 1
+                ):
+                    raise PrerequisiteError(
+                        f"the volumes live on the node labelled `{label}={STATE_LABEL_VALUE}`, "
+                        "not this one: nothing was removed",
+                        hint="run `bin/ops swarm rm --volumes` on that node (a manager), or "
+                        "`bin/ops swarm rm` here and delete the volumes there",
+                    )
                 if backup:
                     taken = self.stack.safety_backup(swarm=True)
                 else:
@@ -338,8 +404,10 @@ class SwarmStack:
             try:
                 poll(lambda: True if not self.docker.stack_containers() else None, 120, interval=1)
             except Timeout:
-                raise DockerError("the stack's containers were still there after 120 s",
-                                  hint=f"`docker ps -a --filter label=com.docker.stack.namespace={self.name}`") from None
+                raise DockerError(
+                    "the stack's containers were still there after 120 s",
+                    hint=f"`docker ps -a --filter label=com.docker.stack.namespace={self.name}`",
+                ) from None
             self.docker.remove_unused_swarm_objects("secrets", _secret_label(self.name), set())
             if volumes:
                 for v in self.docker.stack_volumes(VOLUMES):
@@ -347,4 +415,3 @@ class SwarmStack:
                     self.say(f"deleted volume `{v.name}`")
             (self.dir / "deployed.json").unlink(missing_ok=True)
         return taken
-

@@ -23,12 +23,12 @@ CORE_SECRETS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
 # the entrypoint of services that read secrets: each file in /run/secrets/ becomes the variable of
 # its name, inside the container only, then the image's own command runs (`$$`: the stack file's
 # escape for a literal `$`)
-SECRETS_ENTRY = ('for f in /run/secrets/*; do [ -f "$$f" ] && export "$${f##*/}=$$(cat "$$f")"; done; '
-                 '{extra}exec "$$@"')
+SECRETS_ENTRY = 'for f in /run/secrets/*; do [ -f "$$f" ] && export "$${f##*/}=$$(cat "$$f")"; done; {extra}exec "$$@"'
 # the gateway's health check: `retries` misses `interval` apart after the start period is unhealthy
 HEALTH_INTERVAL, HEALTH_RETRIES = 2, 3
-DATABASE_URL = ('export DATABASE_URL="postgresql://$${POSTGRES_USER}:$${POSTGRES_PASSWORD}@postgres:5432/'
-                '$${POSTGRES_DB}"; ')
+DATABASE_URL = (
+    'export DATABASE_URL="postgresql://$${POSTGRES_USER}:$${POSTGRES_PASSWORD}@postgres:5432/$${POSTGRES_DB}"; '
+)
 
 
 def gateway_health(ready_timeout: float) -> dict[str, int]:
@@ -68,8 +68,12 @@ class Inputs:
 SCRAPES = (("gateway", "gateway", gateway.METRICS_PORT, "/metrics/", True), ("proxy", "proxy", 8405, "/metrics", False))
 
 # config key in the stack file -> (object name prefix, file under state/swarm/)
-CONFIGS = {"proxy_cfg": ("haproxy", "haproxy.cfg"), "proxy_slot_map": ("slotmap", "slot.map"),
-           "prometheus_config": ("prometheus", "prometheus.yml"), "prometheus_rules": ("rules", "gwops.rules.yml")}
+CONFIGS = {
+    "proxy_cfg": ("haproxy", "haproxy.cfg"),
+    "proxy_slot_map": ("slotmap", "slot.map"),
+    "prometheus_config": ("prometheus", "prometheus.yml"),
+    "prometheus_rules": ("rules", "gwops.rules.yml"),
+}
 
 
 def _env():
@@ -85,13 +89,20 @@ def config_files(settings: StackSettings, stack: str) -> dict[str, str]:
 
     gw = settings.gateway
     # start-first updates run one task more than `replicas` (and a rollback one more again)
-    out = {"haproxy.cfg": proxy_config((SLOT,), {SLOT: "gateway"}, gw, gw.replicas * 2),
-           "slot.map": f"active slot_{SLOT}\n"}
+    out = {
+        "haproxy.cfg": proxy_config((SLOT,), {SLOT: "gateway"}, gw, gw.replicas * 2),
+        "slot.map": f"active slot_{SLOT}\n",
+    }
     if settings.monitoring.enabled:
-        jobs = [{"name": j, "service": svc, "port": port, "path": path, "gateway_key": key}
-                for j, svc, port, path, key in SCRAPES]
-        out["prometheus.yml"] = _env().get_template("prometheus.yml.j2").render(
-            stack=stack, scrape_interval=f"{settings.monitoring.scrape_interval}s", jobs=jobs)
+        jobs = [
+            {"name": j, "service": svc, "port": port, "path": path, "gateway_key": key}
+            for j, svc, port, path, key in SCRAPES
+        ]
+        out["prometheus.yml"] = (
+            _env()
+            .get_template("prometheus.yml.j2")
+            .render(stack=stack, scrape_interval=f"{settings.monitoring.scrape_interval}s", jobs=jobs)
+        )
         out["gwops.rules.yml"] = prometheus.rules(settings)
     return out
 
@@ -101,24 +112,54 @@ def render(inp: Inputs, litellm_config: Path, folder: Path) -> str:
     `config_files` were written (absolute paths: the file is deployed from anywhere)."""
     gw = inp.settings.gateway
     m = inp.settings.monitoring
-    gateway_command = [*inp.commands["gateway"], "--config", "/app/config.yaml", "--port", "4000",
-                       "--num_workers", str(gw.workers), "--run_gunicorn",
-                       "--prometheus_metrics_port", str(gateway.METRICS_PORT)]
+    gateway_command = [
+        *inp.commands["gateway"],
+        "--config",
+        "/app/config.yaml",
+        "--port",
+        "4000",
+        "--num_workers",
+        str(gw.workers),
+        "--run_gunicorn",
+        "--prometheus_metrics_port",
+        str(gateway.METRICS_PORT),
+    ]
     gateway_secrets = [k for k in inp.secrets if k != "POSTGRES_PASSWORD" or inp.database]
     configs = {"litellm_config": {"name": f"{inp.stack}_litellm_{inp.version}", "file": str(litellm_config)}}
     for key, (prefix, name) in CONFIGS.items():
         if m.enabled or not key.startswith("prometheus"):
-            configs[key] = {"name": f"{inp.stack}_{prefix}_{digest((folder / name).read_bytes())}",
-                            "file": str(folder / name)}
-    return _env().get_template("stack.yml.j2").render(
-        stack=inp.stack, images=inp.images, image_ids=inp.image_ids, port=gw.port, gw=gw, version=inp.version,
-        monitor=int(inp.settings.swarm.update_monitor), state_label=inp.settings.swarm.state_label,
-        secrets_entry=SECRETS_ENTRY.replace("{extra}", ""),
-        gateway_entry=SECRETS_ENTRY.replace("{extra}", DATABASE_URL if inp.database else ""),
-        health=gateway_health(gw.ready_timeout),
-        gateway_command=gateway_command, gateway_secrets=gateway_secrets,
-        postgres_command=inp.commands["postgres"],
-        postgres_user=inp.env.get("POSTGRES_USER") or "litellm", postgres_db=inp.env.get("POSTGRES_DB") or "litellm",
-        configs=configs, secrets=inp.secrets,
-        prometheus={"retention_time": m.retention_time, "retention_size": m.retention_size,
-                    "socket_gid": inp.socket_gid} if m.enabled else None)
+            configs[key] = {
+                "name": f"{inp.stack}_{prefix}_{digest((folder / name).read_bytes())}",
+                "file": str(folder / name),
+            }
+    return (
+        _env()
+        .get_template("stack.yml.j2")
+        .render(
+            stack=inp.stack,
+            images=inp.images,
+            image_ids=inp.image_ids,
+            port=gw.port,
+            gw=gw,
+            version=inp.version,
+            monitor=int(inp.settings.swarm.update_monitor),
+            state_label=inp.settings.swarm.state_label,
+            secrets_entry=SECRETS_ENTRY.replace("{extra}", ""),
+            gateway_entry=SECRETS_ENTRY.replace("{extra}", DATABASE_URL if inp.database else ""),
+            health=gateway_health(gw.ready_timeout),
+            gateway_command=gateway_command,
+            gateway_secrets=gateway_secrets,
+            postgres_command=inp.commands["postgres"],
+            postgres_user=inp.env.get("POSTGRES_USER") or "litellm",
+            postgres_db=inp.env.get("POSTGRES_DB") or "litellm",
+            configs=configs,
+            secrets=inp.secrets,
+            prometheus={
+                "retention_time": m.retention_time,
+                "retention_size": m.retention_size,
+                "socket_gid": inp.socket_gid,
+            }
+            if m.enabled
+            else None,
+        )
+    )

@@ -29,17 +29,28 @@ def files(ctx: FilesContext) -> bool:
             write_secret(ctx, SMTP_PASSWORD, ctx.env.get(m.smtp.password_env, ""))
             smtp["auth_password_file"] = "/run/secrets/smtp-password"
     d = ctx.dir(SERVICE)
-    changed = atomic_write(d / "alertmanager.yml", COMPONENT.render("alertmanager.yml.j2", receivers=receivers,
-                                                                    smtp=smtp, group_wait=f"{m.group_wait_seconds}s",
-                                                                    group_interval=f"{m.group_interval_seconds}s"))
+    changed = atomic_write(
+        d / "alertmanager.yml",
+        COMPONENT.render(
+            "alertmanager.yml.j2",
+            receivers=receivers,
+            smtp=smtp,
+            group_wait=f"{m.group_wait_seconds}s",
+            group_interval=f"{m.group_interval_seconds}s",
+        ),
+    )
     d.chmod(0o755)
     return changed
 
 
 def apply(stack: Stack) -> None:
     """New receivers into the running Alertmanager (amtool first, then /-/reload)."""
-    reload_config(stack, COMPONENT.service, stack.settings.monitoring.alertmanager_port,
-                  ["amtool", "check-config", "/etc/alertmanager/alertmanager.yml"])
+    reload_config(
+        stack,
+        COMPONENT.service,
+        stack.settings.monitoring.alertmanager_port,
+        ["amtool", "check-config", "/etc/alertmanager/alertmanager.yml"],
+    )
 
 
 COMPONENT = Component(

@@ -87,10 +87,19 @@ def build_context(images: Images) -> Path:
     """image/ plus LiteLLM's wheels (downloaded by the host once per version) and the database
     adapter's npm packages (once per lock file) in prisma_adapter/node_modules."""
     version = images.settings.images.litellm_version
-    found = wheels.download(images, "litellm", COMPONENT.image_dir / "requirements.txt",
-                            [f"litellm[proxy]=={version}"], what=f"LiteLLM {version}")
-    modules = wheels.npm_ci(images, "prisma-adapter", COMPONENT.image_dir / ADAPTER,
-                            what="Prisma's WASM query engine and the adapter's packages")
+    found = wheels.download(
+        images,
+        "litellm",
+        COMPONENT.image_dir / "requirements.txt",
+        [f"litellm[proxy]=={version}"],
+        what=f"LiteLLM {version}",
+    )
+    modules = wheels.npm_ci(
+        images,
+        "prisma-adapter",
+        COMPONENT.image_dir / ADAPTER,
+        what="Prisma's WASM query engine and the adapter's packages",
+    )
     ctx = wheels.context(images, "litellm", COMPONENT.image_dir, found)
     wheels.link_tree(modules, ctx / ADAPTER / "node_modules")
     return ctx

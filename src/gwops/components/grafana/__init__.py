@@ -43,23 +43,38 @@ def datasources(scrape_interval: int) -> dict[str, Any]:
     return {
         "apiVersion": 1,
         "prune": True,  # a datasource dropped from this file is deleted from Grafana
-        "datasources": [{
-            "name": "Prometheus", "uid": DATASOURCE_UID, "type": "prometheus", "access": "proxy",
-            "url": PROMETHEUS_URL, "isDefault": True, "editable": False,
-            # $__rate_interval follows the scrape interval
-            "jsonData": {"httpMethod": "POST", "timeInterval": f"{scrape_interval}s"},
-        }],
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "uid": DATASOURCE_UID,
+                "type": "prometheus",
+                "access": "proxy",
+                "url": PROMETHEUS_URL,
+                "isDefault": True,
+                "editable": False,
+                # $__rate_interval follows the scrape interval
+                "jsonData": {"httpMethod": "POST", "timeInterval": f"{scrape_interval}s"},
+            }
+        ],
     }
 
 
 def providers() -> dict[str, Any]:
     return {
         "apiVersion": 1,
-        "providers": [{
-            "name": "gwops", "orgId": 1, "type": "file", "folder": FOLDER, "folderUid": FOLDER,
-            "allowUiUpdates": False, "disableDeletion": True, "updateIntervalSeconds": 30,
-            "options": {"path": DASHBOARDS_MOUNT, "foldersFromFilesStructure": False},
-        }],
+        "providers": [
+            {
+                "name": "gwops",
+                "orgId": 1,
+                "type": "file",
+                "folder": FOLDER,
+                "folderUid": FOLDER,
+                "allowUiUpdates": False,
+                "disableDeletion": True,
+                "updateIntervalSeconds": 30,
+                "options": {"path": DASHBOARDS_MOUNT, "foldersFromFilesStructure": False},
+            }
+        ],
     }
 
 
@@ -77,7 +92,9 @@ def files(ctx: FilesContext) -> bool:
     for p in (d, prov, *(prov / k for k in ("datasources", "dashboards", "plugins", "alerting")), boards):
         p.mkdir(parents=True, exist_ok=True)
         p.chmod(0o755)
-    changed = atomic_write(prov / "datasources/prometheus.yml", dump(datasources(ctx.settings.monitoring.scrape_interval)))
+    changed = atomic_write(
+        prov / "datasources/prometheus.yml", dump(datasources(ctx.settings.monitoring.scrape_interval))
+    )
     changed |= atomic_write(prov / "dashboards/gwops.yml", dump(providers()))
     return write_dashboards(d / "dashboards.sha256", boards) or changed
 
@@ -96,8 +113,11 @@ def write_dashboards(stamp: Path, boards: Path) -> bool:
     key = source_key()
     try:
         recorded = json.loads(stamp.read_text())
-        if recorded["source"] == key and {p.name for p in boards.glob("*.json")} == set(recorded["files"]) and all(
-                hashlib.sha256((boards / n).read_bytes()).hexdigest() == h for n, h in recorded["files"].items()):
+        if (
+            recorded["source"] == key
+            and {p.name for p in boards.glob("*.json")} == set(recorded["files"])
+            and all(hashlib.sha256((boards / n).read_bytes()).hexdigest() == h for n, h in recorded["files"].items())
+        ):
             return False
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -133,8 +153,10 @@ def apply(stack: Stack) -> None:
             raise OpsError(f"grafana's API did not answer: {exc}", hint="`bin/ops logs grafana`") from None
         if status != 200:
             why = " (the admin password in .env is not the one Grafana stored)" if status == 401 else ""
-            raise OpsError(f"grafana refused to reload its {kind}: HTTP {status}{why}: {text[:200]}",
-                           hint="`docker compose restart grafana` makes it read them")
+            raise OpsError(
+                f"grafana refused to reload its {kind}: HTTP {status}{why}: {text[:200]}",
+                hint="`docker compose restart grafana` makes it read them",
+            )
     stack.say("grafana: new dashboards and datasource loaded (no restart)")
 
 

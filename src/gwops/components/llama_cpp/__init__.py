@@ -28,8 +28,12 @@ def build_args(settings: StackSettings) -> dict[str, str]:
 
 def build_context(images: Images) -> Path:
     """image/ plus llama.cpp's source, from the sdist the host downloads once."""
-    cache = wheels.pip_download(images, images.cache / "sources" / SDIST.replace("==", "-"),
-                                [["--no-deps", "--no-binary", ":all:", SDIST]], f"{SDIST} (llama.cpp's source, 76 MB)")
+    cache = wheels.pip_download(
+        images,
+        images.cache / "sources" / SDIST.replace("==", "-"),
+        [["--no-deps", "--no-binary", ":all:", SDIST]],
+        f"{SDIST} (llama.cpp's source, 76 MB)",
+    )
     archive = next(cache.glob("*.tar.gz"))
     ctx = images.cache / "build" / SERVICE
     shutil.rmtree(ctx, ignore_errors=True)
@@ -39,7 +43,7 @@ def build_context(images: Images) -> Path:
         prefix = f"{top}/vendor/llama.cpp/"
         members = [m for m in tar.getmembers() if m.name.startswith(prefix) and (m.isfile() or m.isdir())]
         for m in members:
-            m.name = "llama.cpp/" + m.name[len(prefix):]
+            m.name = "llama.cpp/" + m.name[len(prefix) :]
         tar.extractall(ctx, members=members, filter="data")
     return ctx
 

@@ -48,7 +48,9 @@ def follow_versions(project: Project, versions: list[Path]) -> bool:
         except (OSError, yaml.YAMLError):
             continue
     path = project.state_dir / ALLOW
-    changed = atomic_write(path, json.dumps({"selectors": dict(sorted(selectors.items()))}, indent=2) + "\n", mode=0o644)
+    changed = atomic_write(
+        path, json.dumps({"selectors": dict(sorted(selectors.items()))}, indent=2) + "\n", mode=0o644
+    )
     path.parent.chmod(0o755)  # read by the container's user
     return changed
 
@@ -62,18 +64,25 @@ def gate(ctx: GateContext, service: str) -> None:
     host = "127.0.0.1" if s.bind in ("0.0.0.0", "") else s.bind
     key = envfile.read(ctx.stack.project.env_file).get("OPTILLM_CLIENT_KEY", "")
     try:
-        status, text = http_request(f"http://{host}:{s.port}/v1/chat/completions", 10,
-                                    body={"model": "none-gwops-guard-check", "messages": [{"role": "user", "content": "ping"}]},
-                                    headers={"Authorization": f"Bearer {key}"})
+        status, text = http_request(
+            f"http://{host}:{s.port}/v1/chat/completions",
+            10,
+            body={"model": "none-gwops-guard-check", "messages": [{"role": "user", "content": "ping"}]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
     except OSError as exc:
         raise OpsError(f"{service}: no answer on {host}:{s.port}: {exc}", hint=f"`bin/ops logs {service}`") from None
     if status == 401:
-        raise OpsError(f"{service} refuses the client key in .env (OPTILLM_CLIENT_KEY)",
-                       hint="run `bin/ops up` again: the sidecar is recreated with the key in .env")
+        raise OpsError(
+            f"{service} refuses the client key in .env (OPTILLM_CLIENT_KEY)",
+            hint="run `bin/ops up` again: the sidecar is recreated with the key in .env",
+        )
     if status != 403 or "gwops:" not in text:
-        raise OpsError(f"{service}: its guard did not refuse a request for a model that is no ensemble "
-                       f"(HTTP {status}: {text[:200]})",
-                       hint=f"the image is not gwops' OptiLLM build: `bin/ops images build {SERVICE}`")
+        raise OpsError(
+            f"{service}: its guard did not refuse a request for a model that is no ensemble "
+            f"(HTTP {status}: {text[:200]})",
+            hint=f"the image is not gwops' OptiLLM build: `bin/ops images build {SERVICE}`",
+        )
 
 
 def build_args(settings: StackSettings) -> dict[str, str]:
@@ -81,8 +90,14 @@ def build_args(settings: StackSettings) -> dict[str, str]:
 
 
 def build_context(images: Images) -> Path:
-    found = wheels.download(images, SERVICE, COMPONENT.image_dir / "requirements.txt", [],
-                            no_deps=(f"optillm=={VERSION}",), what=f"OptiLLM {VERSION}")
+    found = wheels.download(
+        images,
+        SERVICE,
+        COMPONENT.image_dir / "requirements.txt",
+        [],
+        no_deps=(f"optillm=={VERSION}",),
+        what=f"OptiLLM {VERSION}",
+    )
     return wheels.context(images, SERVICE, COMPONENT.image_dir, found)
 
 

@@ -24,9 +24,13 @@ LOGIN = ["sh", "-c", 'exec psql -X -w -h "$HOSTNAME" -U "$POSTGRES_USER" -d "$PO
 def client_env(env: dict[str, str], timeout: int = 10) -> dict[str, str]:
     """psql's environment inside the Postgres container for the stack's user, over TCP with the
     password from `.env` (`env`): never a process argument."""
-    return {"PGHOST": "127.0.0.1", "PGUSER": env.get("POSTGRES_USER", "litellm"),
-            "PGDATABASE": env.get("POSTGRES_DB", "litellm"), "PGPASSWORD": env.get("POSTGRES_PASSWORD", ""),
-            "PGCONNECT_TIMEOUT": str(timeout)}
+    return {
+        "PGHOST": "127.0.0.1",
+        "PGUSER": env.get("POSTGRES_USER", "litellm"),
+        "PGDATABASE": env.get("POSTGRES_DB", "litellm"),
+        "PGPASSWORD": env.get("POSTGRES_PASSWORD", ""),
+        "PGCONNECT_TIMEOUT": str(timeout),
+    }
 
 
 def check_answer(health: Health, answer: str) -> None:
@@ -35,8 +39,12 @@ def check_answer(health: Health, answer: str) -> None:
     if PG_AUTH_FAILED not in answer:
         return
     env = envfile.read(health.docker.project.env_file)
-    refused = PostgresAuthError.from_output(answer, env.get("POSTGRES_USER", "litellm"), env.get("POSTGRES_DB", "litellm"),
-                                            logs=health.docker.tail_logs(SERVICE, 30))
+    refused = PostgresAuthError.from_output(
+        answer,
+        env.get("POSTGRES_USER", "litellm"),
+        env.get("POSTGRES_DB", "litellm"),
+        logs=health.docker.tail_logs(SERVICE, 30),
+    )
     if refused:
         raise refused
 
@@ -66,7 +74,9 @@ def gate(ctx: GateContext, service: str) -> None:
     try:
         poll(attempt, min(ctx.health.timeout, 30), 0.5)
     except Timeout:
-        raise ctx.health.fail(service, "login over TCP and `SELECT 1`", f"no valid answer: {last or '(empty)'}") from None
+        raise ctx.health.fail(
+            service, "login over TCP and `SELECT 1`", f"no valid answer: {last or '(empty)'}"
+        ) from None
 
 
 def status_row(stack: Stack, row: dict[str, Any]) -> None:

@@ -34,8 +34,16 @@ def targets(ctx: FilesContext) -> list[dict[str, object]]:
         if c.metrics is None or not c.enabled(ctx.settings):
             continue
         names = c.service_names(components.gateway.SLOTS[0])
-        out.append({"job": c.metrics.job, "names": names, "port": c.metrics.port, "path": c.metrics.path,
-                    "gateway_key": c.metrics.gateway_key, "component": c.name})
+        out.append(
+            {
+                "job": c.metrics.job,
+                "names": names,
+                "port": c.metrics.port,
+                "path": c.metrics.path,
+                "gateway_key": c.metrics.gateway_key,
+                "component": c.name,
+            }
+        )
     return out
 
 
@@ -43,10 +51,17 @@ def files(ctx: FilesContext) -> bool:
     m = ctx.settings.monitoring
     d = ctx.dir(SERVICE)
     interval = f"{m.scrape_interval}s"
-    changed = atomic_write(d / "prometheus.yml", COMPONENT.render(
-        "prometheus.yml.j2", project=ctx.project_name, scrape_interval=interval, targets=targets(ctx),
-        gateway_interval=f"{gateway_interval(ctx.settings)}s",
-        alertmanager=f"alertmanager:{components.get('alertmanager').metrics.port}"))  # type: ignore[union-attr]
+    changed = atomic_write(
+        d / "prometheus.yml",
+        COMPONENT.render(
+            "prometheus.yml.j2",
+            project=ctx.project_name,
+            scrape_interval=interval,
+            targets=targets(ctx),
+            gateway_interval=f"{gateway_interval(ctx.settings)}s",
+            alertmanager=f"alertmanager:{components.get('alertmanager').metrics.port}",
+        ),
+    )  # type: ignore[union-attr]
     changed |= atomic_write(d / "rules/gwops.rules.yml", rules(ctx.settings))
     for p in (d, d / "rules"):
         p.chmod(0o755)  # read by the container's user (nobody)
@@ -58,10 +73,15 @@ def rules(settings: StackSettings) -> str:
     """The alert rules, thresholds from `monitoring.thresholds` (the Swarm stack's too)."""
     t = settings.monitoring.thresholds
     return COMPONENT.render(
-        "rules/gwops.rules.yml.j2", error_ratio=t.error_ratio, latency_seconds=t.latency_p95_seconds,
-        disk_free_ratio=t.disk_free_ratio, gateway_down_for=duration(t.alert_after_seconds),
-        postgres_down_for=duration(t.alert_after_seconds), redis_down_for=duration(t.alert_after_seconds),
-        backup_stale_for=duration(t.backup_stale_after_seconds))
+        "rules/gwops.rules.yml.j2",
+        error_ratio=t.error_ratio,
+        latency_seconds=t.latency_p95_seconds,
+        disk_free_ratio=t.disk_free_ratio,
+        gateway_down_for=duration(t.alert_after_seconds),
+        postgres_down_for=duration(t.alert_after_seconds),
+        redis_down_for=duration(t.alert_after_seconds),
+        backup_stale_for=duration(t.backup_stale_after_seconds),
+    )
 
 
 def write_key(ctx: FilesContext) -> None:
@@ -71,8 +91,9 @@ def write_key(ctx: FilesContext) -> None:
 
 def apply(stack: Stack) -> None:
     """New config or rules into the running Prometheus (promtool first, then /-/reload)."""
-    reload_config(stack, COMPONENT.service, stack.settings.monitoring.prometheus_port,
-                  ["promtool", "check", "config", CONFIG])
+    reload_config(
+        stack, COMPONENT.service, stack.settings.monitoring.prometheus_port, ["promtool", "check", "config", CONFIG]
+    )
 
 
 def api(stack: Stack, path: str, timeout: float = 5) -> dict:
@@ -92,18 +113,30 @@ def alerts(stack: Stack) -> list[dict[str, str]]:
     """The alerts Prometheus has pending or firing, newest first. Raises OSError when it does
     not answer."""
     found = api(stack, "/api/v1/alerts")["data"]["alerts"]
-    out = [{"alert": a["labels"].get("alertname", ""), "state": a["state"], "severity": a["labels"].get("severity", ""),
-            "since": a.get("activeAt", ""), "summary": a.get("annotations", {}).get("summary", ""),
-            "labels": {k: v for k, v in a["labels"].items() if k not in ("alertname", "severity", "project")}}
-           for a in found]
+    out = [
+        {
+            "alert": a["labels"].get("alertname", ""),
+            "state": a["state"],
+            "severity": a["labels"].get("severity", ""),
+            "since": a.get("activeAt", ""),
+            "summary": a.get("annotations", {}).get("summary", ""),
+            "labels": {k: v for k, v in a["labels"].items() if k not in ("alertname", "severity", "project")},
+        }
+        for a in found
+    ]
     return sorted(out, key=lambda a: a["since"], reverse=True)
 
 
 def down_targets(stack: Stack) -> list[str]:
     """The scrape targets of the running components that are not up, as `job: url health error`
     (a job with no target at all is listed too). Raises OSError when Prometheus does not answer."""
-    wanted = {c.metrics.job for c in components.REGISTRY if c.metrics is not None and c.enabled(stack.settings)
-              and not components.image_absent(c, stack.settings, stack.docker)}
+    wanted = {
+        c.metrics.job
+        for c in components.REGISTRY
+        if c.metrics is not None
+        and c.enabled(stack.settings)
+        and not components.image_absent(c, stack.settings, stack.docker)
+    }
     active = api(stack, "/api/v1/targets?state=active")["data"]["activeTargets"]
     by_job: dict[str, list[dict]] = {}
     for t in active:
@@ -111,8 +144,12 @@ def down_targets(stack: Stack) -> list[str]:
     # a job with no target yet is only news once discovery had its time (DNS every 5 s, a scrape)
     settled = uptime(stack) > 2 * stack.settings.monitoring.scrape_interval + 10
     out = [f"{job}: no target found" for job in sorted(wanted - set(by_job))] if settled else []
-    out += [f"{job}: {t['scrapeUrl']} {t['health']} {t.get('lastError', '')}".strip()
-            for job in sorted(wanted & set(by_job)) for t in by_job[job] if t["health"] == "down"]
+    out += [
+        f"{job}: {t['scrapeUrl']} {t['health']} {t.get('lastError', '')}".strip()
+        for job in sorted(wanted & set(by_job))
+        for t in by_job[job]
+        if t["health"] == "down"
+    ]
     return out
 
 
@@ -163,8 +200,10 @@ def last_look(stack: Stack, service: str) -> str | None:
     try:
         poll(scraped, gateway_interval(stack.settings) + COUNTED_AFTER + 5, 0.5)
     except Timeout:
-        return (f"Prometheus did not scrape `{service}` again within {gateway_interval(stack.settings) + 6:g} s: "
-                "its last requests may be missing from the gateway's counters")
+        return (
+            f"Prometheus did not scrape `{service}` again within {gateway_interval(stack.settings) + 6:g} s: "
+            "its last requests may be missing from the gateway's counters"
+        )
     return None
 
 
@@ -193,8 +232,10 @@ def status_row(stack: Stack, row: dict) -> None:
         row.update(problem=f"its API does not answer: {exc}", next="`bin/ops logs prometheus`")
         return
     if down:
-        row.update(problem="scrape targets down: " + "; ".join(down)[:600],
-                   next="`bin/ops logs <service>` of the target; `bin/ops alerts` lists what fired")
+        row.update(
+            problem="scrape targets down: " + "; ".join(down)[:600],
+            next="`bin/ops logs <service>` of the target; `bin/ops alerts` lists what fired",
+        )
 
 
 COMPONENT = Component(

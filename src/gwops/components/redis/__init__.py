@@ -9,8 +9,9 @@ SERVICE = "redis"
 
 
 def gate(ctx: GateContext, service: str) -> None:
-    ctx.health.exec_check(service, "PING with auth",
-                          ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping'], "PONG")
+    ctx.health.exec_check(
+        service, "PING with auth", ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping'], "PONG"
+    )
 
 
 COMPONENT = Component(

@@ -2,7 +2,15 @@
 
 from gwops.config.providers import Probe, ProviderType, hosted, register
 
-register(ProviderType("anthropic", hosted("anthropic"), needs_base_url=False, needs_key=True,
-                      default_base_url="https://api.anthropic.com",
-                      probe=Probe("/v1/models", v1=False, key_header="x-api-key",
-                                  extra_headers=(("anthropic-version", "2023-06-01"),))))
+register(
+    ProviderType(
+        "anthropic",
+        hosted("anthropic"),
+        needs_base_url=False,
+        needs_key=True,
+        default_base_url="https://api.anthropic.com",
+        probe=Probe(
+            "/v1/models", v1=False, key_header="x-api-key", extra_headers=(("anthropic-version", "2023-06-01"),)
+        ),
+    )
+)

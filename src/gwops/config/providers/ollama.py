@@ -11,5 +11,12 @@ def build(provider_id, provider, model):
     }
 
 
-register(ProviderType("ollama", build, needs_base_url=False, default_base_url="http://localhost:11434",
-                      probe=Probe("/api/tags", "models", "name", v1=False)))
+register(
+    ProviderType(
+        "ollama",
+        build,
+        needs_base_url=False,
+        default_base_url="http://localhost:11434",
+        probe=Probe("/api/tags", "models", "name", v1=False),
+    )
+)

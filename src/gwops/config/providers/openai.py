@@ -2,5 +2,8 @@
 
 from gwops.config.providers import ProviderType, hosted, register
 
-register(ProviderType("openai", hosted("openai"), needs_base_url=False, needs_key=True,
-                      default_base_url="https://api.openai.com/v1"))
+register(
+    ProviderType(
+        "openai", hosted("openai"), needs_base_url=False, needs_key=True, default_base_url="https://api.openai.com/v1"
+    )
+)

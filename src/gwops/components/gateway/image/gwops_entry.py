@@ -67,8 +67,12 @@ def install() -> None:
 
     async def guarded_startup(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         guard(asyncio.get_running_loop())
-        print(f"gwops: process {os.getpid()} collects garbage between event-loop callbacks "
-              "(guard against CPython gh-148891, see /opt/gwops/gwops_entry.py)", file=sys.stderr, flush=True)
+        print(
+            f"gwops: process {os.getpid()} collects garbage between event-loop callbacks "
+            "(guard against CPython gh-148891, see /opt/gwops/gwops_entry.py)",
+            file=sys.stderr,
+            flush=True,
+        )
         await startup(self, *args, **kwargs)
         gc.freeze()
 
@@ -94,8 +98,15 @@ def start_metrics(port: int, config: str | None) -> None:
     multiproc_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", MULTIPROC_DIR)
     os.makedirs(multiproc_dir, exist_ok=True)
     here = os.path.dirname(os.path.abspath(__file__))
-    subprocess.Popen([sys.executable, os.path.join(here, "gwops_metrics.py"), str(port), multiproc_dir,
-                      *([config] if config else [])])
+    subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(here, "gwops_metrics.py"),
+            str(port),
+            multiproc_dir,
+            *([config] if config else []),
+        ]
+    )
 
 
 def option(argv: list[str], name: str) -> str | None:
@@ -115,8 +126,11 @@ def standby(config: str | None) -> None:
     t0 = time.monotonic()
     import litellm.proxy.proxy_server  # noqa: F401 (the import is the point: its cost is paid now)
 
-    print(f"gwops: standby: LiteLLM imported in {time.monotonic() - t0:.1f} s; waiting for {config}",
-          file=sys.stderr, flush=True)
+    print(
+        f"gwops: standby: LiteLLM imported in {time.monotonic() - t0:.1f} s; waiting for {config}",
+        file=sys.stderr,
+        flush=True,
+    )
     while not os.path.exists(config):
         time.sleep(0.1)
     print(f"gwops: {config} is there: starting", file=sys.stderr, flush=True)
@@ -135,8 +149,11 @@ def skip_schema_diff() -> None:
         return
 
     def skipped(db_url: str | None = None) -> None:
-        print("gwops: LiteLLM's schema diff skipped: migrations are applied by `bin/ops up` before the gateway "
-              "starts", file=sys.stderr, flush=True)
+        print(
+            "gwops: LiteLLM's schema diff skipped: migrations are applied by `bin/ops up` before the gateway starts",
+            file=sys.stderr,
+            flush=True,
+        )
 
     check_migration.check_prisma_schema_diff = skipped  # type: ignore[assignment]
 

@@ -38,8 +38,10 @@ def authorized(header: str | None, key: str) -> bool:
     return hmac.compare_digest((header or "").encode(), f"Bearer {key}".encode())
 
 
-STANDBY = (b"# HELP gwops_gateway_standby 1: this replica waits for a config (a standby), it serves nothing\n"
-           b"# TYPE gwops_gateway_standby gauge\ngwops_gateway_standby 1\n")
+STANDBY = (
+    b"# HELP gwops_gateway_standby 1: this replica waits for a config (a standby), it serves nothing\n"
+    b"# TYPE gwops_gateway_standby gauge\ngwops_gateway_standby 1\n"
+)
 
 
 def make_handler(multiproc_dir: str, key: str, config: str | None = None) -> type[BaseHTTPRequestHandler]:

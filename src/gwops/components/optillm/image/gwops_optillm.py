@@ -72,7 +72,9 @@ def refusal(body: Any, selectors: dict[str, str]) -> str | None:
         return "choosing an approach with `optillm_approach` is disabled: request one of the stack's ensembles"
     for msg in body.get("messages") or []:
         if isinstance(msg, dict) and any(TAG in t for t in _texts(msg.get("content"))):
-            return "choosing an approach with an <optillm_approach> tag is disabled: request one of the stack's ensembles"
+            return (
+                "choosing an approach with an <optillm_approach> tag is disabled: request one of the stack's ensembles"
+            )
     model = body.get("model")
     if model not in selectors:
         allowed = ", ".join(sorted(selectors)) or "(none)"
@@ -144,8 +146,11 @@ def install(server: Any, allowed: Allowed) -> None:
             except ValueError:
                 failed = False
         if failed:
-            out, status = error(502, "gwops: every upstream call of the ensemble failed (OptiLLM answered "
-                                     "with its failure text)", "upstream_error")
+            out, status = error(
+                502,
+                "gwops: every upstream call of the ensemble failed (OptiLLM answered with its failure text)",
+                "upstream_error",
+            )
             out.status_code = status
             return out
         return response
