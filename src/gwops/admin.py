@@ -17,16 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from gwops.errors import OpsError, UsageError
+from gwops.errors import AdminError, OpsError, UsageError
 
 if TYPE_CHECKING:
     from gwops.docker import Docker
 
 TIMEOUT = 30
-
-
-class AdminError(OpsError):
-    """The gateway's admin API refused or failed a request."""
 
 
 @dataclass
@@ -267,9 +263,13 @@ def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetim
 
 
 def spend(docker: Docker, env: dict[str, str], by: str, since: dt.datetime | None) -> list[dict[str, Any]]:
-    """Requests, spend and tokens per `by`, since `since`, from LiteLLM's spend logs."""
+    """Requests, spend and tokens per `by`, since `since`, from LiteLLM's spend logs (in the
+    Compose stack's Postgres, or else the Swarm stack's task on this node)."""
     from gwops.components import postgres
+    from gwops.docker import StackTasks
 
+    if docker.container(postgres.SERVICE) is None and docker.stack_container(postgres.SERVICE) is not None:
+        docker = StackTasks(docker.project, docker.project_name)
     code, out = docker.exec(
         postgres.SERVICE, ["psql", "-X", "-At", "-F", "\t", "-c", spend_query(by, since)], env=postgres.client_env(env)
     )

@@ -26,17 +26,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from gwops import __version__
-from gwops.errors import DockerError, OpsError, UsageError
+from gwops.errors import BundleError, DockerError, OpsError, UsageError
 
 FORMAT = "gwops-images/1"
 MANIFEST = "manifest.json"
 PART_BYTES = 512 * 1024 * 1024
 CHUNK = 1024 * 1024
 Say = Callable[[str], None]
-
-
-class BundleError(UsageError):
-    """The archive is not a whole, unchanged bundle (exit 2): nothing was loaded."""
 
 
 @dataclass(frozen=True)

@@ -620,3 +620,11 @@ class Docker:
         """An image's run configuration (`Entrypoint`, `Cmd`, ...): {} when it is not here."""
         img = self._image(ref)
         return dict(img.attrs.get("Config") or {}) if img is not None else {}
+
+
+class StackTasks(Docker):
+    """The same engine, where a service's container is this node's running task of the Swarm
+    stack's service (for `exec` and `put_file` there: the migrations on Swarm)."""
+
+    def container(self, service: str) -> Any | None:
+        return self.stack_container(service)

@@ -112,6 +112,10 @@ class RolloutError(OpsError):
     exit_code = C.EXIT_HEALTH
 
 
+class RolledBack(RolloutError):
+    """A new task failed and Swarm rolled its service back: the previous version serves."""
+
+
 class MigrationError(OpsError):
     """A LiteLLM database migration failed: it was rolled back (its transaction), the migrations
     before it stay applied, and no gateway was started on the half-migrated schema."""
@@ -185,3 +189,21 @@ class LockedError(OpsError):
 
 class AbortedError(OpsError):
     exit_code = C.EXIT_ABORTED
+
+
+class AdminError(OpsError):
+    """The gateway's admin API refused or failed a request."""
+
+
+class ReloadError(OpsError):
+    """The new config did not go live; the old one is serving."""
+
+    exit_code = C.EXIT_HEALTH
+
+
+class BundleError(UsageError):
+    """The archive is not a whole, unchanged bundle (exit 2): nothing was loaded."""
+
+
+class BackupError(OpsError):
+    """A backup or restore step failed; nothing was published."""

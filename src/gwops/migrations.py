@@ -75,6 +75,15 @@ class MigrateResult:
     total: int
     seconds: float
 
+    def line(self) -> str:
+        """What was done, as one line of progress."""
+        if self.applied:
+            return (
+                f"database: {len(self.applied)} of {self.total} LiteLLM migrations applied "
+                f"({self.seconds:.1f} s; the last: {self.applied[-1]})"
+            )
+        return f"database: up to date ({self.total} LiteLLM migrations recorded)"
+
 
 def bundled(docker: Docker, image: str, cache: Path) -> list[Migration]:
     """The migrations `image` ships, in name order (= Prisma's order); cached by image ID."""

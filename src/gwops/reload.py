@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Protocol
 import yaml
 
 from gwops import components, envfile, metrics, routecheck, slots
-from gwops import constants as C
 from gwops.components import gateway
 from gwops.config import generate, store
 from gwops.config.pipeline import Compiled
-from gwops.errors import HealthError, OpsError
+from gwops.errors import HealthError, OpsError, ReloadError
 from gwops.health import READINESS_CHECK, Health
 from gwops.poll import Timeout, poll
 from gwops.render import ImageChoice
@@ -64,12 +63,6 @@ DEFAULT_CPU_WEIGHT = 1024  # Docker's
 # a start can take over 30 s at the low weight, and raising it then starves the serving gateway
 # instead (measured with the boost at 30 s: 269 requests timed out in one reload).
 STARVED_SHARE = 0.75
-
-
-class ReloadError(OpsError):
-    """The new config did not go live; the old one is serving."""
-
-    exit_code = C.EXIT_HEALTH
 
 
 @dataclass(frozen=True)

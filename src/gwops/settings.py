@@ -116,9 +116,43 @@ class Database(Strict):
 
     enabled: bool = Field(True, description="keys, teams, budgets and spend in Postgres (false: master key only)")
     migrate_timeout: float = Field(300, gt=0, description="seconds the migrations of one `up` may take")
-    # every gateway worker has its own client and pool: replicas x workers x pool, standbys
-    # included, must stay under Postgres' max_connections (100)
+    # every gateway worker has its own client and pool, and during a reload both slots serve:
+    # 2 x replicas x workers x pool must fit Postgres' max_connections (see `connections`)
     pool: int = Field(4, ge=1, le=100, description="database connections per gateway worker (connection_limit)")
+
+
+PG_MAX_CONNECTIONS = 100  # Postgres' default, which the stack keeps
+# kept for the rest: the exporter, a backup's pg_dump, the migrations' psql, `bin/ops spend`, an
+# operator's psql, and Postgres' own superuser slots (3)
+PG_RESERVE = 10
+
+
+def connections(settings: StackSettings) -> int:
+    """The most database connections the gateways can hold at once: each worker's client opens
+    up to `database.pool` (its engine's pool), and during a reload both slots' replicas run (a
+    standby opens none until it is handed a config, and then it is the other slot)."""
+    if not settings.database.enabled:
+        return 0
+    gw = settings.gateway
+    return 2 * gw.replicas * gw.workers * settings.database.pool
+
+
+def connection_problem(settings: StackSettings) -> tuple[str, str] | None:
+    """(message, hint) when the gateways could exhaust Postgres' connections, else None."""
+    need, room = connections(settings), PG_MAX_CONNECTIONS - PG_RESERVE
+    if need <= room:
+        return None
+    gw, pool = settings.gateway, settings.database.pool
+    fits = room // (2 * gw.replicas * gw.workers)
+    return (
+        f"the gateways can hold {need} database connections at once (2 slots during a reload x "
+        f"{gw.replicas} replicas x {gw.workers} workers x `database.pool` {pool}), more than the {room} "
+        f"Postgres has for them ({PG_MAX_CONNECTIONS} `max_connections` less {PG_RESERVE} kept for backups, "
+        "migrations, the exporter and tools): a reload would fail with `too many clients`",
+        f"set `database.pool` to {fits} or less"
+        if fits >= 1
+        else "lower `gateway.replicas` or `gateway.workers` (or `database.enabled: false`)",
+    )
 
 
 class Health(Strict):
@@ -335,4 +369,11 @@ def load_settings(path: Path, display: str = "config/stack.yaml") -> StackSettin
     settings, problems = validate_doc(doc, StackSettings)
     if settings is None:
         raise ConfigError(problems)
+    budget = connection_problem(settings)
+    if budget is not None:
+        where = next(
+            (p for p in (("database", "pool"), ("gateway", "workers"), ("gateway", "replicas")) if p in doc.marks),
+            ("database", "pool"),
+        )
+        raise ConfigError([doc.problem(where, *budget)])
     return settings

@@ -18,7 +18,7 @@ from gwops.components.base import FilesContext, GateContext
 from gwops.components.gateway import SLOTS
 from gwops.config import ports, store
 from gwops.config.pipeline import Compiled, compile_sources
-from gwops.docker import ComposeModel, Docker
+from gwops.docker import IMAGE_LABEL, ComposeModel, Docker
 from gwops.errors import AbortedError, HealthError, OpsError, PrerequisiteError, SafetyBackupError, UsageError
 from gwops.health import Gate, Health, answers, gateway_url
 from gwops.images import Images
@@ -292,8 +292,10 @@ class Stack:
         does not run at all. Without the database wired, every level is started at once, one
         `compose up` each (one call would wait for `depends_on` conditions), and only the gates keep
         the order: the gateway connects to Redis when Redis comes up (checked with the local
-        image), and starting it is the longest step. With the database wired (official image),
-        a level starts only once the one before it passed. The idle gateway slot is left alone,
+        image), and starting it is the longest step. With the database wired, the migrations run
+        once Postgres passed, and the gateway gets its config only after them: the local image's
+        is started at once without it (it imports LiteLLM meanwhile, then waits), the official
+        image's only then (a level starts once the one before it passed). The idle gateway slot is left alone,
         and so is the active one with `keep_active` (a reload replaces it)."""
         skip = {gateway.service(st.idle)} | ({gateway.service(st.active)} if keep_active else set())
         levels = [[s for s in lvl if s not in skip and is_core(s)] for lvl in levels_of(model.as_config())]
@@ -312,7 +314,7 @@ class Stack:
                 health, [s for lvl in levels for s in lvl], st.active, master_key, routes, time.monotonic()
             )
             if database_wired(self.settings):
-                self.migrate(choices)  # a database restored from an older backup may lack some
+                self.migrate(image_of(gateway.SERVICE, choices))  # a restored older backup may lack some
             return levels, gates
         started: dict[int, float] = {}
 
@@ -324,7 +326,13 @@ class Stack:
             started[i] = time.monotonic()
 
         database = database_wired(self.settings)
-        if not database:
+        # With the database, a gateway starts only once the migrations ran. The local image's
+        # waits for its slot's config: started at once without it, it imports LiteLLM (most of
+        # its start) while Postgres starts and the migrations run, and takes the config after.
+        early = database and gateway.waits_for_config(choices) and gateway.service(st.active) in stale
+        if early:
+            slots.disarm(self.project, st.active)
+        if not database or early:
             for i in range(len(levels)):
                 launch(i)
         gates: list[Gate] = []
@@ -333,25 +341,33 @@ class Stack:
                 launch(i)
             gates += self._gate_level(health, level, st.active, master_key, routes, started[i])
             if database and postgres.SERVICE in level:
-                self.migrate(choices)  # before any gateway starts (a later level)
+                try:
+                    self.migrate(image_of(gateway.SERVICE, choices))  # before any gateway serves (a later level)
+                except OpsError:
+                    if early:  # its waiting replicas never had a config: stopped, as if never started
+                        for c in self.docker.replicas(gateway.service(st.active)):
+                            c.stop(timeout=10)
+                    raise
+                if early:
+                    slots.arm(self.project, st.active, st.versions[st.active])
         return levels, gates
 
-    def migrate(self, choices: list[ImageChoice]) -> None:
-        """LiteLLM's migrations the gateway image ships that the database lacks, applied as a step
+    def migrate(self, image: str | None) -> None:
+        """LiteLLM's migrations the gateway `image` ships that the database lacks, applied as a step
         of their own (gwops.migrations). Raises MigrationError (exit 4) naming the migration."""
         from gwops import migrations
 
-        image = next(c.image for c in choices if c.service == gateway.SERVICE)
+        if image is None:
+            raise OpsError(
+                "no gateway image was chosen: its migrations are unknown", hint="`bin/ops images` lists them"
+            )
         found = migrations.bundled(self.docker, image, self.project.state_dir / "cache")
         pg_env = postgres.client_env(envfile.read(self.project.env_file))
-        res = migrations.apply(self.docker, postgres.SERVICE, pg_env, found, self.settings.database.migrate_timeout)
-        if res.applied:
-            self.say(
-                f"database: {len(res.applied)} of {res.total} LiteLLM migrations applied "
-                f"({res.seconds:.1f} s; the last: {res.applied[-1]})"
-            )
-        else:
-            self.say(f"database: up to date ({res.total} LiteLLM migrations recorded)")
+        self.say(
+            migrations.apply(
+                self.docker, postgres.SERVICE, pg_env, found, self.settings.database.migrate_timeout
+            ).line()
+        )
 
     def _gate_level(
         self, health: Health, level: list[str], active: str, master_key: str, routes: RouteChecks, t0: float
@@ -581,6 +597,9 @@ class Stack:
         """Start the active gateway slot again, gated on health (readiness; no route checks)."""
         st = slots.load(self.project)
         svc = gateway.service(st.active)
+        image = next((c.labels.get(IMAGE_LABEL) for c in self.docker.replicas(svc)), None)
+        if image and database_wired(self.settings):
+            self.migrate(image)  # a restored older backup gets the migrations its gateway expects
         self.docker.compose_up([svc])
         health = Health(self.docker, self.say, self.settings.health.service_timeout)
         health.container(svc)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from gwops.backup.dump import BackupError, Target, run
+from gwops.backup.dump import Target, run
 from gwops.backup.manifest import load_all
 from gwops.backup.service import Backups
 from gwops.backup.verify import load_dump, wait_ready
 from gwops.docker import Docker
-from gwops.errors import LockedError, PostgresAuthError
+from gwops.errors import BackupError, LockedError, PostgresAuthError
 from gwops.project import Project
 from gwops.settings import Backups as BackupSettings
 from gwops.settings import StackSettings

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 
 from gwops.loadgen import Background
 from gwops.poll import poll
+from gwops.settings import PG_RESERVE, StackSettings, connections
 from tests import fakes
 from tests.conftest import unique
 from tests.integration.conftest import container_ids, make_copy, master_key, ops, remove_stack
@@ -264,14 +266,27 @@ def test_reloads_and_a_postgres_pause_under_load_with_a_virtual_key(stack):
     key = stack.new_key("loadgen")
     pg = container_ids(stack.project, "postgres")[0]
     t_start = time.monotonic()
+    seen: list[int] = []  # Postgres' client connections, sampled through the reloads
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(1):
+            seen.append(int(stack.psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")))
+
     with Background(stack.url, key, rate=20, stream_share=0.2, models_share=0.0) as bg:
         providers = (stack.root / "config/providers.yaml").read_text()
-        for i in range(3):
-            (stack.root / "config/providers.yaml").write_text(
-                providers.replace("[gwops-echo]", f"[gwops-echo, extra-{i}]")
-            )
-            r = stack.ops("reload", "--quiet-diff")
-            assert r.returncode == 0, r.stderr
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            for i in range(3):
+                (stack.root / "config/providers.yaml").write_text(
+                    providers.replace("[gwops-echo]", f"[gwops-echo, extra-{i}]")
+                )
+                r = stack.ops("reload", "--quiet-diff")
+                assert r.returncode == 0, r.stderr
+        finally:
+            stop.set()
+            sampler.join()
         subprocess.run(["docker", "pause", pg], check=True)
         try:
             hold(10)  # Postgres away this long
@@ -280,7 +295,21 @@ def test_reloads_and_a_postgres_pause_under_load_with_a_virtual_key(stack):
         hold(3)  # traffic after the pause too, before the load stops
         t_resume = time.monotonic()
     res = bg.result
-    print(res.summary(), f"(reloads and the pause took {t_resume - t_start:.0f} s)")
+    budget = connections(StackSettings.model_validate(yaml.safe_load((stack.root / "config/stack.yaml").read_text())))
+    print(
+        res.summary(),
+        f"(reloads and the pause took {t_resume - t_start:.0f} s; at most {max(seen)} database "
+        f"connections during the reloads, budget {budget} + {PG_RESERVE})",
+    )
+    # the connection budget `validate` checks holds through reloads, and nothing ran out of them
+    assert seen and max(seen) <= budget + PG_RESERVE
+    logs = "".join(
+        subprocess.run(
+            ["docker", "logs", c], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        ).stdout
+        for c in container_ids(stack.project)
+    )
+    assert "too many clients" not in logs and "remaining connection slots" not in logs
     assert res.switches() == 3
     assert res.failures == [], [f"{o.kind}: {o.error[:100]}" for o in res.failures[:5]]
     answered = len(res.outcomes)
@@ -294,6 +323,9 @@ def test_backup_restore_and_down_up_keep_keys_and_spend(stack):
     assert stack.chat(before).status_code == 200
     poll(lambda: stack.spend_rows("before-backup") == 1 or None, 60, 1)
     rows_at_backup = int(stack.psql('SELECT count(*) FROM "LiteLLM_SpendLogs"'))
+    # the backup is of an older database: its newest migration unrecorded (that one is idempotent)
+    newest = stack.psql('SELECT max(migration_name) FROM "_prisma_migrations"')
+    stack.psql(f"DELETE FROM \"_prisma_migrations\" WHERE migration_name = '{newest}'")
     b = stack.ops("backup")
     assert b.returncode == 0, b.stderr
     verify = stack.ops("backups", "verify")
@@ -306,6 +338,10 @@ def test_backup_restore_and_down_up_keep_keys_and_spend(stack):
     poll(lambda: stack.spend_rows("after-backup") == 1 or None, 60, 1)
     r = stack.ops("restore", "latest", "--yes")
     assert r.returncode == 0, r.stderr
+    # restored, then migrated before the gateway started again
+    total = stack.psql('SELECT count(*) FROM "_prisma_migrations"')
+    assert f"database: 1 of {total} LiteLLM migrations applied" in r.stderr, r.stderr
+    assert f"the last: {newest})" in r.stderr, r.stderr
     # the spend rows are the backup's, to the row (the one made after it is gone with its key)
     assert int(stack.psql('SELECT count(*) FROM "LiteLLM_SpendLogs"')) == rows_at_backup
     assert stack.spend_rows("after-backup") == 0

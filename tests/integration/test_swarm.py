@@ -100,6 +100,12 @@ def test_deploy_serves_with_secrets_out_of_the_stack_file(swarm):
     assert r.returncode == 0, r.stderr
     assert "swarm stack is up" in r.stderr and "Postgres and Redis on" in r.stderr, r.stderr
     assert chat(url, master_key(root)) == (200, "slot_swarm")
+    # the database is on with the local image: migrated before any gateway task started
+    assert "starting Postgres first" in r.stderr and "LiteLLM migrations applied" in r.stderr, r.stderr
+    key = ops(root, env, "keys", "create", "--alias", "swarm-user")
+    assert key.returncode == 0, key.stderr
+    assert chat(url, key.stdout.strip()) == (200, "slot_swarm")
+    poll(lambda: "swarm-user" in ops(root, env, "spend", "--by", "key").stdout or None, 60, 1)
 
     stack_file = root / "state/swarm/stack.yml"
     docker("stack", "config", "--compose-file", str(stack_file))  # valid for `docker stack deploy`
@@ -203,6 +209,8 @@ def test_backup_works_against_the_swarm_stack_and_rm_keeps_the_volumes(swarm):
 
     pg = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={project}_postgres").split()[0]
     docker("exec", pg, "psql", "-U", "litellm", "-d", "litellm", "-c", "CREATE TABLE kept AS SELECT 42 AS answer")
+    key = ops(root, env, "keys", "create", "--alias", "kept-user").stdout.strip()
+    assert chat(url, key)[0] == 200
 
     r = ops(root, env, "swarm", "rm", timeout=300)
     assert r.returncode == 0 and "volumes kept" in r.stderr, r.stderr
@@ -217,6 +225,8 @@ def test_backup_works_against_the_swarm_stack_and_rm_keeps_the_volumes(swarm):
     assert (
         docker("exec", pg, "psql", "-U", "litellm", "-d", "litellm", "-tAc", "SELECT answer FROM kept").strip() == "42"
     )
+    assert "database: up to date" in r.stderr, r.stderr
+    assert chat(url, key)[0] == 200  # the key made before is served again
     r = ops(root, env, "swarm", "rm", "--volumes", "--yes", timeout=300)
     assert r.returncode == 0 and "backup" in r.stderr and "volumes deleted" in r.stderr, r.stderr
     volumes = docker("volume", "ls", "-q").split()

@@ -9,8 +9,8 @@ import json
 import httpx
 import pytest
 
-from gwops.admin import Admin, AdminError, KeySpec, parse_since, parse_spend, spend_query
-from gwops.errors import UsageError
+from gwops.admin import Admin, KeySpec, parse_since, parse_spend, spend_query
+from gwops.errors import AdminError, UsageError
 
 pytestmark = pytest.mark.unit
 

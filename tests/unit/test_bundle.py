@@ -13,7 +13,8 @@ import tarfile
 import pytest
 
 from gwops import bundle
-from gwops.bundle import BundleError, ImageRef
+from gwops.bundle import ImageRef
+from gwops.errors import BundleError
 
 pytestmark = pytest.mark.unit
 

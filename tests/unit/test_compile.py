@@ -29,6 +29,17 @@ def test_same_inputs_same_bytes():
     assert a.text == b.text and a.sha256 == b.sha256
 
 
+def test_the_database_pool_is_emitted_for_litellm_to_use():
+    """LiteLLM writes `general_settings.database_connection_pool_limit` (its default 10) into
+    DATABASE_URL over the URL's own `connection_limit`: the stack's pool must be said there."""
+    from gwops.settings import StackSettings
+
+    on = compile_sources(GOLDEN / "full", env=ENV, settings=StackSettings(database={"pool": 3}))
+    assert on.config["general_settings"]["database_connection_pool_limit"] == 3
+    off = compile_sources(GOLDEN / "full", env=ENV, settings=StackSettings(database={"enabled": False}))
+    assert "database_connection_pool_limit" not in off.config["general_settings"]
+
+
 def problems_for(tmp_path, providers: str, mappings: str = "", env=ENV):
     (tmp_path / "providers.yaml").write_text(providers)
     (tmp_path / "model-mappings.yaml").write_text(mappings)

@@ -8,6 +8,8 @@ import pytest
 from gwops.errors import OpsError
 from gwops.proxy import Proxy
 
+pytestmark = pytest.mark.unit
+
 STAT = (
     "# pxname,svname,scur,econ,status,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx\n"
     "slot_blue,gw1,1,,UP,0,10,0,0,1,\n"

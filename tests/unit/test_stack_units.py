@@ -275,3 +275,23 @@ def test_the_serving_slot_is_healthy_when_the_proxy_has_every_replica_up(tmp_pat
     stack.proxy = Proxy(dk)
     gateway.status_row(stack, row)
     assert (row["health"], row["replicas"]) == ("starting", "1/2")
+
+
+def test_a_database_pool_that_could_exhaust_postgres_is_refused_with_its_line(tmp_path):
+    from gwops.settings import PG_MAX_CONNECTIONS, PG_RESERVE, connections, load_settings
+
+    assert connections(StackSettings()) == 2 * 2 * 2 * 4  # the defaults, with room
+    assert connections(StackSettings(database={"enabled": False})) == 0
+    f = tmp_path / "stack.yaml"
+    f.write_text("gateway:\n  replicas: 3\n  workers: 2\ndatabase:\n  pool: 8\n")  # 2 x 3 x 2 x 8 = 96
+    with pytest.raises(ConfigError) as info:
+        load_settings(f)
+    (p,) = info.value.problems
+    assert (p.line, p.path) == (5, "database.pool") and "96 database connections" in p.message
+    assert f"{PG_MAX_CONNECTIONS - PG_RESERVE} Postgres has" in p.message and "`database.pool` to 7" in p.hint
+    f.write_text("gateway:\n  replicas: 3\n  workers: 2\ndatabase:\n  pool: 7\n")  # 84: fits
+    assert load_settings(f).database.pool == 7
+    f.write_text("gateway:\n  replicas: 16\n  workers: 16\n")  # no pool fits: the gateway's own settings
+    with pytest.raises(ConfigError) as info:
+        load_settings(f)
+    assert info.value.problems[0].path == "gateway.workers" and "gateway.replicas" in info.value.problems[0].hint

@@ -7,9 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from gwops.errors import RolloutError
+from gwops.errors import RolledBack, RolloutError
 from gwops.settings import StackSettings
-from gwops.swarm.deploy import RolledBack, SwarmStack
+from gwops.swarm.deploy import SwarmStack
+
+pytestmark = pytest.mark.unit
 
 VERSION = "aaa111"
 

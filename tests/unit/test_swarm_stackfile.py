@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gwops.settings import Gateway, Monitoring, StackSettings, Swarm
 from gwops.swarm import stackfile
+
+pytestmark = pytest.mark.unit
 
 GOLDEN = Path(__file__).parents[1] / "golden_swarm" / "stack.yml"
 ENV = {

@@ -22,12 +22,8 @@ import zstandard
 
 from gwops.backup.manifest import DUMP, GLOBALS, Manifest
 from gwops.backup.stream import CopyCounter
-from gwops.errors import OpsError, PostgresAuthError
+from gwops.errors import BackupError, PostgresAuthError
 from gwops.poll import Timeout, poll
-
-
-class BackupError(OpsError):
-    """A backup or restore step failed; nothing was published."""
 
 
 @dataclass

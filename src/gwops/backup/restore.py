@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gwops.backup import verify as verifying
-from gwops.backup.dump import BackupError, run
+from gwops.backup.dump import run
 from gwops.backup.service import Backups
 from gwops.components import postgres
-from gwops.errors import PrerequisiteError
+from gwops.errors import BackupError, PrerequisiteError
 
 Say = Callable[[str], None]
 

@@ -13,11 +13,11 @@ from typing import Any
 from gwops import envfile, metrics
 from gwops.backup import retention
 from gwops.backup import verify as verifying
-from gwops.backup.dump import BackupError, Target, dump
+from gwops.backup.dump import Target, dump
 from gwops.backup.manifest import Manifest, load_all
 from gwops.components import postgres
 from gwops.docker import Docker
-from gwops.errors import OpsError, UsageError
+from gwops.errors import BackupError, OpsError, UsageError
 from gwops.lock import exclusive
 from gwops.project import Project
 from gwops.settings import StackSettings

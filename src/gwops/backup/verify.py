@@ -13,8 +13,9 @@ from typing import Any
 
 import zstandard
 
-from gwops.backup.dump import BackupError, run
+from gwops.backup.dump import run
 from gwops.backup.manifest import DUMP, Manifest
+from gwops.errors import BackupError
 from gwops.poll import Timeout, poll
 
 CHUNK = 1 << 20

@@ -82,6 +82,10 @@ def compile_sources(
         raise ConfigError(problems)
     notes += [r.note() for r in catalog.resolutions]
     config = generate.build_config(catalog, mappings, providers.providers)
+    if settings is not None and settings.database.enabled:
+        # each worker's pool: LiteLLM writes this into DATABASE_URL's `connection_limit` itself
+        # (its default, 10, would replace the URL's), and the connection budget counts it
+        config["general_settings"]["database_connection_pool_limit"] = settings.database.pool
     sidecar = settings.optillm.enabled if settings is not None else None
     problems = ensembles.check(mdoc, mappings, config, sidecar)
     if problems:

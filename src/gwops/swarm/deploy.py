@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gwops import envfile, host, slots
+from gwops import envfile, host, migrations, slots
+from gwops.components import postgres
 from gwops.config import store
-from gwops.errors import AbortedError, DockerError, HealthError, PrerequisiteError, RolloutError
+from gwops.docker import StackTasks
+from gwops.errors import AbortedError, DockerError, HealthError, PrerequisiteError, RolledBack, RolloutError
 from gwops.fsutil import atomic_write
 from gwops.health import Health
 from gwops.images import Images
 from gwops.poll import Timeout, poll
 from gwops.project import Project
-from gwops.render import ImageChoice
-from gwops.settings import StackSettings
 from gwops.swarm import stackfile
 
 Say = Callable[[str], None]
@@ -34,16 +34,6 @@ VOLUMES = ("postgres-data", "redis-data", "prometheus-data")
 STATE_LABEL_VALUE = "true"
 CONFIG_VERSION_LABEL = "gwops.config-version"
 ROLLED_BACK = ("rollback_started", "rollback_completed")
-
-
-def swarm_database(settings: StackSettings, choices: list[ImageChoice]) -> bool:
-    """On Swarm, LiteLLM's database features run with the official image only, which migrates at
-    its start (`bin/ops up`'s migration step is not part of `swarm deploy` yet)."""
-    return settings.database.enabled and any(c.service == "gateway" and c.kind == "official" for c in choices)
-
-
-class RolledBack(RolloutError):
-    """A new task failed and Swarm rolled its service back: the previous version serves."""
 
 
 @dataclass
@@ -197,9 +187,10 @@ class SwarmStack:
                 self.say(c.line())
             images = {c.service: c.image for c in choices}
             node = self.state_node()
-            path = self.render(
-                env, version, sorted(compiled.catalog.env_needed), images, swarm_database(self.settings, choices)
-            )
+            database = self.settings.database.enabled
+            path = self.render(env, version, sorted(compiled.catalog.env_needed), images, database)
+            if database:
+                self.migrate(path, images["gateway"], env)
             before = {name: _task_spec(svc) for name, svc in self.docker.stack_services().items()}
             self.say(
                 f"deploying stack `{self.name}` (gateway config {version}, {self.settings.gateway.replicas} "
@@ -215,6 +206,39 @@ class SwarmStack:
             self.prune()
             atomic_write(self.dir / "deployed.json", json.dumps({"version": version}) + "\n")
         return Outcome(version, updated, time.monotonic() - t0, self.stack.url)
+
+    def migrate(self, stack_file: Path, gateway_image: str, env: dict[str, str]) -> None:
+        """LiteLLM's migrations the gateway image ships, applied through the Postgres task on this
+        node before any gateway task of this deploy starts (the gateways never migrate). A first
+        deploy starts Postgres alone first; on a later one the serving gateways keep serving
+        while the new version's migrations run (they only add), as with `bin/ops up`."""
+        tasks = StackTasks(self.project, self.name)
+        if not self.docker.stack_services():
+            first = self.dir / "stack.postgres.yml"
+            atomic_write(first, stackfile.only(stack_file.read_text(), {postgres.SERVICE}))
+            self.say("starting Postgres first: LiteLLM's migrations run before any gateway starts")
+            for line in self.docker.stack_deploy(first):
+                self.say(f"swarm: {line}")
+        pg_env = postgres.client_env(env)
+
+        def ready() -> bool | None:
+            code, _ = tasks.exec(postgres.SERVICE, ["pg_isready", "-q"], env=pg_env)
+            return True if code == 0 else None
+
+        try:
+            poll(ready, self.settings.health.service_timeout, interval=1)
+        except Timeout:
+            raise PrerequisiteError(
+                f"no running Postgres task of stack `{self.name}` answered on this node in "
+                f"{self.settings.health.service_timeout:.0f} s: LiteLLM's migrations run through it",
+                hint=f"`docker service ps {self.name}_postgres --no-trunc` shows why; Postgres runs on the node "
+                f"labelled `{self.settings.swarm.state_label}`: deploy from that node (or set "
+                "`database.enabled: false` in config/stack.yaml for the master key alone)",
+            ) from None
+        found = migrations.bundled(self.docker, gateway_image, self.project.state_dir / "cache")
+        self.say(
+            migrations.apply(tasks, postgres.SERVICE, pg_env, found, self.settings.database.migrate_timeout).line()
+        )
 
     def check_routes(self, master_key: str, routes: Any, version: str, updated: bool) -> None:
         """Through the published port: the proxy has found the tasks, and each route answers. A new

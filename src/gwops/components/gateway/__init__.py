@@ -33,10 +33,15 @@ def services(active: str) -> tuple[list[str], list[str]]:
     return [service(active)], [service(s) for s in SLOTS if s != active]
 
 
+def waits_for_config(choices: list[ImageChoice]) -> bool:
+    """The local image, whose entry imports LiteLLM and waits while its slot has no config (the
+    official image's `litellm` would exit without one)."""
+    return any(c.service == SERVICE and c.kind == "local" for c in choices)
+
+
 def standby_wanted(settings: StackSettings, choices: list[ImageChoice]) -> bool:
-    """Whether the idle slot waits as a standby: `gateway.standby` and the local image, whose
-    entry waits for its config (the official image's `litellm` would exit without one)."""
-    return settings.gateway.standby and any(c.service == SERVICE and c.kind == "local" for c in choices)
+    """Whether the idle slot waits as a standby: `gateway.standby` and an image that waits."""
+    return settings.gateway.standby and waits_for_config(choices)
 
 
 def start_standby(stack: Stack, slot: str) -> None:
