@@ -88,6 +88,20 @@ def test_routes_explain_precedence(project):
     assert {r["name"]: r.get("alias_of") for r in rows}["coder"] == "Qwen/Qwen2.5-Coder-7B-Instruct-AWQ"
 
 
+def test_a_table_written_to_a_pipe_cuts_no_name_and_has_no_colour(project):
+    """`bin/ops routes | cat`, cron's mail, a CI log: not a terminal, so no width to fit (rich
+    would cut the names of this table at 80 columns)."""
+    long = "organisation-name/a-very-long-model-name-that-makes-the-table-wide-v2-instruct-awq"
+    (project / "config/providers.yaml").write_text(
+        f"providers:\n  lab:\n    type: mock\n    models: [{long}, streaming-model]\n"
+    )
+    res = ops(project, "routes")
+    assert res.returncode == 0, res.stderr
+    for name in (long, f"lab/openai/{long}", "streaming-model"):
+        assert f" {name} " in res.stdout, f"`{name}` is cut in:\n{res.stdout}"
+    assert "\u2026" not in res.stdout and "\x1b[" not in res.stdout
+
+
 def test_rollback_restores_previous_version(project):
     assert ops(project, "generate").returncode == 0
     first = (project / "state/litellm.config.yaml").read_text()

@@ -16,11 +16,22 @@ from gwops import constants as C
 from gwops.errors import ConfigError, OpsError
 from gwops.project import Project
 
+PLAIN_WIDTH = 1000  # not a terminal: no width to fit, so a table never cuts a name
+
+
+def console(stderr: bool = False) -> Console:
+    """A console for stdout (data) or stderr (diagnostics). Written to a terminal it fits its width;
+    to a pipe, a file, cron's mail or a CI log it has no colour codes (rich's own check) and
+    tables keep every cell whole instead of cutting them at 80 columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else PLAIN_WIDTH
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
 
 class App:
     def __init__(self) -> None:
-        self.out = Console(highlight=False, soft_wrap=True)  # data: stdout
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)  # diagnostics: stderr
+        self.out = console()  # data: stdout
+        self.err = console(stderr=True)  # diagnostics: stderr
         self._project: Project | None = None
 
     @property
