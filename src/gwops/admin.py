@@ -266,11 +266,8 @@ def spend(docker: Docker, env: dict[str, str], by: str, since: dt.datetime | Non
     """Requests, spend and tokens per `by`, since `since`, from LiteLLM's spend logs (in the
     Compose stack's Postgres, or else the Swarm stack's task on this node)."""
     from gwops.components import postgres
-    from gwops.docker import StackTasks
 
-    if docker.container(postgres.SERVICE) is None and docker.stack_container(postgres.SERVICE) is not None:
-        docker = StackTasks(docker.project, docker.project_name)
-    code, out = docker.exec(
+    code, out = docker.serving(postgres.SERVICE).exec(
         postgres.SERVICE, ["psql", "-X", "-At", "-F", "\t", "-c", spend_query(by, since)], env=postgres.client_env(env)
     )
     if code != 0:

@@ -607,6 +607,13 @@ class Docker:
         with self._swarm(f"removing volume `{volume.name}`"):
             volume.remove(force=True)
 
+    def serving(self, service: str) -> Docker:
+        """This Docker for a service of the Compose stack, or the Swarm stack's tasks on this node
+        when the service runs there (`exec` and `put_file` then reach its task's container)."""
+        if self.container(service) is None and self.stack_container(service) is not None:
+            return StackTasks(self.project, self.project_name)
+        return self
+
     def stack_container(self, service: str) -> Any | None:
         """A running container of the stack's `service` on this node (a swarm task's)."""
         with self._swarm("`docker ps`"):

@@ -1,4 +1,4 @@
-"""Scheduled jobs (the backup; the capability probe when it has a schedule): one entry each in
+"""Scheduled jobs (the backup; the spend-log purge; the capability probe when it has a schedule): one entry each in
 the host crontab, managed with python-crontab.
 
 An entry is found by its comment, so install is idempotent and remove touches nothing else.
@@ -34,7 +34,7 @@ def _tab() -> CronTab:
     return CronTab(user=True)
 
 
-JOBS = ("backup", "probe")  # each runs `bin/ops JOB`
+JOBS = ("backup", "probe", "purge")  # each runs `bin/ops JOB`
 
 
 def marker(project_name: str, root: Path, job: str = "backup") -> str:

@@ -119,6 +119,11 @@ class Database(Strict):
     # every gateway worker has its own client and pool, and during a reload both slots serve:
     # 2 x replicas x workers x pool must fit Postgres' max_connections (see `connections`)
     pool: int = Field(4, ge=1, le=100, description="database connections per gateway worker (connection_limit)")
+    # LiteLLM writes a spend-log row per request and never deletes one: `bin/ops purge` (run by
+    # `cron install` on `purge_schedule`) deletes the per-request rows older than this, in small
+    # batches; the daily spend tables (one row per key, model and day) are kept
+    retention_days: int = Field(90, ge=0, description="days of spend logs, error logs and audit rows kept (0: all)")
+    purge_schedule: str | None = Field("30 3 * * *", description="cron schedule of `bin/ops purge` (null: none)")
 
 
 PG_MAX_CONNECTIONS = 100  # Postgres' default, which the stack keeps

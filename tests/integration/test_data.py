@@ -356,3 +356,30 @@ def test_backup_restore_and_down_up_keep_keys_and_spend(stack):
     assert stack.chat(before).status_code == 200
     poll(lambda: stack.spend_rows("before-backup") == 3 or None, 60, 1)
     assert master_key(stack.root) not in stack.ops("keys", "list", "--json").stdout
+
+
+def test_purge_deletes_only_the_rows_older_than_the_retention(stack):
+    key = stack.new_key("recent")
+    assert stack.chat(key).status_code == 200
+    poll(lambda: stack.spend_rows("recent") == 1 or None, 60, 1)
+    recent = int(stack.psql('SELECT count(*) FROM "LiteLLM_SpendLogs"'))
+    # 12000 rows of 100 days ago (more than two of the purge's batches): copies of a real row
+    stack.psql(
+        'INSERT INTO "LiteLLM_SpendLogs" SELECT (jsonb_populate_record(NULL::"LiteLLM_SpendLogs", to_jsonb(s) || '
+        "jsonb_build_object('request_id', 'old-' || g, 'startTime', (now() AT TIME ZONE 'UTC') - interval '100 days'))).* "
+        'FROM (SELECT * FROM "LiteLLM_SpendLogs" LIMIT 1) s, generate_series(1, 12000) g'
+    )
+    dry = stack.ops("purge", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["rows"]["LiteLLM_SpendLogs"] == 12000
+    assert int(stack.psql('SELECT count(*) FROM "LiteLLM_SpendLogs"')) == recent + 12000  # a dry run deletes nothing
+
+    r = stack.ops("purge", "--json")  # the default retention: 90 days
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["rows"] == {"LiteLLM_SpendLogs": 12000, "LiteLLM_ErrorLogs": 0, "LiteLLM_AuditLog": 0}
+    assert int(stack.psql('SELECT count(*) FROM "LiteLLM_SpendLogs"')) == recent
+    assert stack.spend_rows("recent") == 1 and stack.chat(key).status_code == 200
+    # vacuumed: the deleted rows are no dead tuples left behind
+    dead = "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'LiteLLM_SpendLogs'"
+    poll(lambda: stack.psql(dead) == "0" or None, 30, 1)

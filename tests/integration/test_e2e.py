@@ -91,17 +91,22 @@ def test_up_chat_status_idempotent_down(copy):
     # the scheduled backup: installed with a crontab library, run as cron would (no TTY, minimal
     # environment, another working directory)
     assert ops(root, env, "cron", "install").returncode == 0
-    line = ops(root, env, "cron", "show").stdout.strip()
-    cmd = line.split(None, 5)[5].rsplit(" # gwops-backup:", 1)[0]
-    cron_run = subprocess.run(
-        ["env", "-i", "HOME=/root", "sh", "-c", cmd],
-        cwd="/",
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert cron_run.returncode == 0, (root / "logs/backup-cron.log").read_text()
+    entries = {
+        line.rsplit(" # gwops-", 1)[1].split(":", 1)[0]: line.split(None, 5)[5].rsplit(" # gwops-", 1)[0]
+        for line in ops(root, env, "cron", "show").stdout.splitlines()
+    }
+    assert set(entries) == {"backup", "purge"}  # the spend-log purge beside it (the database is on)
+    for job in ("backup", "purge"):
+        cron_run = subprocess.run(
+            ["env", "-i", "HOME=/root", "sh", "-c", entries[job]],
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert cron_run.returncode == 0, (root / f"logs/{job}-cron.log").read_text()
+    assert "LiteLLM_SpendLogs: 0 rows older than 90 days deleted" in (root / "logs/purge-cron.log").read_text()
     listing = json.loads(ops(root, env, "backups", "--json").stdout)
     assert [b["verified"] for b in listing] == ["verified"]
     status = json.loads(ops(root, env, "status", "--json").stdout)

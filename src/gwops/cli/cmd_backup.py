@@ -102,7 +102,8 @@ def restore(app: App, backup_id: str, yes: bool) -> int:
 
 @click.group()
 def cron() -> None:
-    """The scheduled entries in the host crontab: the backup, and the probe when it has a schedule."""
+    """The scheduled entries in the host crontab: the backup, the spend-log purge (with the database
+    on), and the probe when it has a schedule."""
 
 
 def _sched(app: App):
@@ -115,7 +116,13 @@ def _sched(app: App):
     return (
         schedule,
         resolve(app.project, settings),
-        {"backup": settings.backups.schedule, "probe": settings.probe.schedule},
+        {
+            "backup": settings.backups.schedule,
+            "probe": settings.probe.schedule,
+            "purge": settings.database.purge_schedule
+            if settings.database.enabled and settings.database.retention_days
+            else None,
+        },
     )
 
 
@@ -128,7 +135,8 @@ def cron_install(app: App) -> int:
         if when:
             app.out.print(schedule.install(app.project, name, when, job), markup=False)
         elif schedule.remove(app.project, name, job):
-            app.say(f"removed the {job} entry (no `{job}.schedule` in config/stack.yaml)")
+            setting = {"backup": "backups.schedule", "purge": "database.purge_schedule"}.get(job, f"{job}.schedule")
+            app.say(f"removed the {job} entry (no `{setting}` in config/stack.yaml)")
     return C.EXIT_OK
 
 

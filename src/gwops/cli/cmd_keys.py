@@ -278,4 +278,43 @@ def spend(app: App, by: str, since: str | None, as_json: bool) -> int:
     return C.EXIT_OK
 
 
-COMMANDS = [keys, teams, spend]
+# -- purge ---------------------------------------------------------------------------------------
+@click.command()
+@click.option("--days", type=click.IntRange(min=1), help="Keep this many days (default: `database.retention_days`).")
+@click.option("--dry-run", is_flag=True, help="Count the rows that would go; delete nothing.")
+@JSON
+@pass_app
+def purge(app: App, days: int | None, dry_run: bool, as_json: bool) -> int:
+    """Delete spend logs, error logs and audit rows older than the retention, in small batches."""
+    from gwops import envfile
+    from gwops import purge as purging
+    from gwops.components import postgres
+    from gwops.errors import UsageError
+    from gwops.stack import Stack
+
+    stack = Stack(app.project, app.say)
+    if not stack.settings.database.enabled:
+        raise UsageError(
+            "LiteLLM's database features are off (`database.enabled: false`): there are no spend logs",
+            hint="nothing to purge",
+        )
+    res = purging.purge(
+        stack.docker.serving(postgres.SERVICE),
+        postgres.SERVICE,
+        postgres.client_env(envfile.read(app.project.env_file)),
+        days or stack.settings.database.retention_days,
+        dry_run,
+        app.say,
+    )
+    if as_json:
+        app.json(res.as_dict())
+        return C.EXIT_OK
+    verb = "would delete" if dry_run else "deleted"
+    app.say(
+        f"{verb} {sum(res.rows.values())} rows older than {res.days} days in {res.seconds:.1f} s; database "
+        f"{res.bytes_before / 1e6:.1f} MB -> {res.bytes_after / 1e6:.1f} MB"
+    )
+    return C.EXIT_OK
+
+
+COMMANDS = [keys, teams, spend, purge]

@@ -1,0 +1,49 @@
+"""The spend-log purge's statements and reading of psql's answers (gwops.purge); the purge itself
+runs against a real stack in tests/integration/test_data.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from gwops import purge
+from gwops.errors import OpsError
+
+pytestmark = pytest.mark.unit
+
+
+class Psql:
+    """Answers like psql in the Postgres container: sizes, and the DO block's NOTICE."""
+
+    def __init__(self, fail: bool = False):
+        self.sql: list[tuple[str, dict]] = []
+        self.fail = fail
+
+    def exec(self, service, cmd, env=None):
+        sql = cmd[-1]
+        self.sql.append((sql, env or {}))
+        if self.fail:
+            return 2, "psql: error: connection refused"
+        if "pg_database_size" in sql:
+            return 0, "1000000\n"
+        if sql.startswith("DO"):
+            return 0, "psql:NOTICE:  gwops-purged 12000\n" if "SpendLogs" in sql else "NOTICE:  gwops-purged 0\n"
+        return 0, ""
+
+
+def test_batches_commit_on_their_own_and_only_purged_tables_are_vacuumed():
+    p = Psql()
+    res = purge.purge(p, "postgres", {"PGUSER": "u"}, 90)
+    assert res.rows == {"LiteLLM_SpendLogs": 12000, "LiteLLM_ErrorLogs": 0, "LiteLLM_AuditLog": 0}
+    dos = [(sql, env) for sql, env in p.sql if sql.startswith("DO")]
+    assert len(dos) == 3 and all("COMMIT;" in sql and "LIMIT 5000" in sql for sql, _ in dos)
+    assert all(env["PGOPTIONS"] == "-c lock_timeout=2s" for _, env in dos)  # never queues behind a lock
+    assert "interval '90 days'" in dos[0][0] and '"startTime" <' in dos[0][0]
+    assert [sql for sql, _ in p.sql if sql.startswith("VACUUM")] == ['VACUUM (ANALYZE) "LiteLLM_SpendLogs"']
+
+
+def test_nothing_to_do_and_a_dead_database_are_errors_with_a_next_step():
+    with pytest.raises(OpsError, match="retention_days"):
+        purge.purge(Psql(), "postgres", {}, 0)
+    with pytest.raises(OpsError) as info:
+        purge.purge(Psql(fail=True), "postgres", {}, 90)
+    assert "connection refused" in info.value.message and "bin/ops status" in info.value.hint
