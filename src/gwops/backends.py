@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from gwops import envfile, probe_http
+from gwops import envfile, probe_http, slots
+from gwops.components import gateway
 from gwops.config.models import Provider
 from gwops.config.providers import REGISTRY, container_url, with_v1
+from gwops.stack import Stack
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
@@ -204,3 +206,10 @@ def gateway_probe(docker: Any, service: str):
 
 def as_json(backends: list[Backend]) -> list[dict[str, Any]]:
     return [asdict(b) for b in backends]
+
+
+def check_stack(stack: Stack) -> list[Any]:
+    """Every provider of the config, probed from the host and from the serving gateway."""
+    compiled = stack.compile(None)
+    svc = gateway.service(slots.load(stack.project).active)
+    return check(compiled.providers.providers, stack.project.env_file, gateway_probe(stack.docker, svc))

@@ -38,3 +38,7 @@ RELOAD_NICENESS = 10
 
 # never part of a local image's inputs or build context: downloaded (npm packages), or made by runs
 IMAGE_LOCAL_ONLY = ("node_modules", "__pycache__")
+
+# the gateway's two slots (compose profiles and services gateway-blue / gateway-green): one serves,
+# the other takes the next config (see gwops.slots)
+SLOTS = ("blue", "green")

@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from gwops.components.gateway import SLOTS
+from gwops.constants import SLOTS
 from gwops.errors import DockerError
 from gwops.project import Project
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from gwops import components
 from gwops import constants as C
+from gwops.components.base import ImageChoice
 from gwops.docker import Docker
 from gwops.errors import OpsError, PrerequisiteError
 from gwops.host import apt_install
 from gwops.project import Project
-from gwops.render import ImageChoice
 from gwops.settings import ImagePin, StackSettings
 
 Say = Callable[[str], None]

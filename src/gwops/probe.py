@@ -16,8 +16,13 @@ from typing import Any
 
 import httpx
 
+from gwops import envfile, metrics, slots
+from gwops.components import gateway
 from gwops.config import ensembles
+from gwops.errors import HealthError, UsageError
 from gwops.fsutil import atomic_write
+from gwops.stack import Stack
+from gwops.status import gateway_status
 
 CAPABILITIES = ("chat", "streaming", "embeddings", "tools", "json_mode")
 FILE = "capabilities.json"
@@ -234,3 +239,30 @@ def samples(probes: list[RouteProbe]) -> list[tuple[str, dict[str, str], float]]
             out.append(("gwops_probe_tokens_per_second", {"route": p.route}, p.tokens_per_second))
     out.append(("gwops_probe_last_timestamp_seconds", {}, round(time.time(), 3)))
     return out
+
+
+def probe_stack(stack: Stack, routes: list[str]) -> list[RouteProbe]:
+    """Every route (or those named) tried through the public port; the matrix is written to
+    state/capabilities.json and to the toolkit's metrics."""
+    key = envfile.read(stack.project.env_file).get("LITELLM_MASTER_KEY", "")
+    live = gateway_status(stack, slots.load(stack.project), stack.docker.all_containers())
+    if live.get("error") or not live["routes"]:
+        raise HealthError(
+            gateway.service(live["active_slot"]),
+            "GET /v1/models",
+            live.get("error") or "the gateway is not running",
+            hint="`bin/ops up` starts it; `bin/ops status` says what is wrong",
+        )
+    unknown = sorted(set(routes) - set(live["routes"]))
+    if unknown:
+        raise UsageError(f"no such route: {', '.join(unknown)}", hint=f"routes: {', '.join(live['routes'])}")
+    found = run(
+        stack.url,
+        key,
+        routes or [r for r in live["routes"] if "*" not in r],
+        stack.settings.gateway.route_check_timeout,
+        stack.say,
+    )
+    save(stack.project.state_dir, found)
+    metrics.write_samples(stack.project, "probe", samples(found))
+    return found

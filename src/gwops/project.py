@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gwops import constants as C
 from gwops.errors import UsageError
+from gwops.pins import COMPONENTS, compose_file
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,8 @@ class Project:
         return self.state_dir / "config-history"
 
     def compose_files(self) -> list[Path]:
-        from gwops.components import compose_files
-
-        return [self.root / C.COMPOSE_FILE, *(self.root / f for f in compose_files())]
+        return [self.root / C.COMPOSE_FILE, *(self.root / compose_file(n) for n in COMPONENTS)]
 
     def compose_file_var(self) -> str:
         """COMPOSE_FILE value (relative paths, `:`-separated) for plain `docker compose`."""
-        from gwops.components import compose_files
-
-        return ":".join([C.COMPOSE_FILE, *compose_files()])
+        return ":".join([C.COMPOSE_FILE, *(compose_file(n) for n in COMPONENTS)])

@@ -8,10 +8,11 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gwops.components.proxy import SERVICE
 from gwops.docker import Docker
 from gwops.errors import OpsError
 from gwops.poll import Timeout, poll
+
+SERVICE = "proxy"  # its compose service (the proxy component's name)
 
 MAP = "/usr/local/etc/haproxy/slot.map"
 # bash's /dev/tcp: the command travels in an environment variable, the images need no socat

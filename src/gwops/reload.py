@@ -12,45 +12,22 @@ import difflib
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import yaml
 
 from gwops import components, envfile, metrics, routecheck, slots
 from gwops.components import gateway
+from gwops.components.base import ImageChoice
 from gwops.config import generate, store
 from gwops.config.pipeline import Compiled
 from gwops.errors import HealthError, OpsError, ReloadError
 from gwops.health import READINESS_CHECK, Health
 from gwops.poll import Timeout, poll
-from gwops.render import ImageChoice
 from gwops.routecheck import RouteChecks
 
 if TYPE_CHECKING:
-    from gwops.docker import Docker
-    from gwops.project import Project
-    from gwops.proxy import Proxy
-    from gwops.settings import StackSettings
-
-
-class Stack(Protocol):
-    """What a reload needs of the stack (gwops.stack.Stack is one): reload does not import the
-    stack module, so `up` can hand a changed config to a reload without an import cycle."""
-
-    project: Project
-    docker: Docker
-    proxy: Proxy
-    settings: StackSettings
-    compose_version: str
-
-    def say(self, message: str) -> None: ...
-    def validate(self, env: dict[str, str] | None) -> Compiled: ...
-    def images(self, build: bool = True) -> list[ImageChoice]: ...
-    def managed_env(self, active: str) -> dict[str, str]: ...
-    def render_plan(
-        self, provider_env: list[str], choices: list[ImageChoice], st: slots.SlotState, compiled: Compiled | None
-    ) -> bool: ...
-    def gate_gateway(self, health: Health, slot: str, master_key: str, routes: RouteChecks) -> None: ...
+    from gwops.stack import Stack
 
 
 CORE_ENV = {"LITELLM_MASTER_KEY", "REDIS_PASSWORD"}
@@ -251,7 +228,7 @@ class Reloader:
         health = Health(self.docker, self.say, self.gw.ready_timeout)
         health.container(svc)
         checks = plan.checks()
-        self.stack.gate_gateway(health, st.active, self.key, checks)
+        gateway.gate_slot(self.stack, health, st.active, self.key, checks)
         routecheck.save(self.stack.project.state_dir, checks, plan.version)
         report.degraded = checks.degraded
         st.went_live(st.active, plan.version)

@@ -3,28 +3,15 @@ strict, deterministic, atomic)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from gwops.components import REGISTRY, proxy
-from gwops.components.gateway import SLOTS
+from gwops.components.base import ImageChoice
+from gwops.constants import SLOTS
 from gwops.fsutil import atomic_write
 from gwops.project import Project
 from gwops.settings import Gateway, StackSettings
 
 # compose overrides of earlier releases (the definitions moved into the components' fragments)
 OBSOLETE = ("compose.d/10-images.yml", "compose.d/20-gateway.yml")
-
-
-@dataclass(frozen=True)
-class ImageChoice:
-    service: str  # the component: postgres, redis, gateway, proxy, ...
-    image: str
-    kind: str  # "local" or "official"
-    how: str  # "present", "pulled", "built"
-
-    def line(self) -> str:
-        """What `up` and `swarm deploy` say of the choice."""
-        return f"{self.service}: {self.kind} image {self.image} ({self.how})"
 
 
 def render_overrides(

@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import Field, create_model, field_validator, model_validator
 
-from gwops.components import REGISTRY
-from gwops.components.gateway import LITELLM_VERSION
 from gwops.errors import ConfigError
+from gwops.pins import COMPONENTS as PINS
+from gwops.pins import LITELLM_VERSION
 from gwops.schema import Strict, validate_doc
 from gwops.yamlsrc import load_file
 
@@ -50,7 +50,7 @@ class ImageChoices(Strict):
 Images = create_model(
     "Images",
     __base__=ImageChoices,
-    **{c.name: (ImagePin, ImagePin(official=c.official, local=c.local)) for c in REGISTRY},  # type: ignore[call-overload]
+    **{name: (ImagePin, ImagePin(official=p.official, local=p.local)) for name, p in PINS.items()},  # type: ignore[call-overload]
 )
 
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from gwops.components.gateway import SLOTS
+from gwops.constants import SLOTS
 from gwops.fsutil import atomic_write
 from gwops.project import Project
 

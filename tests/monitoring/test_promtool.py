@@ -77,13 +77,16 @@ def rendered(tmp_path: Path) -> Path:
     """The files `bin/ops up` writes for Prometheus (state/prometheus/: prometheus.yml from the
     component registry, rules/; the gateway key in state/secrets/), with the default settings,
     and unit/ (rules_test.yml next to the rules it tests), all readable by nobody."""
+    from gwops import components
     from gwops.components import prometheus
     from gwops.components.base import FilesContext
     from gwops.project import Project
     from gwops.settings import StackSettings
 
     project = Project(tmp_path)
-    prometheus.files(FilesContext(project, StackSettings(), "test", {"LITELLM_MASTER_KEY": "sk-" + "x" * 40}))
+    prometheus.files(
+        FilesContext(project, StackSettings(), "test", {"LITELLM_MASTER_KEY": "sk-" + "x" * 40}, components.REGISTRY)
+    )
     (tmp_path / "unit").mkdir()
     shutil.copy(tmp_path / "state/prometheus/rules/gwops.rules.yml", tmp_path / "unit" / "gwops.rules.yml")
     shutil.copy(HERE / "rules_test.yml", tmp_path / "unit" / "rules_test.yml")

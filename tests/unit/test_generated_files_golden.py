@@ -60,7 +60,7 @@ def generated(root: Path) -> dict[str, str]:
 def test_compose_stack_files_golden(tmp_path, case):
     settings = CASES[case]
     project = Project(tmp_path)
-    ctx = FilesContext(project, settings, "gwops-golden", ENV)
+    ctx = FilesContext(project, settings, "gwops-golden", ENV, components.REGISTRY)
     for name in ("prometheus", "alertmanager", "grafana"):
         components.get(name).files(ctx)  # type: ignore[union-attr]
     render_proxy(project, "blue", settings.gateway)

@@ -9,7 +9,7 @@ import promql_parser
 import pytest
 import yaml
 
-from gwops import metrics
+from gwops import components, metrics
 from gwops.components import grafana
 from gwops.components.base import FilesContext
 from gwops.components.grafana import dashboards
@@ -226,7 +226,11 @@ def test_each_dashboard_round_trips_through_the_sdk_model(boards):
 def files_ctx(tmp_path, **monitoring):
     settings = StackSettings(monitoring=monitoring) if monitoring else StackSettings()
     return FilesContext(
-        Project(tmp_path), settings, "test", {"GRAFANA_ADMIN_PASSWORD": "not-written-anywhere-" + "x" * 20}
+        Project(tmp_path),
+        settings,
+        "test",
+        {"GRAFANA_ADMIN_PASSWORD": "not-written-anywhere-" + "x" * 20},
+        components.REGISTRY,
     )
 
 
@@ -259,7 +263,7 @@ def test_files_hook_writes_provisioning_and_dashboards(tmp_path):
 
 def test_compose_fragment_has_no_secret_and_is_locked_down():
     settings = StackSettings()
-    text = grafana.COMPONENT.render_fragment(settings, grafana.IMAGE)
+    text = grafana.COMPONENT.render_fragment(settings, grafana.COMPONENT.official)
     service = yaml.safe_load(text)["services"]["grafana"]
     env = service["environment"]
     assert env["GF_SECURITY_ADMIN_USER"] == "admin"
@@ -275,15 +279,15 @@ def test_compose_fragment_has_no_secret_and_is_locked_down():
     assert service["healthcheck"]["test"][:2] == ["CMD", "wget"] and service["restart"] == "unless-stopped"
     # published where the settings say; no image on this host: no service, and the reason
     other = grafana.COMPONENT.render_fragment(
-        StackSettings(monitoring={"bind": "0.0.0.0", "grafana_port": 3300}), grafana.IMAGE
+        StackSettings(monitoring={"bind": "0.0.0.0", "grafana_port": 3300}), grafana.COMPONENT.official
     )
     assert '"0.0.0.0:3300:3000"' in other
     absent = grafana.COMPONENT.render_fragment(settings, None)
-    assert yaml.safe_load(absent)["services"] == {} and f"docker pull {grafana.IMAGE}" in absent
+    assert yaml.safe_load(absent)["services"] == {} and f"docker pull {grafana.COMPONENT.official}" in absent
     assert (
-        yaml.safe_load(grafana.COMPONENT.render_fragment(StackSettings(monitoring={"enabled": False}), grafana.IMAGE))[
-            "services"
-        ]
+        yaml.safe_load(
+            grafana.COMPONENT.render_fragment(StackSettings(monitoring={"enabled": False}), grafana.COMPONENT.official)
+        )["services"]
         == {}
     )
 
@@ -293,8 +297,8 @@ def test_grafana_pin_and_registry():
 
     assert grafana.COMPONENT in components.REGISTRY and grafana.COMPONENT.local is None
     assert grafana.COMPONENT.metrics.job == "grafana" and grafana.COMPONENT.metrics.port == 3000
-    assert grafana.IMAGE.startswith("grafana/grafana:11.6.")  # the SDK's schema line (11.6)
-    assert StackSettings().images.grafana.official == grafana.IMAGE
+    assert grafana.COMPONENT.official.startswith("grafana/grafana:11.6.")  # the SDK's schema line (11.6)
+    assert StackSettings().images.grafana.official == grafana.COMPONENT.official
 
 
 def test_env_gets_a_grafana_password_also_in_an_existing_file(tmp_path):
@@ -329,9 +333,13 @@ def test_a_missing_grafana_image_is_no_scrape_fault(monkeypatch):
     monkeypatch.setattr(prometheus, "api", lambda stack, path, timeout=5: {"data": {"activeTargets": targets}})
     monkeypatch.setattr(prometheus, "uptime", lambda stack: 1000.0)  # discovery has had its time
     present: set[str] = set()
-    stack = SimpleNamespace(settings=StackSettings(), docker=SimpleNamespace(image_exists=lambda ref: ref in present))
+    stack = SimpleNamespace(
+        settings=StackSettings(),
+        docker=SimpleNamespace(image_exists=lambda ref: ref in present),
+        registry=components.REGISTRY,
+    )
     assert prometheus.down_targets(stack) == []
-    present.add(grafana.IMAGE)  # the image is there: a Grafana that does not answer is a fault
+    present.add(grafana.COMPONENT.official)  # the image is there: a Grafana that does not answer is a fault
     assert prometheus.down_targets(stack) == ["grafana: no target found"]
     monkeypatch.setattr(prometheus, "uptime", lambda stack: 3.0)  # just started: nothing discovered yet is no news
     assert prometheus.down_targets(stack) == []

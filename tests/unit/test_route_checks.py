@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gwops import routecheck
+from gwops.components import published_ports
 from gwops.config.pipeline import compile_sources
 from gwops.errors import HealthError
 from gwops.health import Health
@@ -108,7 +109,9 @@ def test_a_provider_on_a_port_the_stack_publishes_is_refused_with_both_places(tm
     )
     settings = load_settings(tmp_path / "stack.yaml")
     with pytest.raises(ConfigError) as err:
-        compile_sources(tmp_path, settings=settings, stack_file=tmp_path / "stack.yaml")
+        compile_sources(
+            tmp_path, settings=settings, stack_file=tmp_path / "stack.yaml", published=published_ports(settings)
+        )
     [p] = err.value.problems  # the remote server on 9090 is no collision
     assert (
         p.location() == "config/providers.yaml:4:5"
@@ -123,5 +126,8 @@ def test_two_stack_ports_on_one_number_are_refused(tmp_path):
     (tmp_path / "stack.yaml").write_text("gateway:\n  port: 3000\nmonitoring:\n  enabled: true\n")
     (tmp_path / "providers.yaml").write_text("providers: {}\n")
     with pytest.raises(ConfigError) as err:
-        compile_sources(tmp_path, settings=load_settings(tmp_path / "stack.yaml"), stack_file=tmp_path / "stack.yaml")
+        settings = load_settings(tmp_path / "stack.yaml")
+        compile_sources(
+            tmp_path, settings=settings, stack_file=tmp_path / "stack.yaml", published=published_ports(settings)
+        )
     assert any("port 3000 is also `gateway.port`" in p.message for p in err.value.problems)

@@ -6,11 +6,12 @@ from types import SimpleNamespace
 import pytest
 
 from gwops import components, envfile
+from gwops.components.base import ImageChoice
 from gwops.errors import ConfigError
 from gwops.project import Project
-from gwops.render import ImageChoice, render_overrides
+from gwops.render import render_overrides
 from gwops.settings import Gateway, StackSettings
-from gwops.stack import levels_of
+from gwops.up import levels_of
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.unit
@@ -161,6 +162,7 @@ def test_proxy_takes_a_dead_replica_out_fast_and_retries_only_failed_connections
 
 def test_two_components_on_one_port_is_refused_before_anything_starts():
     from gwops.errors import PrerequisiteError
+    from gwops.preflight import check_ports
     from gwops.stack import Stack
 
     stack = Stack.__new__(Stack)  # only the settings and which images are here matter to the check
@@ -169,10 +171,10 @@ def test_two_components_on_one_port_is_refused_before_anything_starts():
     with pytest.raises(
         PrerequisiteError, match=r"`monitoring.prometheus_port` and `gateway.port` are both port 127.0.0.1:4000"
     ):
-        stack._check_ports({})
+        check_ports(stack, {})
     port = free_port()
     stack.settings = StackSettings(gateway={"port": port}, monitoring={"enabled": False, "prometheus_port": port})
-    stack._check_ports({})  # monitoring off: its ports are not wanted
+    check_ports(stack, {})  # monitoring off: its ports are not wanted
 
 
 def test_status_counts_a_starting_container_healthy_once_its_ready_url_answers():
@@ -180,7 +182,7 @@ def test_status_counts_a_starting_container_healthy_once_its_ready_url_answers()
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from gwops.stack import Stack
+    from gwops.status import service_row
 
     class Ready(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -203,11 +205,11 @@ def test_status_counts_a_starting_container_healthy_once_its_ready_url_answers()
     pin = SimpleNamespace(local="x", official="y")
     url = f"http://127.0.0.1:{server.server_port}"
     try:
-        row = Stack._status_row("prometheus", [starting], pin, f"{url}/-/ready")
+        row = service_row("prometheus", [starting], pin, f"{url}/-/ready")
         assert (row["health"], row["replicas"]) == ("healthy", "1/1")
-        row = Stack._status_row("prometheus", [starting], pin, f"{url}/elsewhere")  # answers 503: not ready
+        row = service_row("prometheus", [starting], pin, f"{url}/elsewhere")  # answers 503: not ready
         assert (row["health"], row["replicas"]) == ("starting", "0/1")
-        assert Stack._status_row("prometheus", [starting], pin)["health"] == "starting"  # no ready URL
+        assert service_row("prometheus", [starting], pin)["health"] == "starting"  # no ready URL
     finally:
         server.shutdown()
 
@@ -216,7 +218,7 @@ def test_a_replica_waiting_for_its_first_healthcheck_is_starting_not_degraded():
     """Right after `up` (which gated every replica's readiness), Docker's first check of the last
     replica can still be due: `starting`, which the gateway's row then settles with the proxy's
     view; a replica that failed its check is still `degraded`."""
-    from gwops.stack import Stack
+    from gwops.status import service_row
 
     def container(health: str, running: bool = True):  # not running: waiting to restart (Running stays true)
         return SimpleNamespace(
@@ -233,12 +235,24 @@ def test_a_replica_waiting_for_its_first_healthcheck_is_starting_not_degraded():
         )
 
     pin = SimpleNamespace(local="x", official="y")
-    row = Stack._status_row("gateway-blue", [container("healthy"), container("starting")], pin)
+    row = service_row("gateway-blue", [container("healthy"), container("starting")], pin)
     assert (row["health"], row["replicas"]) == ("starting", "1/2")
-    row = Stack._status_row("gateway-blue", [container("healthy"), container("unhealthy")], pin)
+    row = service_row("gateway-blue", [container("healthy"), container("unhealthy")], pin)
     assert (row["health"], row["replicas"]) == ("degraded", "1/2")
-    row = Stack._status_row("gateway-blue", [container("healthy"), container("starting", running=False)], pin)
+    row = service_row("gateway-blue", [container("healthy"), container("starting", running=False)], pin)
     assert row["health"] == "degraded"
+
+
+def starting_row(state: str, ready: int) -> dict:
+    """A gateway slot's `status` row whose Docker healthchecks still say `starting` (2 replicas)."""
+    return {
+        "service": "gateway-blue",
+        "state": state,
+        "health": "starting",
+        "replicas": f"{ready}/2",
+        "ready": ready,
+        "total": 2,
+    }
 
 
 def test_the_serving_slot_is_healthy_when_the_proxy_has_every_replica_up(tmp_path):
@@ -248,14 +262,14 @@ def test_the_serving_slot_is_healthy_when_the_proxy_has_every_replica_up(tmp_pat
     project = Project(tmp_path)
     stats = {"blue": SlotStats({"gw1": "UP", "gw2": "UP", "gw3": "MAINT"}, 0, 0, 0, 0)}
     stack = SimpleNamespace(project=project, proxy=SimpleNamespace(stats=lambda: stats))
-    row = {"service": "gateway-blue", "state": "running", "health": "starting", "replicas": "1/2"}
+    row = starting_row("running", 1)
     gateway.status_row(stack, row)  # a fresh project: blue is the active slot
-    assert (row["role"], row["health"], row["replicas"]) == ("serving", "healthy", "2/2")
-    row = {"service": "gateway-blue", "state": "restarting", "health": "starting", "replicas": "0/2"}
+    assert (row["role"], row["health"], row["replicas"], row["ready"]) == ("serving", "healthy", "2/2", 2)
+    row = starting_row("restarting", 0)
     gateway.status_row(stack, row)  # not running: the proxy's stale view does not count
     assert (row["health"], row["replicas"]) == ("starting", "0/2")
     stats["blue"].servers["gw2"] = "DOWN"
-    row = {"service": "gateway-blue", "state": "running", "health": "starting", "replicas": "1/2"}
+    row = starting_row("running", 1)
     gateway.status_row(stack, row)
     assert (row["health"], row["replicas"]) == ("starting", "1/2")
 

@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from gwops.components.base import ImageChoice
 from gwops.docker import CONFIG_HASH_LABEL, IMAGE_LABEL, ComposeModel, Docker
 from gwops.project import Project
-from gwops.render import ImageChoice
-from gwops.stack import healthy, image_of, levels_of
+from gwops.stack import healthy
+from gwops.up import image_of, levels_of
 
 pytestmark = pytest.mark.unit
 MODEL = ComposeModel(

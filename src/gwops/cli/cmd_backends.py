@@ -27,7 +27,7 @@ def backends(app: App, as_json: bool) -> int:
     from gwops import backends as bk
     from gwops.stack import Stack
 
-    found = Stack(app.project, app.say).backends()
+    found = bk.check_stack(Stack(app.project, app.say))
     code = C.EXIT_OK if all(b.problem is None for b in found) else C.EXIT_DEGRADED
     if as_json:
         app.json(bk.as_json(found))

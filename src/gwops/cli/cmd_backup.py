@@ -83,6 +83,7 @@ def prune_cmd(app: App, dry_run: bool) -> int:
 def restore(app: App, backup_id: str, yes: bool) -> int:
     """Restore BACKUP_ID (default: latest verified); the current database is backed up and kept."""
     from gwops.backup.restore import restore as do_restore
+    from gwops.components import gateway
     from gwops.errors import AbortedError
 
     stack = _stack(app)
@@ -92,7 +93,7 @@ def restore(app: App, backup_id: str, yes: bool) -> int:
         and click.confirm(f"restore backup `{chosen.id}` ({chosen.created_at}) over the current database?", err=True)
     ):
         raise AbortedError("nothing was restored", hint="add `--yes` to confirm without a prompt")
-    res = do_restore(stack.backups(), chosen.id, stack.stop_gateway, stack.start_gateway, app.say)
+    res = do_restore(stack.backups(), chosen.id, lambda: gateway.stop(stack), lambda: gateway.start(stack), app.say)
     app.say(
         f"restored `{res.restored}`; the previous database is kept as `{res.kept_as}` "
         f"(drop it when satisfied) and was backed up as `{res.safety_backup}`"

@@ -22,7 +22,11 @@ def _compile(app: App):
 
     settings = load_settings(app.project.stack_file)
     env = envfile.read(app.project.env_file) if app.project.env_file.exists() else None
-    return compile_sources(app.project.config_dir, settings.naming, env, settings, app.project.stack_file)
+    from gwops.components import published_ports
+
+    return compile_sources(
+        app.project.config_dir, settings.naming, env, settings, app.project.stack_file, published_ports(settings)
+    )
 
 
 @click.command()

@@ -21,7 +21,7 @@ def probe(app: App, routes: tuple[str, ...], as_json: bool) -> int:
     from gwops import probe as pr
     from gwops.stack import Stack
 
-    found = Stack(app.project, app.say).probe(list(routes))
+    found = pr.probe_stack(Stack(app.project, app.say), list(routes))
     code = C.EXIT_OK if all(r.state != "error" for p in found for r in p.results.values()) else C.EXIT_DEGRADED
     if as_json:
         app.json(pr.as_json(found))

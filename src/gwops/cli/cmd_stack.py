@@ -16,9 +16,10 @@ pass_app = click.make_pass_decorator(App)
 @pass_app
 def up(app: App, skip_route_checks: bool) -> int:
     """Bring the stack up in dependency order, each service gated on real health."""
+    from gwops import up as stack_up
     from gwops.stack import Stack
 
-    report = Stack(app.project, app.say).up(route_checks=not skip_route_checks)
+    report = stack_up.run(Stack(app.project, app.say), route_checks=not skip_route_checks)
     if report.reloaded:
         app.say("the new config went live with a zero-downtime reload")
     app.err.print(
@@ -76,9 +77,10 @@ def down(app: App, volumes: bool, yes: bool, no_backup: bool) -> int:
 @pass_app
 def status(app: App, as_json: bool) -> int:
     """One row per service, the gateway's routes. Exit 0 healthy, 1 degraded, 2 down."""
+    from gwops import status as stack_status
     from gwops.stack import Stack
 
-    st = Stack(app.project, app.say).status()
+    st = stack_status.collect(Stack(app.project, app.say))
     code = {"healthy": C.EXIT_OK, "degraded": C.EXIT_DEGRADED}.get(st["overall"], C.EXIT_INVALID)
     if as_json:
         app.json(st)

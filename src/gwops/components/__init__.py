@@ -1,6 +1,7 @@
-"""The registry: every service of the stack, one line each (see gwops.components.base). Order is
-the order of `status`, `images build` and the compose fragments; start order comes from their
-`depends_on`. A component is its folder gwops/components/<name>/ and its line here."""
+"""The registry: every component (see gwops.components.base), loaded from its folder by its line
+in gwops.pins, in that order. The modules that act on every component (images, render, up,
+status, reload) iterate it; a component never imports it: it sees the others through the context
+it is handed (`StackContext.registry`, `FilesContext.registry`)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from gwops.components.base import Component
+from gwops.pins import COMPONENTS as PINS
 
 if TYPE_CHECKING:
-    from gwops.docker import Docker
     from gwops.settings import StackSettings
 
-NAMES = (
-    "llama_cpp",
-    "ollama",
-    "vllm",
-    "proxy",
-    "gateway",
-    "postgres",
-    "redis",
-    "prometheus",
-    "alertmanager",
-    "node_exporter",
-    "postgres_exporter",
-    "redis_exporter",
-    "grafana",
-    "optillm",
-)
+NAMES = tuple(PINS)  # the registry's lines (gwops.pins)
 REGISTRY: tuple[Component, ...] = tuple(import_module(f"{__name__}.{name}").COMPONENT for name in NAMES)
 
 
@@ -45,13 +31,16 @@ def of_service(service: str, active: str = "blue") -> Component | None:
     return next((c for c in REGISTRY if service in c.service_names(active) or service == c.name), None)
 
 
-def compose_files() -> list[str]:
-    return [c.compose_file for c in REGISTRY]
+def published(settings: StackSettings) -> list[tuple[Component, str, int, str]]:
+    """(component, bind address, port, setting) for every host port an enabled component publishes."""
+    return [
+        (c, bind, port, setting)
+        for c in REGISTRY
+        if c.ports is not None and c.enabled(settings)
+        for bind, port, setting in c.ports(settings)
+    ]
 
 
-def image_absent(comp: Component, settings: StackSettings, docker: Docker) -> bool:
-    """A component with no offline build whose official image is not on this host (Grafana):
-    `up` runs the stack without it, so neither its missing container, its scrape job without a
-    target nor its port is a fault."""
-    pin = getattr(settings.images, comp.name)
-    return not pin.local and not docker.image_exists(pin.official)
+def published_ports(settings: StackSettings) -> list[tuple[str, int, str]]:
+    """(bind address, port, setting) of every host port the stack publishes (what validation checks)."""
+    return [(bind, port, setting) for _c, bind, port, setting in published(settings)]

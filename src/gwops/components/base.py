@@ -12,19 +12,60 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
 
+from gwops.pins import COMPONENTS as PINS
+from gwops.pins import compose_file
+
 if TYPE_CHECKING:
+    from gwops.docker import Docker
     from gwops.health import Health
-    from gwops.images import Images
     from gwops.project import Project
+    from gwops.proxy import Proxy
     from gwops.routecheck import RouteChecks
     from gwops.settings import StackSettings
-    from gwops.stack import Stack
 
 COMPONENTS_DIR = Path(__file__).parent
+
+
+class StackContext(Protocol):
+    """What a component may use of the stack it runs in (gwops.stack.Stack is one): a component
+    depends on this, never on the modules that drive it."""
+
+    project: Project
+    settings: StackSettings
+    project_name: str
+    docker: Docker
+    proxy: Proxy
+    registry: tuple[Component, ...]  # every component (gwops.components.REGISTRY)
+
+    @property
+    def url(self) -> str: ...
+    def say(self, message: str) -> None: ...
+
+
+class BuildContext(Protocol):
+    """What a component's image build context is made with (gwops.images.Images is one)."""
+
+    settings: StackSettings
+    cache: Path  # state/cache: downloads kept between builds
+    log: Path  # where downloads and builds write their output
+
+    def say(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImageChoice:
+    service: str  # the component: postgres, redis, gateway, proxy, ...
+    image: str
+    kind: str  # "local" or "official"
+    how: str  # "present", "pulled", "built"
+
+    def line(self) -> str:
+        """What `up` and `swarm deploy` say of the choice."""
+        return f"{self.service}: {self.kind} image {self.image} ({self.how})"
 
 
 @dataclass(frozen=True)
@@ -32,7 +73,7 @@ class GateContext:
     """What a component's gate may use during `up`: the stack, the health checker, the active
     gateway slot and the checks the gateway's gate makes."""
 
-    stack: Stack
+    stack: StackContext
     health: Health
     active: str
     master_key: str
@@ -47,6 +88,7 @@ class FilesContext:
     settings: StackSettings
     project_name: str
     env: dict[str, str]  # `.env`
+    registry: tuple[Component, ...]  # every component (gwops.components.REGISTRY)
 
     def dir(self, component: str) -> Path:
         return self.project.state_dir / component
@@ -67,8 +109,6 @@ class MetricsTarget:
 @dataclass(frozen=True)
 class Component:
     name: str  # its key everywhere: `images.<name>` in stack.yaml, `bin/ops images build <name>`
-    official: str  # the official image, pinned (the default of `images.<name>.official`)
-    local: str | None  # the tag of the drop-in image built offline from `image/` (None: none can be)
     package: str  # its module (`__name__`): its folder holds compose.yml.j2 and image/
     description: str = ""
     # the compose services it runs, given the active gateway slot: the first are the ones `status`
@@ -83,7 +123,7 @@ class Component:
     # its files under state/<name>/ (configs, rules, secrets), written before it starts: returns
     # True when one changed. `apply` then makes a running container take them (None: restart it)
     files: Callable[[FilesContext], bool] | None = None
-    apply: Callable[[Stack], None] | None = None
+    apply: Callable[[StackContext], None] | None = None
     # the application-level gate of `up`, after the container's own healthcheck passed
     gate: Callable[[GateContext, str], None] | None = None
     # a reason the container's healthcheck output proves it will never heal (fail at once)
@@ -93,10 +133,10 @@ class Component:
     # one whole `interval` after the start (it has no `start_interval`)
     ready_path: str | None = None
     # extra facts on its `status` row (e.g. postgres: does the password in `.env` log in)
-    status_row: Callable[[Stack, dict[str, Any]], None] | None = None
+    status_row: Callable[[StackContext, dict[str, Any]], None] | None = None
     # the image's build arguments beyond BASE_IMAGE, and a build context other than image/
     build_args: Callable[[StackSettings], dict[str, str]] = lambda _s: {}
-    build_context: Callable[[Images], Path] | None = None
+    build_context: Callable[[BuildContext], Path] | None = None
     metrics: MetricsTarget | None = None
     # the host ports it publishes: (bind address, port, the setting that sets it)
     ports: Callable[[StackSettings], list[tuple[str, int, str]]] | None = None
@@ -105,7 +145,7 @@ class Component:
     follow_versions: Callable[[Project, list[Path]], bool] | None = None
     # before a reload stops the drained old gateway slot (its compose service): waits until the
     # component has seen it one last time (Prometheus: one more scrape); returns a warning or None
-    last_look: Callable[[Stack, str], str | None] | None = None
+    last_look: Callable[[StackContext, str], str | None] | None = None
     # False: only its local build runs (the official image lacks what the stack adds to it, as
     # OptiLLM's lacks the guard); it is never pulled
     pull: bool = True
@@ -119,6 +159,16 @@ class Component:
             return None
         bind, port, _setting = published[0]
         return f"{gateway_url(bind, port)}{self.ready_path}"
+
+    @property
+    def official(self) -> str:
+        """The official image, pinned (its registry line, gwops.pins: the default of `images.<name>.official`)."""
+        return PINS[self.name].official
+
+    @property
+    def local(self) -> str | None:
+        """The tag of the drop-in image built offline from `image/` (None: none can be)."""
+        return PINS[self.name].local
 
     @property
     def service(self) -> str:
@@ -136,7 +186,14 @@ class Component:
     @property
     def compose_file(self) -> str:
         """Its generated compose fragment, relative to the project (listed in COMPOSE_FILE)."""
-        return f"compose.d/{self.name}.yml"
+        return compose_file(self.name)
+
+    def image_absent(self, settings: StackSettings, docker: Docker) -> bool:
+        """A component with no offline build whose official image is not on this host (Grafana):
+        `up` runs the stack without it, so neither its missing container, its scrape job without a
+        target nor its port is a fault."""
+        pin = getattr(settings.images, self.name)
+        return not pin.local and not docker.image_exists(pin.official)
 
     def service_names(self, active: str) -> list[str]:
         shown, others = self.services(active) if self.services else ([self.service], [])

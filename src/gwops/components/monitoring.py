@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 from gwops.errors import OpsError
 
 if TYPE_CHECKING:
-    from gwops.components.base import FilesContext
+    from gwops.components.base import FilesContext, StackContext
     from gwops.settings import StackSettings
-    from gwops.stack import Stack
 
 
 def enabled(settings: StackSettings) -> bool:
@@ -22,7 +21,7 @@ def host(bind: str) -> str:
     return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
 
 
-def reload_config(stack: Stack, service: str, port: int, check: list[str]) -> None:
+def reload_config(stack: StackContext, service: str, port: int, check: list[str]) -> None:
     """New files into a running Prometheus or Alertmanager without a restart: `check` (promtool,
     amtool) inside the container first (a bad file leaves the running config in place), then
     its reload endpoint."""

@@ -16,7 +16,7 @@ from gwops import constants as C
 from gwops.errors import OpsError
 
 if TYPE_CHECKING:
-    from gwops.images import Images
+    from gwops.components.base import BuildContext
 
 PLATFORM = [
     "--only-binary=:all:",
@@ -35,7 +35,7 @@ PLATFORM = [
 ]
 
 
-def pip_download(images: Images, dest: Path, args: list[list[str]], what: str) -> Path:
+def pip_download(images: BuildContext, dest: Path, args: list[list[str]], what: str) -> Path:
     """`pip download -d dest` with each of `args` on the host, once: a stamp marks `dest` complete."""
     stamp = dest / ".complete"
     if stamp.exists():
@@ -57,7 +57,7 @@ def pip_download(images: Images, dest: Path, args: list[list[str]], what: str) -
 
 
 def download(
-    images: Images, name: str, reqs: Path, specs: list[str], no_deps: tuple[str, ...] = (), what: str = ""
+    images: BuildContext, name: str, reqs: Path, specs: list[str], no_deps: tuple[str, ...] = (), what: str = ""
 ) -> Path:
     """Wheels for `specs` and the requirements file `reqs` (with their dependencies), and for
     `no_deps` (without), in state/cache/wheels/<name>-<hash>/; downloaded once."""
@@ -66,7 +66,7 @@ def download(
     return pip_download(images, images.cache / "wheels" / f"{name}-{key}", args, f"the {what or name} wheels")
 
 
-def context(images: Images, name: str, image_dir: Path, found: Path) -> Path:
+def context(images: BuildContext, name: str, image_dir: Path, found: Path) -> Path:
     """image/ plus the wheels (./wheels), hard-linked into a build folder under state/cache/."""
     ctx = images.cache / "build" / name
     shutil.rmtree(ctx, ignore_errors=True)
@@ -80,7 +80,7 @@ def context(images: Images, name: str, image_dir: Path, found: Path) -> Path:
     return ctx
 
 
-def npm_ci(images: Images, name: str, package_dir: Path, what: str) -> Path:
+def npm_ci(images: BuildContext, name: str, package_dir: Path, what: str) -> Path:
     """`npm ci` of `package_dir`'s package.json and package-lock.json on the host, once per lock
     (install scripts off: nothing is fetched but the locked packages); returns its node_modules."""
     lock = (package_dir / "package-lock.json").read_bytes()

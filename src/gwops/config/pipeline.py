@@ -49,9 +49,11 @@ def compile_sources(
     env: dict[str, str] | None = None,
     settings: Any = None,
     stack_file: Path | None = None,
+    published: list[tuple[str, int, str]] | None = None,
 ) -> Compiled:
     """Compile `config_dir`'s providers and mappings. Raises ConfigError with every problem.
-    With the stack's `settings` (and its file, for lines), ports are checked against the stack's."""
+    With the host ports the stack publishes (`published`, set in `stack_file`: lines), the
+    providers on this host are checked against them, and they against each other."""
     pdisplay = f"{C.CONFIG_DIR}/{C.PROVIDERS_FILE}"
     mdisplay = f"{C.CONFIG_DIR}/{C.MAPPINGS_FILE}"
     pdoc, pprob = _source(config_dir / C.PROVIDERS_FILE, pdisplay)
@@ -76,8 +78,8 @@ def compile_sources(
         )
 
     catalog, problems = consistency.check(pdoc, mdoc, providers, mappings, naming, env)
-    if settings is not None:
-        problems += ports.collisions(settings, stack_file or config_dir / "stack.yaml", pdoc, providers)
+    if published is not None:
+        problems += ports.collisions(published, stack_file or config_dir / "stack.yaml", pdoc, providers)
     if problems:
         raise ConfigError(problems)
     notes += [r.note() for r in catalog.resolutions]

@@ -8,7 +8,6 @@ failed, far from the cause. Here both places are named, with file and line, befo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from gwops import constants as C
@@ -20,18 +19,6 @@ from gwops.yamlsrc import SourceDoc, load_file
 # a provider on one of these hosts is a server on this machine, sharing its ports with the stack
 HOST_NAMES = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"}
 STACK_DISPLAY = f"{C.CONFIG_DIR}/stack.yaml"
-
-
-def published(settings) -> list[tuple[Any, str, int, str]]:
-    """(component, bind address, port, setting) for every host port an enabled component publishes."""
-    from gwops.components import REGISTRY as COMPONENTS
-
-    return [
-        (c, bind, port, setting)
-        for c in COMPONENTS
-        if c.ports is not None and c.enabled(settings)
-        for bind, port, setting in c.ports(settings)
-    ]
 
 
 def _stack_doc(stack_file: Path) -> SourceDoc:
@@ -53,12 +40,16 @@ def local_port(url: str | None) -> int | None:
     return port or (443 if parts.scheme == "https" else 80)
 
 
-def collisions(settings, stack_file: Path, pdoc: SourceDoc, providers: ProvidersFile) -> list[Problem]:
+def collisions(
+    published: list[tuple[str, int, str]], stack_file: Path, pdoc: SourceDoc, providers: ProvidersFile
+) -> list[Problem]:
+    """`published`: (bind address, port, setting) of every host port the stack publishes
+    (gwops.components.published_ports: the compiler does not know the components)."""
     sdoc = _stack_doc(stack_file)
     problems: list[Problem] = []
     owner: dict[int, str] = {}  # a server on this host collides whatever the stack's bind address
     seen: dict[tuple[str, int], str] = {}
-    for _c, bind, port, setting in published(settings):
+    for bind, port, setting in published:
         if (bind, port) in seen:
             problems.append(
                 sdoc.problem(

@@ -11,7 +11,7 @@ from gwops.components.monitoring import enabled, reload_config, write_secret
 from gwops.fsutil import atomic_write
 
 if TYPE_CHECKING:
-    from gwops.stack import Stack
+    from gwops.components.base import StackContext
 
 SERVICE = "alertmanager"
 SMTP_PASSWORD = "secrets/alertmanager-smtp-password"  # under state/
@@ -43,7 +43,7 @@ def files(ctx: FilesContext) -> bool:
     return changed
 
 
-def apply(stack: Stack) -> None:
+def apply(stack: StackContext) -> None:
     """New receivers into the running Alertmanager (amtool first, then /-/reload)."""
     reload_config(
         stack,
@@ -55,8 +55,6 @@ def apply(stack: Stack) -> None:
 
 COMPONENT = Component(
     name=SERVICE,
-    official="prom/alertmanager:v0.25.0",
-    local="gwops/alertmanager:0.25.0",
     package=__name__,
     description="alert routing",
     core=False,

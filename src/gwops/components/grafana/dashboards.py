@@ -46,7 +46,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from gwops.components.grafana import DATASOURCE_UID
+from gwops.components.grafana.uid import DATASOURCE_UID
 
 TAGS = ["gwops"]
 DS = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)

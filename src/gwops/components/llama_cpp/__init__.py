@@ -15,7 +15,7 @@ from gwops.components.backends import enabled
 from gwops.components.base import Component
 
 if TYPE_CHECKING:
-    from gwops.images import Images
+    from gwops.components.base import BuildContext
     from gwops.settings import StackSettings
 
 SERVICE = "llama_cpp"
@@ -26,7 +26,7 @@ def build_args(settings: StackSettings) -> dict[str, str]:
     return {"LLAMA_SOURCE": SDIST}
 
 
-def build_context(images: Images) -> Path:
+def build_context(images: BuildContext) -> Path:
     """image/ plus llama.cpp's source, from the sdist the host downloads once."""
     cache = wheels.pip_download(
         images,
@@ -50,8 +50,6 @@ def build_context(images: Images) -> Path:
 
 COMPONENT = Component(
     name=SERVICE,
-    official="ghcr.io/ggml-org/llama.cpp:server-b6833",
-    local="gwops/llama_cpp:0.3.36",
     package=__name__,
     description="llama.cpp server (host network)",
     enabled=enabled(SERVICE),

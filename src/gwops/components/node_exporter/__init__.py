@@ -6,8 +6,6 @@ from gwops.components.monitoring import enabled
 
 COMPONENT = Component(
     name="node_exporter",
-    official="prom/node-exporter:v1.5.0",
-    local="gwops/node_exporter:1.5.0",
     package=__name__,
     description="host metrics and the toolkit's textfile metrics",
     core=False,

@@ -7,8 +7,6 @@ from gwops.components.base import Component
 
 COMPONENT = Component(
     name="ollama",
-    official="ollama/ollama:0.12.6",
-    local=None,
     package=__name__,
     description="Ollama (host network)",
     enabled=enabled("ollama"),

@@ -22,14 +22,14 @@ from gwops.components.base import Component, GateContext
 from gwops.config.ensembles import of_config
 from gwops.errors import OpsError
 from gwops.fsutil import atomic_write
+from gwops.pins import OPTILLM_VERSION as VERSION
 
 if TYPE_CHECKING:
-    from gwops.images import Images
+    from gwops.components.base import BuildContext
     from gwops.project import Project
     from gwops.settings import StackSettings
 
 SERVICE = "optillm"
-VERSION = "0.4.0"
 ENTRANCE_PORT = 4001  # the proxy's sidecar entrance (not published)
 ALLOW = "optillm/allow.json"  # under state/
 
@@ -89,7 +89,7 @@ def build_args(settings: StackSettings) -> dict[str, str]:
     return {"OPTILLM_VERSION": VERSION}
 
 
-def build_context(images: Images) -> Path:
+def build_context(images: BuildContext) -> Path:
     found = wheels.download(
         images,
         SERVICE,
@@ -105,8 +105,6 @@ COMPONENT = Component(
     name=SERVICE,
     # OptiLLM's own proxy-only image, for reference: it lacks the guard (image/gwops_optillm.py),
     # so only the local build runs (`pull=False`)
-    official=f"ghcr.io/codelion/optillm:{VERSION}-proxy",
-    local=f"gwops/optillm:{VERSION}",
     package=__name__,
     description="OptiLLM sidecar (ensembles)",
     core=False,

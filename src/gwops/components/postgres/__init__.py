@@ -11,8 +11,8 @@ from gwops.errors import PG_AUTH_FAILED, PostgresAuthError
 from gwops.poll import Timeout, poll
 
 if TYPE_CHECKING:
+    from gwops.components.base import StackContext
     from gwops.health import Health
-    from gwops.stack import Stack
 
 SERVICE = "postgres"
 VOLUME = "postgres-data"  # its data volume (docker-compose.yml)
@@ -79,7 +79,7 @@ def gate(ctx: GateContext, service: str) -> None:
         ) from None
 
 
-def status_row(stack: Stack, row: dict[str, Any]) -> None:
+def status_row(stack: StackContext, row: dict[str, Any]) -> None:
     """A running Postgres that refuses the password in `.env` is a problem of its row, with the
     reason and the next step (the container healthcheck alone says only `starting`/`unhealthy`)."""
     if row["state"] != "running":
@@ -96,8 +96,6 @@ COMPONENT = Component(
     name=SERVICE,
     # data directories do not cross major versions: the local build is Debian bookworm's 15,
     # so the official pin is 15 as well
-    official="postgres:15.14-bookworm",
-    local="gwops/postgres:15",
     package=__name__,
     description="database: keys, teams, spend",
     gate=gate,

@@ -5,8 +5,6 @@ from gwops.components.monitoring import enabled
 
 COMPONENT = Component(
     name="postgres_exporter",
-    official="quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
-    local="gwops/postgres_exporter:0.11.1",
     package=__name__,
     description="Postgres metrics",
     core=False,

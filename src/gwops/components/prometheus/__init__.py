@@ -11,15 +11,15 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from gwops import components
 from gwops.components.base import Component, FilesContext, MetricsTarget
 from gwops.components.monitoring import duration, enabled, host, reload_config, write_secret
+from gwops.constants import SLOTS
 from gwops.fsutil import atomic_write
 from gwops.poll import Timeout, poll
 
 if TYPE_CHECKING:
+    from gwops.components.base import StackContext
     from gwops.settings import StackSettings
-    from gwops.stack import Stack
 
 SERVICE = "prometheus"
 KEY_FILE = "secrets/gateway-metrics.key"  # under state/: the gateway key Prometheus scrapes with
@@ -30,10 +30,10 @@ def targets(ctx: FilesContext) -> list[dict[str, object]]:
     """A scrape job per component with a metrics target, over all its compose services (both
     gateway slots: the idle one resolves to no address, so it has no target)."""
     out = []
-    for c in components.REGISTRY:
+    for c in ctx.registry:
         if c.metrics is None or not c.enabled(ctx.settings):
             continue
-        names = c.service_names(components.gateway.SLOTS[0])
+        names = c.service_names(SLOTS[0])
         out.append(
             {
                 "job": c.metrics.job,
@@ -59,7 +59,7 @@ def files(ctx: FilesContext) -> bool:
             scrape_interval=interval,
             targets=targets(ctx),
             gateway_interval=f"{gateway_interval(ctx.settings)}s",
-            alertmanager=f"alertmanager:{components.get('alertmanager').metrics.port}",
+            alertmanager=f"alertmanager:{next(c for c in ctx.registry if c.name == 'alertmanager').metrics.port}",
         ),
     )  # type: ignore[union-attr]
     changed |= atomic_write(d / "rules/gwops.rules.yml", rules(ctx.settings))
@@ -89,14 +89,14 @@ def write_key(ctx: FilesContext) -> None:
     write_secret(ctx, KEY_FILE, ctx.env.get("LITELLM_MASTER_KEY", ""))
 
 
-def apply(stack: Stack) -> None:
+def apply(stack: StackContext) -> None:
     """New config or rules into the running Prometheus (promtool first, then /-/reload)."""
     reload_config(
         stack, COMPONENT.service, stack.settings.monitoring.prometheus_port, ["promtool", "check", "config", CONFIG]
     )
 
 
-def api(stack: Stack, path: str, timeout: float = 5) -> dict:
+def api(stack: StackContext, path: str, timeout: float = 5) -> dict:
     """A GET on Prometheus' HTTP API through its published port."""
     import json
 
@@ -109,7 +109,7 @@ def api(stack: Stack, path: str, timeout: float = 5) -> dict:
     return json.loads(text)
 
 
-def alerts(stack: Stack) -> list[dict[str, str]]:
+def alerts(stack: StackContext) -> list[dict[str, str]]:
     """The alerts Prometheus has pending or firing, newest first. Raises OSError when it does
     not answer."""
     found = api(stack, "/api/v1/alerts")["data"]["alerts"]
@@ -127,15 +127,13 @@ def alerts(stack: Stack) -> list[dict[str, str]]:
     return sorted(out, key=lambda a: a["since"], reverse=True)
 
 
-def down_targets(stack: Stack) -> list[str]:
+def down_targets(stack: StackContext) -> list[str]:
     """The scrape targets of the running components that are not up, as `job: url health error`
     (a job with no target at all is listed too). Raises OSError when Prometheus does not answer."""
     wanted = {
         c.metrics.job
-        for c in components.REGISTRY
-        if c.metrics is not None
-        and c.enabled(stack.settings)
-        and not components.image_absent(c, stack.settings, stack.docker)
+        for c in stack.registry
+        if c.metrics is not None and c.enabled(stack.settings) and not c.image_absent(stack.settings, stack.docker)
     }
     active = api(stack, "/api/v1/targets?state=active")["data"]["activeTargets"]
     by_job: dict[str, list[dict]] = {}
@@ -153,7 +151,7 @@ def down_targets(stack: Stack) -> list[str]:
     return out
 
 
-def uptime(stack: Stack) -> float:
+def uptime(stack: StackContext) -> float:
     """Seconds since the Prometheus container started (0 when unknown)."""
     import datetime as dt
 
@@ -178,7 +176,7 @@ def gateway_interval(settings: StackSettings) -> int:
 COUNTED_AFTER = 1.0
 
 
-def last_look(stack: Stack, service: str) -> str | None:
+def last_look(stack: StackContext, service: str) -> str | None:
     """Before a reload stops the old slot (`service`, drained): wait until Prometheus scraped each
     of its containers once more, so the requests they answered since their last scrape are
     counted (their counters go with them). At most one scrape interval and a few seconds; a
@@ -221,7 +219,7 @@ def epoch(stamp: str) -> float:
     return at.timestamp()
 
 
-def status_row(stack: Stack, row: dict) -> None:
+def status_row(stack: StackContext, row: dict) -> None:
     """A running Prometheus whose targets are down names them (a target not yet scraped is
     `unknown`, not down)."""
     if row["state"] != "running":
@@ -240,8 +238,6 @@ def status_row(stack: Stack, row: dict) -> None:
 
 COMPONENT = Component(
     name=SERVICE,
-    official="prom/prometheus:v2.42.0",
-    local="gwops/prometheus:2.42.0",
     package=__name__,
     description="metrics and alert rules",
     core=False,

@@ -4,13 +4,10 @@ at run time (runtime API: gwops.proxy) and spreads requests over each slot's rep
 from __future__ import annotations
 
 from gwops.components.base import Component, MetricsTarget
-
-SERVICE = "proxy"
+from gwops.proxy import SERVICE
 
 COMPONENT = Component(
     name=SERVICE,
-    official="haproxy:2.6.12",
-    local="gwops/haproxy:2.6",
     package=__name__,
     description="front proxy on the public port",
     metrics=MetricsTarget("proxy", 8405),  # HAProxy's built-in exporter (frontend `health`)

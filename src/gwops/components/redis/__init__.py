@@ -16,8 +16,6 @@ def gate(ctx: GateContext, service: str) -> None:
 
 COMPONENT = Component(
     name=SERVICE,
-    official="redis:7.0.15-bookworm",
-    local="gwops/redis:7",
     package=__name__,
     description="cache and router coordination",
     gate=gate,

@@ -5,8 +5,6 @@ from gwops.components.monitoring import enabled
 
 COMPONENT = Component(
     name="redis_exporter",
-    official="oliver006/redis_exporter:v1.45.0",
-    local="gwops/redis_exporter:1.45.0",
     package=__name__,
     description="Redis metrics",
     core=False,

@@ -7,8 +7,6 @@ from gwops.components.base import Component
 
 COMPONENT = Component(
     name="vllm",
-    official="vllm/vllm-openai:v0.11.0",
-    local=None,
     package=__name__,
     description="vLLM (host network, GPU)",
     enabled=enabled("vllm"),

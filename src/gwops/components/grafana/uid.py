@@ -1,0 +1,3 @@
+"""The provisioned Prometheus datasource's fixed uid: every dashboard query names it."""
+
+DATASOURCE_UID = "gwops-prometheus"
