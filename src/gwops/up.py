@@ -205,8 +205,8 @@ def run(stack: Stack, route_checks: bool = True) -> UpReport:
         files_changed = stack.write_files(env.values)
         if not serving or not (respec or slots.armed(stack.project, st.active)):
             slots.arm(stack.project, st.active, st.versions[st.active])
-        levels, gates = stack.start(
-            st, env.values["LITELLM_MASTER_KEY"], checks, model, found, choices, keep_active=respec
+        levels, gates = start(
+            stack, st, env.values["LITELLM_MASTER_KEY"], checks, model, found, choices, keep_active=respec
         )
         if not serving:
             st.went_live(st.active, version)
