@@ -30,7 +30,7 @@ def backups(tmp: str, container, pw: str):
     from gwops.backup.service import Backups
     from gwops.docker import Docker
     from gwops.project import Project
-    from gwops.settings import Backups as B
+    from gwops.settings import BackupSettings as B
     from gwops.settings import StackSettings
 
     project = Project(Path(tmp))

@@ -171,7 +171,7 @@ class Health:
                 check,
                 problem,
                 logs=self.docker.tail_logs(svc, 30),
-                hint=f"is the provider behind `{route}` running? `bin/ops backends` checks them; "
+                hint=f"is the provider behind `{route}` running? `bin/ops providers` checks them; "
                 f"`bin/ops routes explain {route}`; `required: false` on the provider lets "
                 "the stack serve without it; `--skip-route-checks` starts without this check",
             )

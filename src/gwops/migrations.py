@@ -28,7 +28,7 @@ from typing import Protocol
 from gwops.errors import MigrationError, OpsError
 
 
-class Docker(Protocol):
+class DockerExec(Protocol):
     """What the migrations need of gwops.docker.Docker (named here, not imported: this module
     stays outside the stack's import graph)."""
 
@@ -85,7 +85,7 @@ class MigrateResult:
         return f"database: up to date ({self.total} LiteLLM migrations recorded)"
 
 
-def bundled(docker: Docker, image: str, cache: Path) -> list[Migration]:
+def bundled(docker: DockerExec, image: str, cache: Path) -> list[Migration]:
     """The migrations `image` ships, in name order (= Prisma's order); cached by image ID."""
     image_id = docker.image_id(image) or image
     path = cache / "migrations" / f"{image_id.replace(':', '-')}.json"
@@ -166,7 +166,7 @@ def failure(output: str, ranges: list[tuple[int, int, Migration]]) -> MigrationE
 
 
 def apply(
-    docker: Docker, service: str, env: dict[str, str], migrations: list[Migration], timeout: float
+    docker: DockerExec, service: str, env: dict[str, str], migrations: list[Migration], timeout: float
 ) -> MigrateResult:
     """Apply the migrations the database has not recorded; returns their names."""
     t0 = time.monotonic()

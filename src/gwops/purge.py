@@ -24,7 +24,7 @@ BATCH = 5000
 MARK = "gwops-purged"
 
 
-class Docker(Protocol):
+class DockerExec(Protocol):
     """What the purge needs of gwops.docker.Docker."""
 
     def exec(self, service: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]: ...
@@ -80,7 +80,7 @@ BEGIN
 END $$;"""
 
 
-def _psql(docker: Docker, service: str, env: dict[str, str], sql: str) -> str:
+def _psql(docker: DockerExec, service: str, env: dict[str, str], sql: str) -> str:
     code, out = docker.exec(service, ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env)
     if code != 0:
         raise OpsError(
@@ -91,7 +91,7 @@ def _psql(docker: Docker, service: str, env: dict[str, str], sql: str) -> str:
 
 
 def purge(
-    docker: Docker,
+    docker: DockerExec,
     service: str,
     env: dict[str, str],
     days: int,

@@ -43,7 +43,7 @@ STARVED_SHARE = 0.75
 
 
 @dataclass(frozen=True)
-class Plan:
+class ReloadPlan:
     """A config version to run: its text, the routes to check, the provider keys it needs."""
 
     version: str
@@ -53,7 +53,7 @@ class Plan:
     optional: frozenset[str] = frozenset()  # routes whose providers are all optional
 
     @classmethod
-    def of(cls, compiled: Compiled, version: str) -> Plan:
+    def of(cls, compiled: Compiled, version: str) -> ReloadPlan:
         checks = compiled.route_checks()
         return cls(version, compiled.text, checks.names, sorted(compiled.catalog.env_needed), checks.optional)
 
@@ -61,7 +61,7 @@ class Plan:
         return RouteChecks(self.routes, self.optional)
 
     @classmethod
-    def from_version(cls, stack: Stack, version: str) -> Plan:
+    def from_version(cls, stack: Stack, version: str) -> ReloadPlan:
         path = store.version_path(stack.project, version)
         if not path.exists():
             raise OpsError(
@@ -116,8 +116,8 @@ class Reloader:
             return report
         choices = self.stack.images(build=False)
         if force:
-            return self.restart(Plan.of(compiled, new_version), choices, compiled, report)
-        return self.switch(Plan.of(compiled, new_version), choices, compiled)
+            return self.restart(ReloadPlan.of(compiled, new_version), choices, compiled, report)
+        return self.switch(ReloadPlan.of(compiled, new_version), choices, compiled)
 
     def rollback(self) -> ReloadReport:
         st = slots.load(self.stack.project)
@@ -126,14 +126,14 @@ class Reloader:
                 "there is no earlier live config version to go back to",
                 hint="`bin/ops config versions` lists generated versions",
             )
-        plan = Plan.from_version(self.stack, st.history[-1]["version"])
+        plan = ReloadPlan.from_version(self.stack, st.history[-1]["version"])
         self.say(f"rolling back to config version {plan.version} (live since {st.history[-1]['live_since']})")
         return self.switch(plan, self.stack.images(build=False), None)
 
     def switch_to(
         self, compiled: Compiled, choices: list[ImageChoice], version: str, route_checks: bool = True
     ) -> ReloadReport:
-        plan = Plan.of(compiled, version)
+        plan = ReloadPlan.of(compiled, version)
         return self.switch(plan if route_checks else replace(plan, routes=[]), choices, compiled)
 
     def diff(self, old_version: str | None, new_text: str) -> str:
@@ -147,7 +147,7 @@ class Reloader:
         )
 
     # -- the switch --------------------------------------------------------------------------------
-    def switch(self, plan: Plan, choices: list[ImageChoice], compiled: Compiled | None) -> ReloadReport:
+    def switch(self, plan: ReloadPlan, choices: list[ImageChoice], compiled: Compiled | None) -> ReloadReport:
         t0 = time.monotonic()
         st = slots.load(self.stack.project)
         old, new = st.active, st.idle
@@ -170,7 +170,7 @@ class Reloader:
             self.proxy.wait_drained(new, 30)
             self.docker.compose_rm([gateway.service(new)])
             slots.disarm(self.stack.project, new)
-            self._render(Plan.from_version(self.stack, st.version), choices, st, None)
+            self._render(ReloadPlan.from_version(self.stack, st.version), choices, st, None)
             metrics.record(
                 self.stack.project, "reload", {"gwops_reload_last_outcome": 2}, inc=("gwops_reload_rollbacks_total",)
             )
@@ -214,7 +214,9 @@ class Reloader:
         )
         return report
 
-    def restart(self, plan: Plan, choices: list[ImageChoice], compiled: Compiled, report: ReloadReport) -> ReloadReport:
+    def restart(
+        self, plan: ReloadPlan, choices: list[ImageChoice], compiled: Compiled, report: ReloadReport
+    ) -> ReloadReport:
         """--force: a plain restart of the active slot with the new config. Requests fail meanwhile."""
         t0 = time.monotonic()
         st = slots.load(self.stack.project)
@@ -237,7 +239,9 @@ class Reloader:
         return report
 
     # -- steps -----------------------------------------------------------------------------------
-    def _render(self, plan: Plan, choices: list[ImageChoice], st: slots.SlotState, compiled: Compiled | None) -> None:
+    def _render(
+        self, plan: ReloadPlan, choices: list[ImageChoice], st: slots.SlotState, compiled: Compiled | None
+    ) -> None:
         self.stack.render_plan(plan.provider_env, choices, st, compiled)
 
     def _standby_ready(self, svc: str, choices: list[ImageChoice]) -> bool:
@@ -250,7 +254,7 @@ class Reloader:
         return self.docker.up_to_date(svc, found, self.docker.compose_model(self.stack.compose_version), image)
 
     def _start_new(
-        self, plan: Plan, slot: str, st: slots.SlotState, choices: list[ImageChoice], checks: RouteChecks
+        self, plan: ReloadPlan, slot: str, st: slots.SlotState, choices: list[ImageChoice], checks: RouteChecks
     ) -> None:
         svc = gateway.service(slot)
         health = Health(self.docker, self.say, self.gw.ready_timeout)
@@ -283,7 +287,7 @@ class Reloader:
             self.docker.compose_rm([svc])
             slots.disarm(self.stack.project, slot)
             if st.version:
-                self._render(Plan.from_version(self.stack, st.version), choices, st, None)
+                self._render(ReloadPlan.from_version(self.stack, st.version), choices, st, None)
             metrics.record(
                 self.stack.project, "reload", {"gwops_reload_last_outcome": 1}, inc=("gwops_reload_failures_total",)
             )

@@ -8,7 +8,7 @@ from gwops.components.base import ImageChoice
 from gwops.constants import SLOTS
 from gwops.fsutil import atomic_write
 from gwops.project import Project
-from gwops.settings import Gateway, StackSettings
+from gwops.settings import GatewaySettings, StackSettings
 
 # compose overrides of earlier releases (the definitions moved into the components' fragments)
 OBSOLETE = ("compose.d/10-images.yml", "compose.d/20-gateway.yml")
@@ -46,7 +46,11 @@ def render_overrides(
 
 
 def proxy_config(
-    slots: tuple[str, ...], hosts: dict[str, str], gateway: Gateway, replicas: int, sidecar_entrance: int | None = None
+    slots: tuple[str, ...],
+    hosts: dict[str, str],
+    gateway: GatewaySettings,
+    replicas: int,
+    sidecar_entrance: int | None = None,
 ) -> str:
     """HAProxy's config: one backend per slot, over the gateway replicas `hosts[slot]` resolves to
     (`replicas`: how many there can be at once)."""
@@ -61,7 +65,7 @@ def proxy_config(
     )
 
 
-def render_proxy(project: Project, active: str, gateway: Gateway, sidecar_entrance: int | None = None) -> bool:
+def render_proxy(project: Project, active: str, gateway: GatewaySettings, sidecar_entrance: int | None = None) -> bool:
     """The proxy's config and slot map, as they should be after a restart of the proxy. True if
     the config itself changed (the slot map changes with every switch). `sidecar_entrance`: the
     port of the OptiLLM sidecar's way back to the gateway (None: no sidecar)."""

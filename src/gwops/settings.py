@@ -40,21 +40,21 @@ class ImagePin(Strict):
         return v
 
 
-class ImageChoices(Strict):
+class ImageChoiceSettings(Strict):
     prefer: Literal["auto", "local", "official"] = "auto"
     base: str = "gwops/debian:bookworm"
     litellm_version: str = LITELLM_VERSION
 
 
 # `images.<component>`: one pin per component of the registry, its defaults from the component
-Images = create_model(
+ImagesSettings = create_model(
     "Images",
-    __base__=ImageChoices,
+    __base__=ImageChoiceSettings,
     **{name: (ImagePin, ImagePin(official=p.official, local=p.local)) for name, p in PINS.items()},  # type: ignore[call-overload]
 )
 
 
-class Gateway(Strict):
+class GatewaySettings(Strict):
     bind: str = "127.0.0.1"
     port: int = Field(4000, ge=1, le=65535)
     ready_timeout: float = Field(120, gt=0, description="seconds to wait for the gateway to be ready")
@@ -109,7 +109,7 @@ class Gateway(Strict):
         return v
 
 
-class Database(Strict):
+class DatabaseSettings(Strict):
     """LiteLLM's database features: virtual keys, teams, budgets, spend (in Postgres). With the
     local image its engine is the WASM adapter (gateway image, prisma_adapter/), with the official
     one Prisma's native engine. Migrations are applied by `up` (gwops.migrations), never by a gateway."""
@@ -160,11 +160,11 @@ def connection_problem(settings: StackSettings) -> tuple[str, str] | None:
     )
 
 
-class Health(Strict):
+class HealthSettings(Strict):
     service_timeout: float = Field(120, gt=0, description="seconds a service may take to be healthy")
 
 
-class Backups(Strict):
+class BackupSettings(Strict):
     dir: str = Field("backups", description="backup directory; relative paths are under the project")
     schedule: str = Field("17 3 * * *", description="cron schedule of `bin/ops cron install`")
     timeout: float = Field(30, gt=0, description="seconds to wait for the database before failing")
@@ -189,7 +189,7 @@ def _cron(v: str | None) -> str | None:
     return v
 
 
-class Probe(Strict):
+class ProbeSettings(Strict):
     schedule: str | None = Field(
         None, description="cron schedule of `bin/ops probe` (installed by `bin/ops cron install`); none: not scheduled"
     )
@@ -200,7 +200,7 @@ class Probe(Strict):
         return _cron(v)
 
 
-class Receiver(Strict):
+class ReceiverSettings(Strict):
     """Where alerts go: webhooks (e.g. a chat or paging integration) and e-mail addresses."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
@@ -208,7 +208,7 @@ class Receiver(Strict):
     emails: list[str] = Field(default_factory=list, description="addresses that receive every alert (needs `smtp`)")
 
 
-class Smtp(Strict):
+class SmtpSettings(Strict):
     smarthost: str = Field(description="host:port of the mail relay")
     sender: str = Field(description="From: address")
     username: str | None = None
@@ -216,7 +216,7 @@ class Smtp(Strict):
     require_tls: bool = True
 
 
-class Thresholds(Strict):
+class ThresholdSettings(Strict):
     error_ratio: float = Field(0.05, gt=0, le=1, description="share of failed gateway requests over 5 min")
     latency_p95_seconds: float = Field(30, gt=0, description="gateway request latency, 95th percentile over 5 min")
     disk_free_ratio: float = Field(0.10, gt=0, lt=1, description="free share of a filesystem")
@@ -229,7 +229,7 @@ class Thresholds(Strict):
     )
 
 
-class Monitoring(Strict):
+class MonitoringSettings(Strict):
     enabled: bool = Field(True, description="Prometheus, Alertmanager and the exporters, started by `up`")
     bind: str = "127.0.0.1"
     prometheus_port: int = Field(9090, ge=1, le=65535)
@@ -238,37 +238,37 @@ class Monitoring(Strict):
     scrape_interval: int = Field(15, ge=1, le=300, description="seconds between scrapes (and rule evaluations)")
     retention_time: str = Field("15d", pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")
     retention_size: str = Field("2GB", pattern=r"^[0-9]+(B|KB|MB|GB|TB|PB|EB)$")
-    thresholds: Thresholds = Thresholds()
+    thresholds: ThresholdSettings = ThresholdSettings()
     group_wait_seconds: int = Field(
         30, ge=0, description="Alertmanager waits this long to group a new alert's first notification"
     )
     group_interval_seconds: int = Field(
         300, ge=1, description="Alertmanager notifies changes of a group (new or resolved alerts) at most this often"
     )
-    receivers: list[Receiver] = Field(default_factory=list)
-    smtp: Smtp | None = None
+    receivers: list[ReceiverSettings] = Field(default_factory=list)
+    smtp: SmtpSettings | None = None
 
-    _bind = field_validator("bind")(Gateway._bind.__func__)  # type: ignore[attr-defined]
+    _bind = field_validator("bind")(GatewaySettings._bind.__func__)  # type: ignore[attr-defined]
 
 
-class OptiLLM(Strict):
+class OptiLLMSettings(Strict):
     """The OptiLLM sidecar that runs the ensembles of config/model-mappings.yaml (`ensembles:`)."""
 
     enabled: bool = Field(False, description="run the OptiLLM sidecar (needed by `ensembles:`)")
     bind: str = "127.0.0.1"
     port: int = Field(4020, ge=1, le=65535, description="host port of the sidecar (its own client key)")
 
-    _bind = field_validator("bind")(Gateway._bind.__func__)  # type: ignore[attr-defined]
+    _bind = field_validator("bind")(GatewaySettings._bind.__func__)  # type: ignore[attr-defined]
 
 
 HOST_GATEWAY = "host-gateway"  # the address containers reach the host at (host.docker.internal)
 
 
 def _backend_bind(v: str) -> str:
-    return v if v == HOST_GATEWAY else Gateway._bind.__func__(Gateway, v)  # type: ignore[attr-defined]
+    return v if v == HOST_GATEWAY else GatewaySettings._bind.__func__(GatewaySettings, v)  # type: ignore[attr-defined]
 
 
-class Backend(Strict):
+class ModelServerSettings(Strict):
     """A model server run by the stack on the host network (README, Model servers run by the
     stack). It listens on `bind`: by default the address the gateway reaches the host at
     (host.docker.internal: Docker's bridge gateway), which is neither loopback, where the
@@ -285,14 +285,14 @@ class Backend(Strict):
     _bind = field_validator("bind")(lambda cls, v: _backend_bind(v))
 
 
-class LlamaCpp(Backend):
+class LlamaCppSettings(ModelServerSettings):
     port: int = Field(8080, ge=1, le=65535)
     model: str | None = Field(None, description="the GGUF file on the host (mounted read-only)")
     ctx_size: int = Field(4096, ge=64)
     embeddings: bool = Field(False, description="serve /v1/embeddings (`--embeddings`)")
 
     @model_validator(mode="after")
-    def _model(self) -> LlamaCpp:
+    def _model(self) -> LlamaCppSettings:
         if self.enabled and not self.model:
             raise ValueError("`model:` (a GGUF file on the host) is needed when llama_cpp is enabled")
         if self.model and not self.model.startswith("/"):
@@ -300,31 +300,31 @@ class LlamaCpp(Backend):
         return self
 
 
-class Ollama(Backend):
+class OllamaSettings(ModelServerSettings):
     port: int = Field(11434, ge=1, le=65535)
     models_dir: str = Field("/srv/ollama", description="the host folder Ollama keeps its models in")
 
 
-class Vllm(Backend):
+class VllmSettings(ModelServerSettings):
     port: int = Field(8001, ge=1, le=65535)
     model: str | None = Field(None, description="a Hugging Face model id or a path under `models_dir`")
     models_dir: str = Field("/srv/huggingface", description="the host folder of the Hugging Face cache (read-only)")
     gpu: str | None = "all"
 
     @model_validator(mode="after")
-    def _model(self) -> Vllm:
+    def _model(self) -> VllmSettings:
         if self.enabled and not self.model:
             raise ValueError("`model:` is needed when vllm is enabled")
         return self
 
 
-class Backends(Strict):
-    llama_cpp: LlamaCpp = LlamaCpp()
-    ollama: Ollama = Ollama()
-    vllm: Vllm = Vllm()
+class ModelServersSettings(Strict):
+    llama_cpp: LlamaCppSettings = LlamaCppSettings()
+    ollama: OllamaSettings = OllamaSettings()
+    vllm: VllmSettings = VllmSettings()
 
 
-class Swarm(Strict):
+class SwarmSettings(Strict):
     """`bin/ops swarm deploy`: the same stack on Docker Swarm (see README, Docker Swarm)."""
 
     state_label: str = Field(
@@ -345,16 +345,16 @@ class StackSettings(Strict):
     # None: derived from the checkout and kept in `.env` (see gwops.projectname.resolve)
     project_name: str | None = Field(None, description="Compose project name; default: derived from the checkout")
     naming: Literal["kebab-case", "any"] = "kebab-case"
-    images: Images = Images()  # type: ignore[valid-type]
-    gateway: Gateway = Gateway()
-    database: Database = Database()
-    health: Health = Health()
-    backups: Backups = Backups()
-    probe: Probe = Probe()
-    monitoring: Monitoring = Monitoring()
-    optillm: OptiLLM = OptiLLM()
-    backends: Backends = Backends()
-    swarm: Swarm = Swarm()
+    images: ImagesSettings = ImagesSettings()  # type: ignore[valid-type]
+    gateway: GatewaySettings = GatewaySettings()
+    database: DatabaseSettings = DatabaseSettings()
+    health: HealthSettings = HealthSettings()
+    backups: BackupSettings = BackupSettings()
+    probe: ProbeSettings = ProbeSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    optillm: OptiLLMSettings = OptiLLMSettings()
+    backends: ModelServersSettings = ModelServersSettings()
+    swarm: SwarmSettings = SwarmSettings()
 
     @field_validator("project_name")
     @classmethod

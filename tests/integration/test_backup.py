@@ -18,7 +18,7 @@ from gwops.backup.verify import load_dump, wait_ready
 from gwops.docker import Docker
 from gwops.errors import BackupError, LockedError, PostgresAuthError
 from gwops.project import Project
-from gwops.settings import Backups as BackupSettings
+from gwops.settings import BackupSettings as BackupSettings
 from gwops.settings import StackSettings
 from tests import pgseed
 from tests.conftest import unique

@@ -161,4 +161,4 @@ def test_up_refuses_invalid_config_and_reports_failed_route(copy):
     degraded = ops(root, env, "up")
     assert degraded.returncode == 0 and "degraded route `dead-model`" in degraded.stderr, degraded.stderr
     st = ops(root, env, "status")
-    assert st.returncode == 1 and "degraded route `dead-model`" in st.stdout and "bin/ops backends" in st.stdout
+    assert st.returncode == 1 and "degraded route `dead-model`" in st.stdout and "bin/ops providers" in st.stdout

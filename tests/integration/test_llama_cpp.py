@@ -91,7 +91,7 @@ def test_llama_cpp_backend_serves_through_the_gateway(tmp_path, background_image
             r = client.post("/v1/embeddings", json={"model": "tiny", "input": "hello"})
             assert r.status_code == 200 and len(r.json()["data"][0]["embedding"]) == 64, r.text[:300]
 
-        b = ops(root, env, "backends", "--json")
+        b = ops(root, env, "providers", "--json")
         found = {x["provider"]: x for x in json.loads(b.stdout)}
         assert found["cpp"]["state"] == "up" and found["cpp"]["gateway"]["ok"], found
 

@@ -15,7 +15,7 @@ from gwops.config.pipeline import compile_sources
 from gwops.errors import ConfigError
 from gwops.project import Project
 from gwops.render import render_proxy
-from gwops.settings import Gateway, StackSettings
+from gwops.settings import GatewaySettings, StackSettings
 
 pytestmark = pytest.mark.unit
 
@@ -225,12 +225,12 @@ def test_fragments_with_the_sidecar_on(tmp_path):
     off = yaml.safe_load(proxy.COMPONENT.render_fragment(StackSettings(), "gwops/haproxy:2.6"))["services"]["proxy"]
     assert "LITELLM_MASTER_KEY" in on["environment"] and "environment" not in off
     project = Project(tmp_path)
-    render_proxy(project, "blue", Gateway(), optillm.ENTRANCE_PORT)
+    render_proxy(project, "blue", GatewaySettings(), optillm.ENTRANCE_PORT)
     cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
     assert (
         "bind :4001" in cfg and "json_query('$.model') -m beg opt-" in cfg and '"Bearer ${LITELLM_MASTER_KEY}"' in cfg
     )
-    render_proxy(project, "blue", Gateway())
+    render_proxy(project, "blue", GatewaySettings())
     assert "optillm_entrance" not in (tmp_path / "state/proxy/haproxy.cfg").read_text()
 
 

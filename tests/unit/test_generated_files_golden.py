@@ -15,7 +15,7 @@ from gwops import components
 from gwops.components.base import FilesContext
 from gwops.project import Project
 from gwops.render import render_proxy
-from gwops.settings import Gateway, Monitoring, Receiver, Smtp, StackSettings
+from gwops.settings import GatewaySettings, MonitoringSettings, ReceiverSettings, SmtpSettings, StackSettings
 from gwops.swarm import stackfile
 
 pytestmark = pytest.mark.unit
@@ -25,11 +25,11 @@ ENV = {"LITELLM_MASTER_KEY": "sk-golden-master-key", "SMTP_PASSWORD": "golden-sm
 CASES = {
     "default": StackSettings(),
     "alerts": StackSettings(
-        gateway=Gateway(replicas=3, max_inflight=32),
-        monitoring=Monitoring(
+        gateway=GatewaySettings(replicas=3, max_inflight=32),
+        monitoring=MonitoringSettings(
             scrape_interval=5,
-            receivers=[Receiver(name="ops", webhooks=["https://hooks.example/x"], emails=["ops@example.org"])],
-            smtp=Smtp(
+            receivers=[ReceiverSettings(name="ops", webhooks=["https://hooks.example/x"], emails=["ops@example.org"])],
+            smtp=SmtpSettings(
                 smarthost="mail.example.org:587", sender="gw@example.org", username="gw", password_env="SMTP_PASSWORD"
             ),
         ),

@@ -10,7 +10,7 @@ from gwops.components.base import ImageChoice
 from gwops.errors import ConfigError
 from gwops.project import Project
 from gwops.render import render_overrides
-from gwops.settings import Gateway, StackSettings
+from gwops.settings import GatewaySettings, StackSettings
 from gwops.up import levels_of
 from tests.conftest import free_port
 
@@ -59,7 +59,7 @@ def render_all(project, database=True, **gateway):
         else ImageChoice(c.name, c.official, "official", "present")
         for c in components.REGISTRY
     ]
-    settings = StackSettings(gateway=Gateway(**gateway))
+    settings = StackSettings(gateway=GatewaySettings(**gateway))
     return render_overrides(
         project,
         choices=choices,
@@ -126,13 +126,13 @@ def test_proxy_config_does_not_change_with_the_active_slot(tmp_path):
     from gwops.render import render_proxy
 
     project = Project(tmp_path)
-    assert render_proxy(project, "blue", Gateway()) is True
-    assert render_proxy(project, "green", Gateway()) is False
+    assert render_proxy(project, "blue", GatewaySettings()) is True
+    assert render_proxy(project, "green", GatewaySettings()) is False
     assert (tmp_path / "state/proxy/slot.map").read_text() == "active slot_green\n"
     cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
     assert "option http-server-close" in cfg and "timeout server 630s" in cfg
-    assert render_proxy(project, "green", Gateway(drain_timeout=900)) is True
-    assert render_proxy(project, "green", Gateway(drain_timeout=900, replicas=3)) is True  # replicas are in it
+    assert render_proxy(project, "green", GatewaySettings(drain_timeout=900)) is True
+    assert render_proxy(project, "green", GatewaySettings(drain_timeout=900, replicas=3)) is True  # replicas are in it
 
 
 def test_proxy_takes_a_dead_replica_out_fast_and_retries_only_failed_connections(tmp_path):
@@ -141,7 +141,7 @@ def test_proxy_takes_a_dead_replica_out_fast_and_retries_only_failed_connections
     HAProxy's retry-on stays at its default (connection failures only: nothing is sent twice)."""
     from gwops.render import render_proxy
 
-    render_proxy(Project(tmp_path), "blue", Gateway(replicas=3, max_inflight=50))
+    render_proxy(Project(tmp_path), "blue", GatewaySettings(replicas=3, max_inflight=50))
     cfg = (tmp_path / "state/proxy/haproxy.cfg").read_text()
     for slot in ("blue", "green"):
         assert (

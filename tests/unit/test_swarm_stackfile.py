@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gwops.settings import Gateway, Monitoring, StackSettings, Swarm
+from gwops.settings import GatewaySettings, MonitoringSettings, StackSettings, SwarmSettings
 from gwops.swarm import stackfile
 
 pytestmark = pytest.mark.unit
@@ -24,7 +24,9 @@ ENV = {
 
 def render(tmp_path: Path, database: bool = False, monitoring: bool = True, **gateway: object) -> str:
     settings = StackSettings(
-        gateway=Gateway(**gateway), swarm=Swarm(update_monitor=5), monitoring=Monitoring(enabled=monitoring)
+        gateway=GatewaySettings(**gateway),
+        swarm=SwarmSettings(update_monitor=5),
+        monitoring=MonitoringSettings(enabled=monitoring),
     )
     for name, text in stackfile.config_files(settings, "gw").items():
         (tmp_path / name).write_text(text)

@@ -23,7 +23,7 @@ class Policy:
 
 
 @dataclass
-class Plan:
+class PrunePlan:
     keep: dict[str, list[str]] = field(default_factory=dict)  # id -> reasons
     delete: list[str] = field(default_factory=list)
 
@@ -35,8 +35,8 @@ def _when(m: Manifest) -> dt.datetime:
         return dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
-def plan(manifests: list[Manifest], policy: Policy) -> Plan:
-    result = Plan()
+def plan(manifests: list[Manifest], policy: Policy) -> PrunePlan:
+    result = PrunePlan()
     verified = sorted((m for m in manifests if m.verified), key=lambda m: m.seq, reverse=True)
 
     def keep(m: Manifest, why: str) -> None:

@@ -51,7 +51,7 @@ def print_degraded(app: App, degraded: dict[str, str]) -> None:
     for route, why in sorted(degraded.items()):
         app.err.print(
             f"degraded route `{route}`: its provider did not answer ({why[:160]}); the other routes "
-            f"serve. `bin/ops backends` checks the providers",
+            f"serve. `bin/ops providers` checks the providers",
             markup=False,
         )
 
@@ -122,7 +122,7 @@ def status(app: App, as_json: bool) -> int:
     for route, why in sorted((gw.get("degraded_routes") or {}).items()):
         app.out.print(
             f"degraded route `{route}` (checked {gw['routes_checked_at']}): {why[:160]}\n"
-            "  next: `bin/ops backends` checks its provider; `bin/ops reload` checks the routes again",
+            "  next: `bin/ops providers` checks its provider; `bin/ops reload` checks the routes again",
             markup=False,
         )
     if st.get("alerts"):

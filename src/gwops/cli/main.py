@@ -29,12 +29,12 @@ def cli(ctx: click.Context) -> None:
 
 def _register() -> None:
     from gwops.cli import (
-        cmd_backends,
         cmd_backup,
         cmd_config,
         cmd_images,
         cmd_keys,
         cmd_probe,
+        cmd_providers,
         cmd_reload,
         cmd_stack,
         cmd_swarm,
@@ -47,7 +47,7 @@ def _register() -> None:
         cmd_images,
         cmd_backup,
         cmd_keys,
-        cmd_backends,
+        cmd_providers,
         cmd_probe,
         cmd_swarm,
     ):

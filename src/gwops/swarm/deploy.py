@@ -37,7 +37,7 @@ ROLLED_BACK = ("rollback_started", "rollback_completed")
 
 
 @dataclass
-class Outcome:
+class DeployOutcome:
     version: str  # the config version the gateway runs now
     updated: bool  # the gateway was replaced (a rolling update ran)
     seconds: float
@@ -169,7 +169,7 @@ class SwarmStack:
         atomic_write(path, stackfile.render(inp, store.version_path(self.project, version), self.dir))
         return path
 
-    def deploy(self) -> Outcome:
+    def deploy(self) -> DeployOutcome:
         t0 = time.monotonic()
         with self.stack.lock("deploy the stack to swarm"):
             self.check_manager()
@@ -205,7 +205,7 @@ class SwarmStack:
             self.check_routes(env["LITELLM_MASTER_KEY"], compiled.route_checks(), version, updated)
             self.prune()
             atomic_write(self.dir / "deployed.json", json.dumps({"version": version}) + "\n")
-        return Outcome(version, updated, time.monotonic() - t0, self.stack.url)
+        return DeployOutcome(version, updated, time.monotonic() - t0, self.stack.url)
 
     def migrate(self, stack_file: Path, gateway_image: str, env: dict[str, str]) -> None:
         """LiteLLM's migrations the gateway image ships, applied through the Postgres task on this

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gwops.components import wheels
-from gwops.components.backends import enabled
 from gwops.components.base import Component
+from gwops.components.model_servers import enabled
 
 if TYPE_CHECKING:
     from gwops.components.base import BuildContext

@@ -2,8 +2,8 @@
 `models_dir`. No offline build: the official image must be on the host (`docker pull`, or
 `bin/ops images load`); without it `up` says so in one line and runs the rest."""
 
-from gwops.components.backends import enabled
 from gwops.components.base import Component
+from gwops.components.model_servers import enabled
 
 COMPONENT = Component(
     name="ollama",

@@ -2,8 +2,8 @@
 on the host's GPUs, reading models from the Hugging Face cache in `models_dir` (offline). No
 offline build: the official image must be on the host; without it `up` says so in one line."""
 
-from gwops.components.backends import enabled
 from gwops.components.base import Component
+from gwops.components.model_servers import enabled
 
 COMPONENT = Component(
     name="vllm",

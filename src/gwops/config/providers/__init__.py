@@ -19,8 +19,8 @@ HOST_ALIAS = "host.docker.internal"  # the gateway container reaches the host th
 
 
 @dataclass(frozen=True)
-class Probe:
-    """How `bin/ops backends` asks a server which models it serves: GET `models_path` (after the
+class ProviderProbe:
+    """How `bin/ops providers` asks a server which models it serves: GET `models_path` (after the
     base URL, with `/v1` added first when `v1`), the list under `list_key`, each name under
     `name_key`; the key, if any, as a bearer token or in `key_header`."""
 
@@ -42,7 +42,7 @@ class ProviderType:
     needs_base_url: bool = True
     needs_key: bool = False
     default_base_url: str | None = None
-    probe: Probe | None = Probe()  # None: nothing to ask (the built-in model)
+    probe: ProviderProbe | None = ProviderProbe()  # None: nothing to ask (the built-in model)
 
 
 REGISTRY: dict[str, ProviderType] = {}

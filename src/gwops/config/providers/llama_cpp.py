@@ -1,6 +1,14 @@
 """llama.cpp's `llama-server` (OpenAI-compatible): `openai/` with a `/v1` base, no key needed."""
 
-from gwops.config.providers import Probe, ProviderType, common_params, container_url, key_param, register, with_v1
+from gwops.config.providers import (
+    ProviderProbe,
+    ProviderType,
+    common_params,
+    container_url,
+    key_param,
+    register,
+    with_v1,
+)
 
 
 def build(provider_id, provider, model):
@@ -13,4 +21,4 @@ def build(provider_id, provider, model):
     }
 
 
-register(ProviderType("llama_cpp", build, probe=Probe(any_name=True)))
+register(ProviderType("llama_cpp", build, probe=ProviderProbe(any_name=True)))

@@ -1,6 +1,6 @@
 """Ollama on the host: LiteLLM's `ollama_chat/` route (chat API, tool calls)."""
 
-from gwops.config.providers import Probe, ProviderType, common_params, container_url, register
+from gwops.config.providers import ProviderProbe, ProviderType, common_params, container_url, register
 
 
 def build(provider_id, provider, model):
@@ -17,6 +17,6 @@ register(
         build,
         needs_base_url=False,
         default_base_url="http://localhost:11434",
-        probe=Probe("/api/tags", "models", "name", v1=False),
+        probe=ProviderProbe("/api/tags", "models", "name", v1=False),
     )
 )

@@ -1,6 +1,6 @@
 """Any OpenAI-compatible server: `openai/` with the base URL exactly as given."""
 
-from gwops.config.providers import Probe, ProviderType, common_params, container_url, key_param, register
+from gwops.config.providers import ProviderProbe, ProviderType, common_params, container_url, key_param, register
 
 
 def build(provider_id, provider, model):
@@ -13,4 +13,4 @@ def build(provider_id, provider, model):
 
 
 # the base URL is taken as given (it may or may not end in /v1): its models are at base + /models
-register(ProviderType("openai_compatible", build, probe=Probe(v1=False)))
+register(ProviderType("openai_compatible", build, probe=ProviderProbe(v1=False)))

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gwops.settings import Backend, StackSettings
+    from gwops.settings import ModelServerSettings, StackSettings
 
 
 def setting(name: str):
-    def of(settings: StackSettings) -> Backend:
+    def of(settings: StackSettings) -> ModelServerSettings:
         return getattr(settings.backends, name)
 
     return of

@@ -1,4 +1,4 @@
-"""`bin/ops backends` against small fake servers of the provider APIs (Ollama, OpenAI-compatible).
+"""`bin/ops providers` against small fake servers of the provider APIs (Ollama, OpenAI-compatible).
 
 The gateway's view is stood in for by the same probe code run with the URLs rewritten to another
 loopback address (127.0.0.2), as the gateway reaches the host at another address than 127.0.0.1:
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from gwops import backends, probe_http
+from gwops import provider_check, provider_http
 from gwops.config.models import Provider
 from tests import fakes
 
@@ -39,13 +39,13 @@ def gateway_view(reqs):
         u = urlsplit(r["url"])
         return {**r, "url": urlunsplit(u._replace(netloc=f"{ALIAS}:{u.port}"))}
 
-    doc = probe_http.run([moved(r) for r in reqs], {"LAB_KEY": "k1"})
+    doc = provider_http.run([moved(r) for r in reqs], {"LAB_KEY": "k1"})
     return {**doc, "host_alias": ALIAS}
 
 
 def check(providers: dict[str, Provider], tmp_path: Path, in_gateway=gateway_view):
     (tmp_path / ".env").write_text("LAB_KEY=k1\n")
-    return {b.provider: b for b in backends.check(providers, tmp_path / ".env", in_gateway)}
+    return {b.provider: b for b in provider_check.check(providers, tmp_path / ".env", in_gateway)}
 
 
 def test_each_state_is_told_apart(servers, tmp_path):
@@ -101,3 +101,16 @@ def test_without_a_running_gateway_the_host_view_is_said_to_be_all(servers, tmp_
         in_gateway=lambda reqs: None,
     )
     assert found["o"].state == "up" and found["o"].gateway is None and "only the host's view" in found["o"].next
+
+
+def test_the_old_command_name_still_works_with_a_notice():
+    """`bin/ops backends` was the provider check's name: it keeps working, hidden, and says the new one."""
+    from click.testing import CliRunner
+
+    from gwops.cli.main import cli
+
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["--help"])
+    assert "providers" in listed.output and " backends " not in listed.output
+    old = runner.invoke(cli, ["backends", "--help"])
+    assert old.exit_code == 0 and "--json" in old.output

@@ -1,4 +1,4 @@
-"""`backends`: does every provider answer, from the host and from the gateway, with the models
+"""`providers`: does every provider answer, from the host and from the gateway, with the models
 the config routes to it."""
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ def _view(v) -> str:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_app
-def backends(app: App, as_json: bool) -> int:
+def providers(app: App, as_json: bool) -> int:
     """Check every provider: answers from the host and the gateway, latency, model drift.
     Exit 0 every active provider answers with its models, 1 otherwise."""
-    from gwops import backends as bk
+    from gwops import provider_check as pc
     from gwops.stack import Stack
 
-    found = bk.check_stack(Stack(app.project, app.say))
+    found = pc.check_stack(Stack(app.project, app.say))
     code = C.EXIT_OK if all(b.problem is None for b in found) else C.EXIT_DEGRADED
     if as_json:
-        app.json(bk.as_json(found))
+        app.json(pc.as_json(found))
         return code
     table = Table(title="providers")
     for col in ("provider", "type", "state", "required", "host", "gateway", "models served / configured"):
@@ -51,4 +51,13 @@ def backends(app: App, as_json: bool) -> int:
     return code
 
 
-COMMANDS = [backends]
+@click.command(name="backends", hidden=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def backends(ctx: click.Context, as_json: bool) -> int:
+    """The old name of `providers` (model servers run by the stack are `backends:` in stack.yaml)."""
+    ctx.find_object(App).say("`bin/ops backends` is now `bin/ops providers` (the old name keeps working)")
+    return ctx.invoke(providers, as_json=as_json)
+
+
+COMMANDS = [providers, backends]

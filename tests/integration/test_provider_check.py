@@ -1,4 +1,4 @@
-"""`bin/ops backends` on a running stack: the gateway's own view of model servers on the host.
+"""`bin/ops providers` on a running stack: the gateway's own view of model servers on the host.
 
 Small fake servers of the Ollama and OpenAI-compatible APIs stand in for model servers (providers
 we do not ship); the stack, its gateway and the probe run inside it are real.
@@ -38,7 +38,7 @@ def test_backends_and_probe_on_a_running_stack(copy):
         up = ops(root, env, "up", "--skip-route-checks")
         assert up.returncode == 0, up.stderr
 
-        r = ops(root, env, "backends", "--json")
+        r = ops(root, env, "providers", "--json")
         assert r.returncode == 1, r.stderr
         found = {b["provider"]: b for b in json.loads(r.stdout)}
 
@@ -54,7 +54,7 @@ def test_backends_and_probe_on_a_running_stack(copy):
         assert found["lab"]["state"] == "built-in"
         assert found["fake"]["state"] == "up" and found["fake"]["problem"] is None, found["fake"]
 
-        text = ops(root, env, "backends")
+        text = ops(root, env, "providers")
         assert text.returncode == 1 and "cpp: listening on 127.0.0.1 only" in text.stdout
         assert "served but not routed: phi3:mini" in text.stdout and "Traceback" not in text.stderr
 

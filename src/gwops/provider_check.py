@@ -1,8 +1,8 @@
-"""`bin/ops backends`: does every provider in providers.yaml answer, from the host and from the
+"""`bin/ops providers`: does every provider in providers.yaml answer, from the host and from the
 gateway's network, how fast, and does it serve the models the config routes to it?
 
 Each provider is asked for its model list (Ollama /api/tags, OpenAI-compatible /models) by the
-same code on both sides (gwops.probe_http): on the host with the URL as written, and inside the
+same code on both sides (gwops.provider_http): on the host with the URL as written, and inside the
 running gateway container with the URL the gateway uses (`localhost` there is the host, through
 host.docker.internal). The difference between the two views is the classic trap: a server bound
 to 127.0.0.1 answers the host and never the gateway.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from gwops import envfile, probe_http, slots
+from gwops import envfile, provider_http, slots
 from gwops.components import gateway
 from gwops.config.models import Provider
 from gwops.config.providers import REGISTRY, container_url, with_v1
@@ -34,7 +34,7 @@ class View:
 
 
 @dataclass
-class Backend:
+class ProviderCheck:
     provider: str
     type: str
     url: str | None
@@ -97,15 +97,15 @@ def is_local(url: str) -> bool:
         return False
 
 
-def check(providers: dict[str, Provider], env_file: Path, in_gateway: Any) -> list[Backend]:
-    """Every provider, probed. `in_gateway(requests) -> dict | None` runs probe_http in the
+def check(providers: dict[str, Provider], env_file: Path, in_gateway: Any) -> list[ProviderCheck]:
+    """Every provider, probed. `in_gateway(requests) -> dict | None` runs provider_http in the
     gateway container (None: no gateway running)."""
     env = envfile.read(env_file)
-    out: list[Backend] = []
+    out: list[ProviderCheck] = []
     host_reqs, gw_reqs = [], []
     for pid, p in sorted(providers.items()):
         url = models_url(p.type, p) if p.type in REGISTRY else None
-        b = Backend(pid, p.type, url, p.required, p.status, configured=[m.name for m in p.models])
+        b = ProviderCheck(pid, p.type, url, p.required, p.status, configured=[m.name for m in p.models])
         out.append(b)
         if p.status != "active":
             b.state = "disabled" if p.status == "disabled" else p.status
@@ -115,7 +115,7 @@ def check(providers: dict[str, Provider], env_file: Path, in_gateway: Any) -> li
             continue
         host_reqs.append(request(pid, p, host_url(url)))
         gw_reqs.append(request(pid, p, container_url(url)))
-    host = {r["name"]: r for r in probe_http.run(host_reqs, env)["results"]} if host_reqs else {}
+    host = {r["name"]: r for r in provider_http.run(host_reqs, env)["results"]} if host_reqs else {}
     gw_doc = in_gateway(gw_reqs) if gw_reqs else None
     gw = {r["name"]: r for r in gw_doc["results"]} if gw_doc else {}
     alias = (gw_doc or {}).get("host_alias")
@@ -131,7 +131,7 @@ def check(providers: dict[str, Provider], env_file: Path, in_gateway: Any) -> li
         and b.provider in gw
         and not gw[b.provider]["ok"]
     ]
-    via_alias = {r["name"]: r for r in probe_http.run(recheck, env)["results"]} if recheck else {}
+    via_alias = {r["name"]: r for r in provider_http.run(recheck, env)["results"]} if recheck else {}
     for b in out:
         if b.provider not in host:
             continue
@@ -149,7 +149,7 @@ def check(providers: dict[str, Provider], env_file: Path, in_gateway: Any) -> li
     return out
 
 
-def judge(b: Backend, via_alias: dict | None, alias: str | None, in_gateway_running: bool) -> None:
+def judge(b: ProviderCheck, via_alias: dict | None, alias: str | None, in_gateway_running: bool) -> None:
     """The provider's state and, for a problem, what to do."""
     h, g = b.host, b.gateway
     assert h is not None
@@ -187,13 +187,15 @@ def judge(b: Backend, via_alias: dict | None, alias: str | None, in_gateway_runn
 
 
 def gateway_probe(docker: Any, service: str):
-    """The function that runs probe_http inside `service`'s container (None when not running)."""
+    """The function that runs provider_http inside `service`'s container (None when not running)."""
 
     def run(requests: list[dict[str, Any]]) -> dict[str, Any] | None:
         c = docker.container(service)
         if c is None or c.status != "running":
             return None
-        code, out = docker.exec(service, ["python3", "-c", Path(probe_http.__file__).read_text(), json.dumps(requests)])
+        code, out = docker.exec(
+            service, ["python3", "-c", Path(provider_http.__file__).read_text(), json.dumps(requests)]
+        )
         if code != 0:
             return None
         try:
@@ -204,8 +206,8 @@ def gateway_probe(docker: Any, service: str):
     return run
 
 
-def as_json(backends: list[Backend]) -> list[dict[str, Any]]:
-    return [asdict(b) for b in backends]
+def as_json(checks: list[ProviderCheck]) -> list[dict[str, Any]]:
+    return [asdict(b) for b in checks]
 
 
 def check_stack(stack: Stack) -> list[Any]:

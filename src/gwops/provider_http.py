@@ -1,6 +1,6 @@
 """Ask model servers which models they serve: one GET each, in parallel, with a deadline.
 
-Self-contained on purpose (standard library only, no gwops import): `bin/ops backends` runs this
+Self-contained on purpose (standard library only, no gwops import): `bin/ops providers` runs this
 same file on the host and, as `python3 -c`, inside the gateway container, so both views are
 measured the same way. Keys are never passed in: a request names the environment variable that
 holds its key (`key_env`), read where the request is made.
