@@ -27,6 +27,8 @@ COMPONENTS: dict[str, Pin] = {
     "vllm": Pin("vllm/vllm-openai:v0.11.0", None),
     "proxy": Pin("haproxy:2.6.12", "gwops/haproxy:2.6"),
     "gateway": Pin(f"ghcr.io/berriai/litellm:v{LITELLM_VERSION}", f"gwops/litellm:{LITELLM_VERSION}"),
+    # data directories do not cross major versions: the local build is Debian bookworm's 15, so the
+    # official pin is 15 as well
     "postgres": Pin("postgres:15.14-bookworm", "gwops/postgres:15"),
     "redis": Pin("redis:7.0.15-bookworm", "gwops/redis:7"),
     "prometheus": Pin("prom/prometheus:v2.42.0", "gwops/prometheus:2.42.0"),

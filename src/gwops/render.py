@@ -56,6 +56,7 @@ def proxy_config(
     (`replicas`: how many there can be at once)."""
     return proxy.COMPONENT.render(
         "haproxy.cfg.j2",
+        metrics=proxy.COMPONENT.metrics,
         slots=slots,
         hosts=hosts,
         stream_timeout=int(gateway.drain_timeout) + 30,

@@ -104,6 +104,7 @@ class MetricsTarget:
     port: int
     path: str = "/metrics"
     gateway_key: bool = False
+    swarm: bool = True  # scraped in the Swarm stack too (where the component has a Swarm service)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,9 @@ class Component:
     # before a reload stops the drained old gateway slot (its compose service): waits until the
     # component has seen it one last time (Prometheus: one more scrape); returns a warning or None
     last_look: Callable[[StackContext, str], str | None] | None = None
+    # the named volumes its data lives in (the Swarm stack file declares them; docker-compose.yml
+    # holds Compose's)
+    volumes: tuple[str, ...] = ()
     # False: only its local build runs (the official image lacks what the stack adds to it, as
     # OptiLLM's lacks the guard); it is never pulled
     pull: bool = True
@@ -187,6 +191,11 @@ class Component:
     def compose_file(self) -> str:
         """Its generated compose fragment, relative to the project (listed in COMPOSE_FILE)."""
         return compose_file(self.name)
+
+    @property
+    def swarm_template(self) -> str | None:
+        """Its service in the Swarm stack file (`swarm.yml.j2` in its folder), if it has one."""
+        return f"{self.folder.name}/swarm.yml.j2" if (self.folder / "swarm.yml.j2").exists() else None
 
     def image_absent(self, settings: StackSettings, docker: Docker) -> bool:
         """A component with no offline build whose official image is not on this host (Grafana):

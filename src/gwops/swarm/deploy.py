@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gwops import envfile, host, migrations, slots
-from gwops.components import postgres
+from gwops.components import REGISTRY, postgres
 from gwops.config import store
 from gwops.docker import StackTasks
 from gwops.errors import AbortedError, DockerError, HealthError, PrerequisiteError, RolledBack, RolloutError
@@ -29,8 +29,10 @@ from gwops.project import Project
 from gwops.swarm import stackfile
 
 Say = Callable[[str], None]
-SERVICES = ("postgres", "redis", "gateway", "proxy", "prometheus")  # the order they are shown
-VOLUMES = ("postgres-data", "redis-data", "prometheus-data")
+# the components with a Swarm service (`swarm.yml.j2` in their folder), in the registry's order,
+# and the volumes they keep their data in
+SERVICES = tuple(c.name for c in REGISTRY if c.swarm_template is not None)
+VOLUMES = tuple(v for c in REGISTRY if c.swarm_template is not None for v in c.volumes)
 STATE_LABEL_VALUE = "true"
 CONFIG_VERSION_LABEL = "gwops.config-version"
 ROLLED_BACK = ("rollback_started", "rollback_completed")
@@ -180,9 +182,7 @@ class SwarmStack:
             compiled = self.stack.validate(env)
             version = store.publish_version(self.project, compiled.text)
             imgs = Images(self.project, self.settings, self.docker, self.say)
-            choices = [
-                imgs.choose_one(svc) for svc in SERVICES if svc != "prometheus" or self.settings.monitoring.enabled
-            ]
+            choices = [imgs.choose_one(c.name) for c in stackfile.services(self.settings)]
             for c in choices:
                 self.say(c.line())
             images = {c.service: c.image for c in choices}

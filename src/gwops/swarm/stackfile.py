@@ -11,8 +11,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from gwops.components import gateway
-from gwops.components.base import template_env
+from gwops import components
+from gwops.components import gateway, prometheus
+from gwops.components.base import Component, template_env
 from gwops.render import proxy_config
 from gwops.settings import StackSettings
 
@@ -66,8 +67,26 @@ class Inputs:
     socket_gid: int = 0  # the group of the engine's socket (Prometheus' service discovery reads it)
 
 
-# the metrics scraped in the Swarm stack: (job, service, port, path, with the gateway's key)
-SCRAPES = (("gateway", "gateway", gateway.METRICS_PORT, "/metrics/", True), ("proxy", "proxy", 8405, "/metrics", False))
+def services(settings: StackSettings) -> list[Component]:
+    """The components with a Swarm service, turned on in `settings`, in the registry's order."""
+    return [c for c in components.REGISTRY if c.swarm_template is not None and c.enabled(settings)]
+
+
+def scrape_jobs(settings: StackSettings) -> list[dict[str, object]]:
+    """The Swarm Prometheus' jobs: each Swarm service's metrics target, by job name."""
+    jobs = [
+        {
+            "job": c.metrics.job,
+            "service": c.service,
+            "port": c.metrics.port,
+            "path": c.metrics.path,
+            "gateway_key": c.metrics.gateway_key,
+        }
+        for c in services(settings)
+        if c.metrics is not None and c.metrics.swarm
+    ]
+    return sorted(jobs, key=lambda j: str(j["job"]))
+
 
 # config key in the stack file -> (object name prefix, file under state/swarm/)
 CONFIGS = {
@@ -87,8 +106,6 @@ def _env():
 def config_files(settings: StackSettings, stack: str) -> dict[str, str]:
     """The files the stack's Docker configs are made of (but the LiteLLM config: a version),
     by their name under state/swarm/."""
-    from gwops.components import prometheus
-
     gw = settings.gateway
     # start-first updates run one task more than `replicas` (and a rollback one more again)
     out = {
@@ -96,15 +113,7 @@ def config_files(settings: StackSettings, stack: str) -> dict[str, str]:
         "slot.map": f"active slot_{SLOT}\n",
     }
     if settings.monitoring.enabled:
-        jobs = [
-            {"name": j, "service": svc, "port": port, "path": path, "gateway_key": key}
-            for j, svc, port, path, key in SCRAPES
-        ]
-        out["prometheus.yml"] = (
-            _env()
-            .get_template("prometheus.yml.j2")
-            .render(stack=stack, scrape_interval=f"{settings.monitoring.scrape_interval}s", jobs=jobs)
-        )
+        out["prometheus.yml"] = prometheus.swarm_config(settings, stack, scrape_jobs(settings))
         out["gwops.rules.yml"] = prometheus.rules(settings)
     return out
 
@@ -139,6 +148,8 @@ def render(inp: Inputs, litellm_config: Path, folder: Path) -> str:
         .get_template("stack.yml.j2")
         .render(
             stack=inp.stack,
+            services=services(inp.settings),
+            volumes=[v for c in services(inp.settings) for v in c.volumes],
             images=inp.images,
             image_ids=inp.image_ids,
             port=gw.port,

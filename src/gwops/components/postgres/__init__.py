@@ -94,11 +94,10 @@ def status_row(stack: StackContext, row: dict[str, Any]) -> None:
 
 COMPONENT = Component(
     name=SERVICE,
-    # data directories do not cross major versions: the local build is Debian bookworm's 15,
-    # so the official pin is 15 as well
     package=__name__,
     description="database: keys, teams, spend",
     gate=gate,
     hopeless=check_answer,
     status_row=status_row,
+    volumes=(VOLUME,),
 )

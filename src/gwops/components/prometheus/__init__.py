@@ -47,6 +47,18 @@ def targets(ctx: FilesContext) -> list[dict[str, object]]:
     return out
 
 
+def swarm_config(settings: StackSettings, stack: str, jobs: list[dict[str, object]]) -> str:
+    """prometheus.yml of the Swarm stack `stack` (the same template as Compose's): `jobs`, the
+    Swarm services' metrics targets, found by Docker Swarm's service discovery."""
+    return COMPONENT.render(
+        "prometheus.yml.j2",
+        swarm=True,
+        project=stack,
+        scrape_interval=f"{settings.monitoring.scrape_interval}s",
+        targets=jobs,
+    )
+
+
 def files(ctx: FilesContext) -> bool:
     m = ctx.settings.monitoring
     d = ctx.dir(SERVICE)
@@ -55,6 +67,7 @@ def files(ctx: FilesContext) -> bool:
         d / "prometheus.yml",
         COMPONENT.render(
             "prometheus.yml.j2",
+            swarm=False,
             project=ctx.project_name,
             scrape_interval=interval,
             targets=targets(ctx),
@@ -245,7 +258,9 @@ COMPONENT = Component(
     files=files,
     apply=apply,
     status_row=status_row,
-    metrics=MetricsTarget("prometheus", 9090),
+    # not scraped in the Swarm stack: its Prometheus scrapes the stack's services by their tasks
+    metrics=MetricsTarget("prometheus", 9090, swarm=False),
+    volumes=("prometheus-data",),
     last_look=last_look,
     ready_path="/-/ready",
     ports=lambda s: [(s.monitoring.bind, s.monitoring.prometheus_port, "monitoring.prometheus_port")],

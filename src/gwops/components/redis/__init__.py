@@ -19,4 +19,5 @@ COMPONENT = Component(
     package=__name__,
     description="cache and router coordination",
     gate=gate,
+    volumes=("redis-data",),
 )
