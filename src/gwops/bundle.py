@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gwops import __version__
+from gwops.docker import engine
 from gwops.errors import BundleError, DockerError, OpsError, UsageError
 
 FORMAT = "gwops-images/1"
@@ -124,10 +124,9 @@ def save(
         )
     partial = path.with_name(path.name + ".partial")
     say(f"saving {len(images)} images (about {mb(total)} before shared layers are counted once) to {path}")
-    cmd = command or ["docker", "save", *[i.ref for i in images]]
     try:
         with open(partial, "wb") as out:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc = engine.save_process([i.ref for i in images], command)
             assert proc.stdout is not None and proc.stderr is not None
             try:
                 parts = _write_parts(proc.stdout, out, Progress(say, "saved", total), part_bytes)
@@ -263,9 +262,7 @@ def load(
     say(f"loading {len(manifest['images'])} images into the Docker engine")
     progress = Progress(say, "loaded", total)
     with tar:
-        proc = subprocess.Popen(
-            command or ["docker", "load", "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+        proc = engine.load_process(command)
         assert proc.stdin is not None and proc.stdout is not None
         try:
             for p in manifest["parts"]:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gwops import constants as C
+from gwops.docker.engine import compose_answers, engine_answers
 from gwops.errors import PrerequisiteError
 from gwops.poll import Timeout, poll
 
@@ -32,15 +33,6 @@ STORE = "gwops"  # our copies of the Compose binary, inside the plugin directory
 
 def _run(cmd: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)
-
-
-def engine_answers() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        return _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=15).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def _debian_root() -> bool:
@@ -102,14 +94,6 @@ def ensure_engine(logs_dir: Path, say: Say) -> None:
         raise PrerequisiteError(
             "the Docker engine did not answer within 60 s after starting it", hint=f"read `{logs_dir / 'dockerd.log'}`"
         ) from None
-
-
-def compose_answers() -> str | None:
-    try:
-        out = _run(["docker", "compose", "version", "--short"], timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _bundled_compose() -> Path | None:

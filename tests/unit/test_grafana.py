@@ -392,3 +392,11 @@ def test_dashboards_are_rebuilt_only_when_needed(tmp_path, monkeypatch):
     monkeypatch.setattr(grafana, "source_key", lambda: "new code")
     assert grafana.files(ctx) is False  # rebuilt (new code), but the same JSON: nothing changed for Grafana
     assert json.loads((tmp_path / "state/grafana/dashboards.sha256").read_text())["source"] == "new code"
+
+
+def test_every_module_the_dashboards_are_built_by_is_in_their_source_key():
+    """A change to any module of the dashboards' code must rebuild them (`up` skips them otherwise)."""
+    from pathlib import Path
+
+    here = Path(grafana.__file__).parent
+    assert {p.name for p in here.glob("*.py")} - {"__init__.py"} == set(grafana.DASHBOARD_SOURCES)

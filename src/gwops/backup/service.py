@@ -136,7 +136,7 @@ class Backups:
         )
         if verify if verify is not None else self.cfg.verify:
             manifest.verification = verifying.verify(
-                self.docker.sdk,
+                self.docker,
                 target.container.attrs["Config"]["Image"],
                 path,
                 manifest,
@@ -159,7 +159,7 @@ class Backups:
             path = self.root / m.id
             image = m.images.get(postgres.SERVICE) or self.settings.images.postgres.local
             user = self._user()
-            m.verification = verifying.verify(self.docker.sdk, image, path, m, user, self.cfg.timeout, self.say)
+            m.verification = verifying.verify(self.docker, image, path, m, user, self.cfg.timeout, self.say)
             m.write(path)
             return m
 

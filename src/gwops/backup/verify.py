@@ -9,7 +9,7 @@ import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zstandard
 
@@ -17,6 +17,9 @@ from gwops.backup.dump import run
 from gwops.backup.manifest import DUMP, Manifest
 from gwops.errors import BackupError
 from gwops.poll import Timeout, poll
+
+if TYPE_CHECKING:
+    from gwops.docker import Docker
 
 CHUNK = 1 << 20
 READY_MARK = b"PostgreSQL init process complete"
@@ -62,7 +65,7 @@ def load_dump(
     container: Any, directory: Path, manifest: Manifest, user: str, database: str, env: dict[str, str]
 ) -> None:
     """Copy the dump into `container` and run it with psql, stopping at the first error."""
-    if not container.client.api.put_archive(container.id, "/tmp", tar_of_dump(directory, manifest)):
+    if not container.put_archive("/tmp", tar_of_dump(directory, manifest)):
         raise BackupError("copying the dump into the restore container failed")
     code, out, err = run(
         container,
@@ -106,7 +109,13 @@ def compare(expected: dict[str, int], got: dict[str, int]) -> list[str]:
 
 
 def verify(
-    sdk: Any, image: str, directory: Path, manifest: Manifest, user: str, timeout: float, say: Callable[[str], None]
+    docker: Docker,
+    image: str,
+    directory: Path,
+    manifest: Manifest,
+    user: str,
+    timeout: float,
+    say: Callable[[str], None],
 ) -> dict[str, Any]:
     """Restore into a throwaway container (no network) and compare row counts; never raises for
     a bad backup, returns the verification record instead."""
@@ -115,10 +124,8 @@ def verify(
     try:
         check_files(directory, manifest)
         say(f"verifying `{manifest.id}`: restoring into a throwaway {image} container (no network)")
-        container = sdk.containers.run(
+        container = docker.run_detached(
             image,
-            detach=True,
-            network_mode="none",
             labels={"gwops.role": "backup-verify"},
             environment={
                 "POSTGRES_PASSWORD": secrets.token_urlsafe(24),

@@ -1,5 +1,7 @@
 """The one place that talks to Docker: a python-on-whales client for Compose and the docker SDK
-for containers, exec, images and builds. Nothing else in the project runs `docker`."""
+for containers, exec, images and builds. Nothing else in the project runs `docker`. `Docker`
+is one facade: Compose and containers here, images (gwops.docker.images) and Swarm
+(gwops.docker.swarm) in their own modules."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from gwops.constants import SLOTS
+from gwops.docker.convert import convert as _convert
+from gwops.docker.images import ImageOps
+from gwops.docker.swarm import SwarmOps
 from gwops.errors import DockerError
 from gwops.project import Project
 
@@ -44,30 +47,7 @@ class ComposeModel:
         return {"services": {s: {"depends_on": {d: {} for d in deps}} for s, deps in self.depends_on.items()}}
 
 
-def _convert(exc: Exception, what: str) -> DockerError:
-    cmd = getattr(exc, "docker_command", None)
-    code = getattr(exc, "return_code", None)
-    stderr = (getattr(exc, "stderr", None) or "").strip()
-    stdout = (getattr(exc, "stdout", None) or "").strip()
-    details = "\n".join(
-        x
-        for x in (
-            f"command: {' '.join(cmd)}" if cmd else "",
-            f"exit code: {code}" if code is not None else "",
-            stderr[-3000:],
-            stdout[-1000:] if not stderr else "",
-        )
-        if x
-    )
-    first = (stderr or stdout or str(exc)).strip().splitlines()
-    return DockerError(
-        f"{what} failed: {first[-1] if first else exc}",
-        hint="see the details above; `bin/ops status` shows what is running",
-        details=details or None,
-    )
-
-
-class Docker:
+class Docker(ImageOps, SwarmOps):
     def __init__(self, project: Project, project_name: str):
         self.project = project
         self.project_name = project_name
@@ -358,275 +338,12 @@ class Docker:
         except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
             raise _convert(exc, f"copy a file into `{service}`") from exc
 
-    def run_image(self, image: str, command: list[str]) -> bytes:
-        """The standard output of `command` run once in a throwaway container of `image` (no
-        network, its entrypoint replaced)."""
-        try:
-            return bytes(
-                self.sdk.containers.run(
-                    image,
-                    command[1:],
-                    entrypoint=command[:1],
-                    remove=True,
-                    network_mode="none",
-                    stdout=True,
-                    stderr=False,
-                )
-            )
-        except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
-            raise _convert(exc, f"run {command[0]} in {image}") from exc
-
-    def image_files(self, image: str, path: str) -> dict[str, bytes]:
-        """The files under `path` in `image` (relative name -> content), read from a created,
-        never started, container."""
-        import io
-        import tarfile
-
-        try:
-            c = self.sdk.containers.create(image, entrypoint=["true"], network_mode="none")
-        except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
-            raise _convert(exc, f"create a container of {image}") from exc
-        try:
-            stream, _ = c.get_archive(path)
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                top = path.rstrip("/").rsplit("/", 1)[-1]
-                return {
-                    m.name.removeprefix(top + "/"): tar.extractfile(m).read()  # type: ignore[union-attr]
-                    for m in tar.getmembers()
-                    if m.isfile()
-                }
-        except Exception as exc:  # noqa: BLE001 (the SDK's errors, converted)
-            raise _convert(exc, f"read {path} from {image}") from exc
-        finally:
-            c.remove(force=True)
-
-    # -- images ----------------------------------------------------------------------------------
-    @cached_property
-    def _images(self) -> dict[str, Any]:
-        """Images looked up in this run, by reference (None: not present); emptied by a build,
-        import or pull, so the choice of images looks each one up once."""
-        return {}
-
-    def _image(self, ref: str) -> Any | None:
-        import docker.errors
-
-        if ref not in self._images:
-            try:
-                self._images[ref] = self.sdk.images.get(ref)
-            except docker.errors.ImageNotFound:
-                self._images[ref] = None
-        return self._images[ref]
-
-    def image_labels(self, ref: str) -> dict[str, str] | None:
-        img = self._image(ref)
-        return None if img is None else dict(img.labels or {})
-
-    def image_id(self, ref: str) -> str | None:
-        img = self._image(ref)
-        return None if img is None else str(img.id)
-
-    def image_size(self, ref: str) -> int:
-        img = self._image(ref)
-        return 0 if img is None else int(img.attrs.get("Size") or 0)
-
-    def image_exists(self, ref: str) -> bool:
-        return self.image_labels(ref) is not None
-
-    def pull(self, ref: str) -> bool:
-        import docker.errors
-
-        self._images.clear()
-        try:
-            self.sdk.images.pull(ref)
-            return True
-        except docker.errors.APIError:
-            return False
-
-    def build(
-        self,
-        context: Path,
-        tag: str,
-        buildargs: dict[str, str],
-        labels: dict[str, str],
-        on_line: Callable[[str], None],
-        cpu_shares: int | None = None,
-    ) -> None:
-        import docker.errors
-
-        self._images.clear()
-        try:
-            limits = {"cpushares": cpu_shares} if cpu_shares else None
-            for chunk in self.sdk.api.build(
-                path=str(context),
-                tag=tag,
-                buildargs=buildargs,
-                labels=labels,
-                rm=True,
-                forcerm=True,
-                decode=True,
-                container_limits=limits,
-            ):
-                if "error" in chunk:
-                    raise DockerError(
-                        f"building `{tag}` failed: {chunk['error'].strip()}",
-                        hint=f"the Dockerfile is in `{context}`; fix it or the network and retry",
-                    )
-                line = chunk.get("stream", "").strip()
-                if line:
-                    on_line(line)
-        except docker.errors.APIError as exc:
-            raise DockerError(f"building `{tag}` failed: {exc}") from exc
-
-    def import_rootfs(self, tar_stream: Any, tag: str) -> None:
-        self._images.clear()
-        repo, _, t = tag.partition(":")
-        self.sdk.api.import_image_from_stream(tar_stream, repository=repo, tag=t or "latest")
-
-    # -- swarm (`bin/ops swarm`: the stack is named like the Compose project) --------------------
-    @contextmanager
-    def _swarm(self, what: str) -> Iterator[None]:
-        """An engine error in a swarm call (no leader, a node gone, a name taken) as a DockerError."""
-        import docker.errors
-
-        try:
-            yield
-        except docker.errors.DockerException as exc:  # APIError included
-            err = _convert(exc, what)
-            err.hint = "`bin/ops swarm status` and `docker node ls` show the swarm's state; retry when it is settled"
-            raise err from exc
-
-    def swarm_node(self) -> dict[str, Any]:
-        """This engine's swarm membership: `LocalNodeState` (active, inactive, ...),
-        `ControlAvailable` (a manager) and `NodeID`."""
-        with self._swarm("`docker info`"):
-            return dict(self.sdk.info().get("Swarm") or {})
-
-    def swarm_nodes(self) -> list[Any]:
-        with self._swarm("`docker node ls`"):
-            return self.sdk.nodes.list()
-
-    def label_node(self, node: Any, label: str, value: str) -> None:
-        spec = dict(node.attrs["Spec"])
-        spec["Labels"] = {**(spec.get("Labels") or {}), label: value}
-        with self._swarm(f"labelling node `{node.attrs['Description']['Hostname']}`"):
-            node.update(spec)
-
-    def swarm_secret_names(self, label: str) -> list[str]:
-        with self._swarm("`docker secret ls`"):
-            return sorted(s.name for s in self.sdk.secrets.list(filters={"label": label}))
-
-    def create_swarm_secret(self, name: str, value: str, labels: dict[str, str]) -> None:
-        """A Docker secret from a value in memory (never a file, never a process argument)."""
-        with self._swarm(f"creating the swarm secret `{name}`"):
-            self.sdk.secrets.create(name=name, data=value.encode(), labels=labels)
-
-    def remove_unused_swarm_objects(self, kind: str, label: str, in_use: set[str]) -> list[str]:
-        """Remove the `kind` (secrets, configs) carrying `label` that no service refers to."""
-        import docker.errors
-
-        removed = []
-        with self._swarm(f"`docker {kind[:-1]} ls`"):
-            found = getattr(self.sdk, kind).list(filters={"label": label})
-        for obj in found:
-            if obj.name not in in_use:
-                try:
-                    obj.remove()
-                    removed.append(obj.name)
-                except docker.errors.APIError:
-                    pass  # still referred to (a rollback spec, a task shutting down): kept for the next run
-        return removed
-
-    def _cli(self, args: list[str], what: str) -> list[str]:
-        from python_on_whales.exceptions import DockerException
-        from python_on_whales.utils import run
-
-        try:
-            out = run(["docker", *args], capture_stdout=True, capture_stderr=True)
-        except DockerException as exc:
-            err = _convert(exc, what)
-            err.hint = "see the details above; `bin/ops swarm status` shows the stack's services"
-            raise err from exc
-        return [line for line in (out or "").splitlines() if line.strip()]
-
-    def stack_deploy(self, stack_file: Path) -> list[str]:
-        """`docker stack deploy` (local images as they are: no registry lookup; services no longer
-        in the file removed); its output lines."""
-        return self._cli(
-            [
-                "stack",
-                "deploy",
-                "--prune",
-                "--resolve-image",
-                "never",
-                "--compose-file",
-                str(stack_file),
-                self.project_name,
-            ],
-            "`docker stack deploy`",
-        )
-
-    def service_rollback(self, service: str) -> None:
-        """Swarm's own rollback of a service to its previous spec (started; watch UpdateStatus)."""
-        self._cli(["service", "rollback", "--detach", f"{self.project_name}_{service}"], "`docker service rollback`")
-
-    def stack_rm(self) -> None:
-        self._cli(["stack", "rm", self.project_name], "`docker stack rm`")
-
-    def stack_services(self) -> dict[str, Any]:
-        """The stack's services by their name in the stack file (`gateway`), attrs fresh."""
-        label = f"com.docker.stack.namespace={self.project_name}"
-        prefix = f"{self.project_name}_"
-        with self._swarm("`docker service ls`"):
-            return {s.name.removeprefix(prefix): s for s in self.sdk.services.list(filters={"label": label})}
-
-    def service_tasks(self, service: Any, **filters: str) -> list[dict[str, Any]]:
-        with self._swarm(f"`docker service ps {service.name}`"):
-            return service.tasks(filters=filters or None)
-
-    def stack_containers(self) -> list[Any]:
-        """The stack's containers on this node (tasks' containers, running or not)."""
-        with self._swarm("`docker ps`"):
-            return self.sdk.containers.list(
-                all=True, ignore_removed=True, filters={"label": f"com.docker.stack.namespace={self.project_name}"}
-            )
-
-    def stack_volumes(self, names: tuple[str, ...]) -> list[Any]:
-        """The stack's volumes on this node (`names` as in the stack file). They have the Compose
-        project's names: a Compose stack's data is the Swarm stack's on the same node."""
-        import docker.errors
-
-        found = []
-        for n in names:
-            try:
-                found.append(self.sdk.volumes.get(f"{self.project_name}_{n}"))
-            except docker.errors.NotFound:
-                pass
-        return found
-
-    def remove_volume(self, volume: Any) -> None:
-        with self._swarm(f"removing volume `{volume.name}`"):
-            volume.remove(force=True)
-
     def serving(self, service: str) -> Docker:
         """This Docker for a service of the Compose stack, or the Swarm stack's tasks on this node
         when the service runs there (`exec` and `put_file` then reach its task's container)."""
         if self.container(service) is None and self.stack_container(service) is not None:
             return StackTasks(self.project, self.project_name)
         return self
-
-    def stack_container(self, service: str) -> Any | None:
-        """A running container of the stack's `service` on this node (a swarm task's)."""
-        with self._swarm("`docker ps`"):
-            found = self.sdk.containers.list(
-                ignore_removed=True,
-                filters={"label": f"com.docker.swarm.service.name={self.project_name}_{service}", "status": "running"},
-            )
-        return found[0] if found else None
-
-    def image_config(self, ref: str) -> dict[str, Any]:
-        """An image's run configuration (`Entrypoint`, `Cmd`, ...): {} when it is not here."""
-        img = self._image(ref)
-        return dict(img.attrs.get("Config") or {}) if img is not None else {}
 
 
 class StackTasks(Docker):
