@@ -20,22 +20,20 @@ from gwops import envfile, host, migrations, slots
 from gwops.components import REGISTRY, postgres
 from gwops.config import store
 from gwops.docker import StackTasks
-from gwops.errors import AbortedError, DockerError, HealthError, PrerequisiteError, RolledBack, RolloutError
+from gwops.errors import AbortedError, DockerError, HealthError, PrerequisiteError, RolledBack
 from gwops.fsutil import atomic_write
 from gwops.health import Health
 from gwops.images import Images
 from gwops.poll import Timeout, poll
 from gwops.project import Project
 from gwops.swarm import stackfile
+from gwops.swarm.rollout import RolloutWatch, update_state
 
 Say = Callable[[str], None]
-# the components with a Swarm service (`swarm.yml.j2` in their folder), in the registry's order,
-# and the volumes they keep their data in
-SERVICES = tuple(c.name for c in REGISTRY if c.swarm_template is not None)
+# the volumes the components with a Swarm service keep their data in
 VOLUMES = tuple(v for c in REGISTRY if c.swarm_template is not None for v in c.volumes)
 STATE_LABEL_VALUE = "true"
 CONFIG_VERSION_LABEL = "gwops.config-version"
-ROLLED_BACK = ("rollback_started", "rollback_completed")
 
 
 @dataclass
@@ -57,12 +55,7 @@ def _task_spec(svc: Any) -> Any:
     return spec.get("TaskTemplate"), spec.get("EndpointSpec")
 
 
-def _update_state(svc: Any) -> tuple[str, str]:
-    upd = svc.attrs.get("UpdateStatus") or {}
-    return upd.get("State", ""), upd.get("Message", "")
-
-
-class SwarmStack:
+class SwarmStack(RolloutWatch):
     def __init__(self, project: Project, say: Say):
         from gwops.stack import Stack  # the config and image steps are the Compose stack's own
 
@@ -260,101 +253,6 @@ class SwarmStack:
                 hint=exc.hint,
             ) from None
 
-    def _deadline(self) -> float:
-        gw = self.settings.gateway
-        per_task = gw.ready_timeout + self.settings.swarm.update_monitor + 30
-        return self.settings.health.service_timeout + per_task * (gw.replicas + 1)
-
-    def wait(self, changed: set[str], version: str) -> None:
-        """Until every service runs its desired tasks and every changed one has completed its
-        update; a rollback or a pause of any of them is an error naming it. Progress each change."""
-        last = [""]
-
-        def check() -> bool | None:
-            services = self.docker.stack_services()
-            rows, done = [], True
-            for name in [s for s in SERVICES if s in services] + sorted(set(services) - set(SERVICES)):
-                svc = services[name]
-                state, msg = _update_state(svc)
-                if name in changed:
-                    if state in ROLLED_BACK:
-                        self._rolled_back(name, version)
-                    if state in ("paused", "rollback_paused"):
-                        raise RolloutError(
-                            f"the rolling update of `{name}` is {state.replace('_', ' ')}: {msg}",
-                            hint=f"`docker service ps {self.name}_{name} --no-trunc` shows why; fix it "
-                            "and `bin/ops swarm deploy` again (or `docker service rollback "
-                            f"{self.name}_{name}`)",
-                        )
-                running, want = self._tasks(svc, version if name == "gateway" else None)
-                rows.append(f"{name} {running}/{want}" + (f" ({state})" if state and state != "completed" else ""))
-                done = done and running >= want and (name not in changed or state == "completed")
-            line = ", ".join(rows)
-            if line != last[0]:
-                self.say(line)
-                last[0] = line
-            return True if done and rows else None
-
-        try:
-            poll(check, self._deadline(), interval=1)
-        except Timeout:
-            raise RolloutError(
-                f"the swarm stack `{self.name}` did not converge in {self._deadline():.0f} s ({last[0]})",
-                hint=f"`docker stack ps {self.name} --no-trunc` shows each task's error; "
-                "`bin/ops swarm status` the services",
-            ) from None
-
-    def _tasks(self, svc: Any, version: str | None) -> tuple[int, int]:
-        """(tasks running and healthy [on `version`], tasks wanted)."""
-        mode = svc.attrs["Spec"]["Mode"]
-        tasks = self.docker.service_tasks(svc, **{"desired-state": "running"})
-        if version is not None:
-            tasks = [t for t in tasks if f"_litellm_{version}" in json.dumps(t["Spec"]["ContainerSpec"].get("Configs"))]
-        running = sum(1 for t in tasks if t["Status"]["State"] == "running")
-        want = mode["Replicated"]["Replicas"] if "Replicated" in mode else max(1, len(tasks))
-        return running, want
-
-    def _settle_rollback(self, name: str = "gateway") -> str:
-        """Wait for a started rollback to end; returns its final state."""
-
-        def ended() -> str | None:
-            svc = self.docker.stack_services().get(name)
-            state = _update_state(svc)[0] if svc is not None else "gone"
-            return None if state in ("rollback_started", "updating", "") else state
-
-        try:
-            return poll(ended, self.settings.health.service_timeout + self.settings.gateway.ready_timeout, interval=1)
-        except Timeout:
-            raise RolloutError(
-                f"the rollback of `{name}` did not end in time",
-                hint=f"`docker service ps {self.name}_{name} --no-trunc` shows its tasks",
-            ) from None
-
-    def _rolled_back(self, name: str, version: str) -> None:
-        state = self._settle_rollback(name)
-        svc = self.docker.stack_services().get(name)
-        msg = _update_state(svc)[1] if svc is not None else ""
-        if state != "rollback_completed":
-            raise RolloutError(
-                f"the update of `{name}` failed and so did Swarm's rollback ({state}): {msg}",
-                hint=f"`docker service ps {self.name}_{name} --no-trunc` shows the tasks' errors; "
-                f"`docker service rollback {self.name}_{name}` tries again",
-            )
-        failed = [
-            t
-            for t in (self.docker.service_tasks(svc) if svc is not None else [])
-            if t["Status"].get("Err")
-            and (name != "gateway" or f"_litellm_{version}" in json.dumps(t["Spec"]["ContainerSpec"].get("Configs")))
-        ]
-        why = failed[0]["Status"]["Err"] if failed else msg
-        what = f"the new gateway (config {version})" if name == "gateway" else f"the new `{name}`"
-        raise RolledBack(
-            f"{what} did not become healthy ({why}); Swarm rolled `{name}` back: the previous version keeps serving",
-            hint=f"`docker service logs {self.name}_{name}` shows the failed task's log; fix it and "
-            "`bin/ops swarm deploy` again",
-            details=f"swarm: {msg}" if msg else None,
-        )
-
     def prune(self) -> None:
         """Secrets and configs of earlier deploys that no service refers to any more."""
         in_use: set[str] = set()
@@ -372,7 +270,7 @@ class SwarmStack:
         rows = []
         for name, svc in sorted(self.docker.stack_services().items()):
             running, want = self._tasks(svc, None)
-            state, msg = _update_state(svc)
+            state, msg = update_state(svc)
             rows.append(
                 {
                     "service": name,
