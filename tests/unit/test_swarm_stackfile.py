@@ -35,14 +35,9 @@ def render(tmp_path: Path, database: bool = False, monitoring: bool = True, **ga
         stack="gw",
         settings=settings,
         version="aaa111",
-        images={
-            "proxy": "gwops/haproxy:2.6",
-            "gateway": "gwops/litellm:1.106.2",
-            "postgres": "gwops/postgres:15",
-            "redis": "gwops/redis:7",
-            "prometheus": "gwops/prometheus:2.42.0",
-        },
-        image_ids={svc: f"sha256:{svc}" for svc in ("proxy", "gateway", "postgres", "redis", "prometheus")},
+        # every Swarm service's local image (a new component's too)
+        images={c.name: c.local or c.official for c in stackfile.services(settings)},
+        image_ids={c.name: f"sha256:{c.name}" for c in stackfile.services(settings)},
         commands={
             "gateway": ["/opt/litellm/bin/python3", "/opt/gwops/gwops_entry.py"],
             "postgres": ["docker-entrypoint.sh", "postgres"],
