@@ -123,3 +123,29 @@ def purge(
     res.bytes_after = int(_psql(docker, service, env, size).strip() or 0)
     res.seconds = time.monotonic() - t0
     return res
+
+
+# the database as `status` shows it: its size, the spend log's rows (the planner's estimate: no
+# scan, but for a table never analyzed yet) and the age of its oldest row (its `startTime` index), the dead tuples VACUUM has not taken
+UPKEEP_SQL = """SELECT pg_database_size(current_database()),
+  coalesce((SELECT CASE WHEN reltuples < 0 THEN (SELECT count(*) FROM "LiteLLM_SpendLogs") ELSE reltuples END
+            FROM pg_class WHERE oid = to_regclass('"LiteLLM_SpendLogs"')), 0),
+  coalesce((SELECT floor(extract(epoch FROM (now() AT TIME ZONE 'UTC') - min("startTime")) / 86400)
+            FROM "LiteLLM_SpendLogs"), 0),
+  (SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables)"""
+SLACK_DAYS = 2  # the nightly purge may be a day late before `status` calls it behind
+
+
+def upkeep(docker: DockerExec, service: str, env: dict[str, str], days: int) -> dict[str, object]:
+    """The database's size, spend-log rows (estimated), the oldest spend-log row's age in days and
+    dead tuples; `behind` when that row is older than `days` allows (the purge does not run)."""
+    out = _psql(docker, service, env, UPKEEP_SQL.replace("\n", " ")).strip()
+    size, rows, oldest, dead = (int(float(x or 0)) for x in out.split("|"))
+    return {
+        "size_bytes": size,
+        "spend_rows_estimate": max(rows, 0),
+        "oldest_spend_days": oldest,
+        "retention_days": days,
+        "dead_tuples": dead,
+        "behind": bool(days) and oldest > days + SLACK_DAYS,
+    }

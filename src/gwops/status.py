@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gwops import envfile, routecheck, slots
-from gwops.components import gateway
+from gwops import envfile, purge, routecheck, slots
+from gwops.components import gateway, postgres
+from gwops.errors import OpsError
 from gwops.health import answers
 from gwops.stack import Containers, Stack, first
 
@@ -39,6 +40,7 @@ def collect(stack: Stack) -> dict[str, Any]:
                 core.append(row)
     gateway_info = gateway_status(stack, st, containers)
     backups = backup_status(stack)
+    database = database_status(stack, containers)
     running = [r for r in core if r["state"] == "running"]
     healthy = [r for r in running if r["health"] in ("healthy", "none")]
     if not running:
@@ -59,6 +61,7 @@ def collect(stack: Stack) -> dict[str, Any]:
         "services": rows,
         "gateway": gateway_info,
         "backups": backups,
+        "database": database,
         "alerts": alerts(stack, rows),
     }
     if not running and any(c.status == "running" for c in stack.docker.stack_containers()):
@@ -169,6 +172,27 @@ def service_row(svc: str, found: list[Any], pin: Any, ready_url: str | None = No
         "total": len(found),
         "restarts": sum(int(c.attrs.get("RestartCount") or 0) for c in found),
     }
+
+
+def database_status(stack: Stack, containers: Containers) -> dict[str, Any] | None:
+    """The database's upkeep (gwops.purge.upkeep) when Postgres runs and LiteLLM uses it (None:
+    off, not running, or not answering: its row says why)."""
+    pg = first(containers, postgres.SERVICE)
+    if not stack.settings.database.enabled or pg is None or pg.status != "running":
+        return None
+    db = stack.settings.database
+    try:
+        out = purge.upkeep(
+            stack.docker, postgres.SERVICE, postgres.client_env(envfile.read(stack.project.env_file)), db.retention_days
+        )
+    except (OpsError, ValueError):
+        return None
+    if out["behind"]:
+        out["next"] = (
+            f"spend-log rows are {out['oldest_spend_days']} days old, past `database.retention_days` "
+            f"({db.retention_days}): `bin/ops purge` deletes them; `bin/ops cron install` runs it nightly"
+        )
+    return out
 
 
 def backup_status(stack: Stack) -> dict[str, Any]:

@@ -369,6 +369,8 @@ def test_purge_deletes_only_the_rows_older_than_the_retention(stack):
         "jsonb_build_object('request_id', 'old-' || g, 'startTime', (now() AT TIME ZONE 'UTC') - interval '100 days'))).* "
         'FROM (SELECT * FROM "LiteLLM_SpendLogs" LIMIT 1) s, generate_series(1, 12000) g'
     )
+    db = json.loads(stack.ops("status", "--json").stdout)["database"]  # `status` sees the purge is behind
+    assert db["behind"] and db["oldest_spend_days"] == 100 and "bin/ops purge" in db["next"], db
     dry = stack.ops("purge", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["rows"]["LiteLLM_SpendLogs"] == 12000
@@ -383,3 +385,5 @@ def test_purge_deletes_only_the_rows_older_than_the_retention(stack):
     # vacuumed: the deleted rows are no dead tuples left behind
     dead = "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'LiteLLM_SpendLogs'"
     poll(lambda: stack.psql(dead) == "0" or None, 30, 1)
+    db = json.loads(stack.ops("status", "--json").stdout)["database"]
+    assert not db["behind"] and db["oldest_spend_days"] == 0 and abs(db["spend_rows_estimate"] - recent) <= 2, db

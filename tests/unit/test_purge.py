@@ -47,3 +47,19 @@ def test_nothing_to_do_and_a_dead_database_are_errors_with_a_next_step():
     with pytest.raises(OpsError) as info:
         purge.purge(Psql(fail=True), "postgres", {}, 90)
     assert "connection refused" in info.value.message and "bin/ops status" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("answer", "days", "behind"),
+    [("52000000|15001|3|12", 90, False), ("52000000|15001|93|0", 90, True), ("52000000|-1|400|0", 0, False)],
+)
+def test_upkeep_reads_size_rows_age_and_says_when_the_purge_is_behind(answer, days, behind):
+    """`status`'s database line: a spend-log row older than the retention (and a day's slack for a
+    late nightly run) means the purge does not run; retention 0 keeps every row on purpose."""
+
+    class Answer:
+        def exec(self, service, cmd, env=None):
+            return 0, answer + "\n"
+
+    out = purge.upkeep(Answer(), "postgres", {}, days)
+    assert out["size_bytes"] == 52_000_000 and out["spend_rows_estimate"] >= 0 and out["behind"] is behind

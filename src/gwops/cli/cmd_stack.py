@@ -117,6 +117,16 @@ def status(app: App, as_json: bool) -> int:
         app.out.print(
             f"database features: on (keys, teams, budgets, spend; engine: {gw.get('database_engine')})", markup=False
         )
+    db = st.get("database")
+    if db:
+        app.out.print(
+            f"database: {db['size_bytes'] / 1e6:.1f} MB, about {db['spend_rows_estimate']} spend-log rows, "
+            f"the oldest {db['oldest_spend_days']} days old (kept {db['retention_days']}), "
+            f"{db['dead_tuples']} dead tuples",
+            markup=False,
+        )
+        if db.get("next"):
+            app.out.print(f"  next: {db['next']}", markup=False)
     if gw.get("error"):
         app.out.print(f"gateway check: {gw['error']}", markup=False)
     for route, why in sorted((gw.get("degraded_routes") or {}).items()):
