@@ -13,10 +13,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from gwops import metrics
 from gwops.errors import OpsError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from gwops.project import Project
 
 # (table, the time column its age is read from): LiteLLM stores UTC without a time zone
 TABLES = (("LiteLLM_SpendLogs", "startTime"), ("LiteLLM_ErrorLogs", "startTime"), ("LiteLLM_AuditLog", "updated_at"))
@@ -149,3 +152,31 @@ def upkeep(docker: DockerExec, service: str, env: dict[str, str], days: int) -> 
         "dead_tuples": dead,
         "behind": bool(days) and oldest > days + SLACK_DAYS,
     }
+
+
+def max_age(schedule: str | None) -> float | None:
+    """How old the last purge may be: one interval of its cron `schedule` plus a day (None: no
+    schedule, so no purge is expected)."""
+    if not schedule:
+        return None
+    import datetime as dt
+
+    from croniter import croniter
+
+    it = croniter(schedule, dt.datetime.now(dt.UTC))
+    prev = it.get_prev(dt.datetime)
+    return (prev - it.get_prev(dt.datetime)).total_seconds() + 86400
+
+
+def record(project: Project, res: PurgeResult, schedule: str | None) -> None:
+    """The purge's metrics (state/metrics/purge.prom): the GwopsPurgeStale alert reads them."""
+    values: dict[str, float] = {
+        "gwops_purge_last_success_timestamp_seconds": metrics.now(),
+        "gwops_purge_last_rows_deleted": sum(res.rows.values()),
+        "gwops_purge_last_duration_seconds": round(res.seconds, 3),
+        "gwops_database_size_bytes": res.bytes_after,
+    }
+    limit = max_age(schedule)
+    if limit is not None:
+        values["gwops_purge_max_age_seconds"] = limit
+    metrics.record(project, "purge", values)

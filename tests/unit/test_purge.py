@@ -63,3 +63,16 @@ def test_upkeep_reads_size_rows_age_and_says_when_the_purge_is_behind(answer, da
 
     out = purge.upkeep(Answer(), "postgres", {}, days)
     assert out["size_bytes"] == 52_000_000 and out["spend_rows_estimate"] >= 0 and out["behind"] is behind
+
+
+def test_a_purge_records_its_metrics_and_the_age_its_schedule_allows(tmp_path):
+    """state/metrics/purge.prom: what the GwopsPurgeStale alert compares (a nightly schedule
+    allows a day and a day of slack)."""
+    from gwops.project import Project
+
+    res = purge.PurgeResult(90, False, rows={"LiteLLM_SpendLogs": 12000}, bytes_after=5_000_000, seconds=1.5)
+    purge.record(Project(tmp_path), res, "30 3 * * *")
+    text = (tmp_path / "state/metrics/purge.prom").read_text()
+    assert "gwops_purge_max_age_seconds 172800" in text and "gwops_purge_last_rows_deleted 12000" in text
+    assert "gwops_purge_last_success_timestamp_seconds" in text and "gwops_database_size_bytes 5000000" in text
+    assert purge.max_age(None) is None

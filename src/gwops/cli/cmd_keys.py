@@ -306,6 +306,8 @@ def purge(app: App, days: int | None, dry_run: bool, as_json: bool) -> int:
         dry_run,
         app.say,
     )
+    if not dry_run:
+        purging.record(app.project, res, stack.settings.database.purge_schedule)
     if as_json:
         app.json(res.as_dict())
         return C.EXIT_OK
