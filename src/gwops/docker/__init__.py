@@ -269,7 +269,8 @@ class Docker(ImageOps, SwarmOps):
         each service's in replica order (Compose's container number). One list call, then one
         inspect per container (the SDK's): their attrs are fresh."""
         labels = [f"{PROJECT_LABEL}={self.project_name}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
-        found = self.sdk.containers.list(all=True, filters={"label": labels})
+        # a container removed between the list and its inspect (Compose recreating one) is not there
+        found = self.sdk.containers.list(all=True, filters={"label": labels}, ignore_removed=True)
         out: dict[str, list[Any]] = {}
         for c in sorted(found, key=lambda c: int(c.labels.get(NUMBER_LABEL) or 0)):
             out.setdefault(c.labels.get(SERVICE_LABEL, c.name), []).append(c)
