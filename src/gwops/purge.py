@@ -159,13 +159,9 @@ def max_age(schedule: str | None) -> float | None:
     schedule, so no purge is expected)."""
     if not schedule:
         return None
-    import datetime as dt
+    from gwops.schedule import interval_seconds
 
-    from croniter import croniter
-
-    it = croniter(schedule, dt.datetime.now(dt.UTC))
-    prev = it.get_prev(dt.datetime)
-    return (prev - it.get_prev(dt.datetime)).total_seconds() + 86400
+    return interval_seconds(schedule) + 86400
 
 
 def record(project: Project, res: PurgeResult, schedule: str | None) -> None:

@@ -34,6 +34,18 @@ def _tab() -> CronTab:
     return CronTab(user=True)
 
 
+def interval_seconds(expr: str) -> float:
+    """The time between the last two runs of the cron schedule `expr` (what a job's staleness is
+    measured against: backups and the purge)."""
+    import datetime as dt
+
+    from croniter import croniter
+
+    it = croniter(expr, dt.datetime.now(dt.UTC))
+    prev = it.get_prev(dt.datetime)
+    return (prev - it.get_prev(dt.datetime)).total_seconds()
+
+
 JOBS = ("backup", "probe", "purge")  # each runs `bin/ops JOB`
 
 

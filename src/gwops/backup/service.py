@@ -207,9 +207,6 @@ class Backups:
     def max_age(self) -> float:
         """How old the last verified backup may be: one schedule interval plus the slack
         (`monitoring.thresholds.backup_slack_hours`)."""
-        from croniter import croniter
+        from gwops.schedule import interval_seconds
 
-        it = croniter(self.cfg.schedule, dt.datetime.now(dt.UTC))
-        prev = it.get_prev(dt.datetime)
-        prev2 = it.get_prev(dt.datetime)
-        return (prev - prev2).total_seconds() + 3600 * self.settings.monitoring.thresholds.backup_slack_hours
+        return interval_seconds(self.cfg.schedule) + 3600 * self.settings.monitoring.thresholds.backup_slack_hours

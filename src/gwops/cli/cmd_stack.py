@@ -120,7 +120,7 @@ def status(app: App, as_json: bool) -> int:
     db = st.get("database")
     if db:
         app.out.print(
-            f"database: {db['size_bytes'] / 1e6:.1f} MB, about {db['spend_rows_estimate']} spend-log rows, "
+            f"database: {db['size_bytes'] / 1e6:.1f} MB, spend-log rows: about {db['spend_rows_estimate']}, "
             f"the oldest {db['oldest_spend_days']} days old (kept {db['retention_days']}), "
             f"{db['dead_tuples']} dead tuples",
             markup=False,
