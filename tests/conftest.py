@@ -87,7 +87,10 @@ def _remove_leftovers(basetemp: Path) -> None:
 # built in the background, at the lowest CPU weight, while the first integration tests run: the
 # llama.cpp compile takes about 10 minutes of both cores; it only gets CPU time the tests leave
 BACKGROUND = ("llama_cpp",)
-_background: dict[str, Any] = {}
+# the later LiteLLM release test_data.py upgrades the stack to (its lock is in config/locks/): its
+# gateway image is built first in the background thread (a minute or two, at the lowest weight)
+UPGRADE_TO = "1.108.7"
+_background: dict[str, Any] = {"upgrade": threading.Event()}
 
 
 def _images():
@@ -116,7 +119,18 @@ def local_images(docker_engine: None) -> dict[str, str]:
 
         def build() -> None:
             try:
-                bg, _ = _images()
+                from gwops.images import Images
+                from gwops.upgrade import target_settings
+
+                bg, base = _images()
+                try:
+                    Images(bg.project, target_settings(base, UPGRADE_TO), bg.docker, bg.say).build(
+                        "gateway", cpu_shares=2
+                    )
+                except BaseException as exc:
+                    _background["upgrade_error"] = exc
+                finally:
+                    _background["upgrade"].set()
                 for svc in BACKGROUND:
                     bg.build(svc, cpu_shares=2)
             except BaseException as exc:  # reported by `background_images`
@@ -137,6 +151,16 @@ def background_images(local_images: dict[str, str]) -> dict[str, str]:
     if "error" in _background:
         raise _background["error"]
     return local_images
+
+
+@pytest.fixture(scope="session")
+def upgrade_image(local_images: dict[str, str]) -> str:
+    """The gateway image of LiteLLM UPGRADE_TO, built in the background, waited for."""
+    if not _background["upgrade"].wait(timeout=1800):
+        pytest.fail(f"the LiteLLM {UPGRADE_TO} gateway image was not built within 30 minutes")
+    if "upgrade_error" in _background:
+        raise _background["upgrade_error"]
+    return f"gwops/litellm:{UPGRADE_TO}"
 
 
 def free_port() -> int:

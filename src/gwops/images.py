@@ -112,6 +112,9 @@ class Images:
             p for p in ctx.rglob("*") if p.is_file() and not set(C.IMAGE_LOCAL_ONLY) & set(p.relative_to(ctx).parts)
         ):
             h.update(str(f.relative_to(ctx)).encode() + b"\0" + f.read_bytes())
+        extra = components.get(service).build_inputs
+        for f in extra(self) if extra else []:
+            h.update(f.name.encode() + b"\0" + (f.read_bytes() if f.exists() else b"(none yet)"))
         for k, v in sorted(self._buildargs(service).items()):
             h.update(f"{k}={v}\n".encode())
         # a new base image (another debootstrap) makes every local image stale
@@ -138,6 +141,7 @@ class Images:
             return "current"
         make_context = components.get(service).build_context
         context = make_context(self) if make_context else self._context(service)
+        inputs = self._inputs_hash(service)  # making the context may have made an input (a lock)
         self.say(f"{service}: building local image {tag} (log: {self.log})")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as fh:

@@ -118,6 +118,62 @@ def bundled(docker: DockerExec, image: str, cache: Path) -> list[Migration]:
     return [Migration(name, checksum, sql) for name, (checksum, sql) in sorted(data.items())]
 
 
+def from_wheel(wheel: Path) -> list[Migration]:
+    """The migrations a `litellm_proxy_extras` wheel ships (what its image will ship), in name order."""
+    import zipfile
+
+    found = []
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            parts = name.split("/")
+            if len(parts) == 4 and parts[:2] == ["litellm_proxy_extras", "migrations"] and parts[3] == "migration.sql":
+                raw = z.read(name)
+                found.append(Migration(parts[2], hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")))
+    return sorted(found, key=lambda m: m.name)
+
+
+# Statements after which an older LiteLLM may no longer run on the schema: it reads or writes what
+# is gone, renamed or retyped, or inserts rows without a value a new NOT NULL column needs.
+# LiteLLM's migrations are meant to be additive (new tables, columns with defaults, indexes).
+BREAKING = re.compile(
+    r"\bDROP\s+(TABLE|COLUMN|TYPE|VIEW|SCHEMA)\b|\bRENAME\b|\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b"
+    r"|\bSET\s+NOT\s+NULL\b",
+    re.IGNORECASE,
+)
+NOT_NULL_COLUMN = re.compile(r"\bADD\s+COLUMN\b[^,;]*(?<!DROP )\bNOT\s+NULL\b[^,;]*", re.IGNORECASE)
+
+
+def breaking(m: Migration) -> list[str]:
+    """The statements of `m` an older LiteLLM may not run after (empty: it only adds)."""
+    code = re.sub(r"/\*.*?\*/", "", re.sub(r"--[^\n]*", "", m.sql), flags=re.DOTALL)
+    out = []
+    for stmt in (" ".join(s.split()) for s in code.split(";")):
+        added = NOT_NULL_COLUMN.search(stmt)
+        if BREAKING.search(stmt) or (added and "DEFAULT" not in added.group(0).upper()):
+            out.append(stmt[:200])
+    return out
+
+
+def applied(docker: DockerExec, service: str, env: dict[str, str]) -> set[str]:
+    """The migrations the database has recorded as finished (none when it has no record table)."""
+    code, out = docker.exec(
+        service,
+        ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", "SELECT to_regclass('_prisma_migrations') IS NOT NULL"],
+        env=env,
+    )
+    if code != 0:
+        raise OpsError(
+            f"service `{service}` did not answer the migrations' first query: {out.strip()[-300:]}",
+            hint=f"`bin/ops status`; `bin/ops logs {service}`",
+        )
+    if out.strip() != "t":
+        return set()
+    code, out = docker.exec(service, ["psql", "-X", "-At", "-c", APPLIED], env=env)
+    if code != 0:
+        raise OpsError(f"reading `_prisma_migrations` failed: {out.strip()[-300:]}", hint=f"`bin/ops logs {service}`")
+    return set(out.splitlines())  # one name a line (a name may hold spaces)
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -170,24 +226,7 @@ def apply(
 ) -> MigrateResult:
     """Apply the migrations the database has not recorded; returns their names."""
     t0 = time.monotonic()
-    code, out = docker.exec(
-        service,
-        ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", "SELECT to_regclass('_prisma_migrations') IS NOT NULL"],
-        env=env,
-    )
-    if code != 0:
-        raise OpsError(
-            f"service `{service}` did not answer the migrations' first query: {out.strip()[-300:]}",
-            hint=f"`bin/ops status`; `bin/ops logs {service}`",
-        )
-    done: set[str] = set()
-    if out.strip() == "t":
-        code, out = docker.exec(service, ["psql", "-X", "-At", "-c", APPLIED], env=env)
-        if code != 0:
-            raise OpsError(
-                f"reading `_prisma_migrations` failed: {out.strip()[-300:]}", hint=f"`bin/ops logs {service}`"
-            )
-        done = set(out.splitlines())  # one name a line (a name may hold spaces)
+    done = applied(docker, service, env)
     pending = [m for m in migrations if m.name not in done]
     if not pending:
         return MigrateResult([], len(migrations), time.monotonic() - t0)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 LITELLM_VERSION = "1.106.2"
 OPTILLM_VERSION = "0.4.0"
+# LiteLLM releases no stack may run (the default of `gateway.refuse_versions`): 1.82.7 and 1.82.8
+# were published through a taken-over PyPI account and pulled (March 2026)
+REFUSED_LITELLM = ("1.82.7", "1.82.8")
 
 
 @dataclass(frozen=True)
@@ -21,12 +24,18 @@ class Pin:
     local: str | None  # the tag of the drop-in image built offline from its `image/` (None: none can be)
 
 
+def gateway_pin(version: str) -> Pin:
+    """The gateway's images for a LiteLLM release: `images.gateway`'s default follows
+    `images.litellm_version` (what `bin/ops upgrade` writes)."""
+    return Pin(f"ghcr.io/berriai/litellm:v{version}", f"gwops/litellm:{version}")
+
+
 COMPONENTS: dict[str, Pin] = {
     "llama_cpp": Pin("ghcr.io/ggml-org/llama.cpp:server-b6833", "gwops/llama_cpp:0.3.36"),
     "ollama": Pin("ollama/ollama:0.12.6", None),
     "vllm": Pin("vllm/vllm-openai:v0.11.0", None),
     "proxy": Pin("haproxy:2.6.12", "gwops/haproxy:2.6"),
-    "gateway": Pin(f"ghcr.io/berriai/litellm:v{LITELLM_VERSION}", f"gwops/litellm:{LITELLM_VERSION}"),
+    "gateway": gateway_pin(LITELLM_VERSION),
     # data directories do not cross major versions: the local build is Debian bookworm's 15, so the
     # official pin is 15 as well
     "postgres": Pin("postgres:15.14-bookworm", "gwops/postgres:15"),

@@ -65,6 +65,13 @@ class Project:
     def history_dir(self) -> Path:
         return self.state_dir / "config-history"
 
+    def display(self, path: Path) -> str:
+        """`path` relative to the project when it is inside it (for messages)."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
     def compose_files(self) -> list[Path]:
         return [self.root / C.COMPOSE_FILE, *(self.root / compose_file(n) for n in COMPONENTS)]
 

@@ -13,7 +13,7 @@ from pydantic import Field, create_model, field_validator, model_validator
 
 from gwops.errors import ConfigError
 from gwops.pins import COMPONENTS as PINS
-from gwops.pins import LITELLM_VERSION
+from gwops.pins import LITELLM_VERSION, REFUSED_LITELLM, gateway_pin
 from gwops.schema import Strict, validate_doc
 from gwops.yamlsrc import load_file
 
@@ -40,10 +40,32 @@ class ImagePin(Strict):
         return v
 
 
+VERSION_TAG = re.compile(r"v?(\d+\.\d+\.\d+\S*)")
+
+
 class ImageChoiceSettings(Strict):
     prefer: Literal["auto", "local", "official"] = "auto"
     base: str = "gwops/debian:bookworm"
-    litellm_version: str = LITELLM_VERSION
+    litellm_version: str = Field(LITELLM_VERSION, pattern=r"^\d+\.\d+\.\d+(\.post\d+)?$")
+
+    @model_validator(mode="after")
+    def _gateway_follows_version(self) -> ImageChoiceSettings:
+        """`images.gateway` unset: the images of `litellm_version`. Set: its tags may not name
+        another release (the stack would run either version by which image is present)."""
+        version = self.litellm_version
+        if "gateway" not in self.model_fields_set:
+            pin = gateway_pin(version)
+            object.__setattr__(self, "gateway", ImagePin(official=pin.official, local=pin.local))
+            return self
+        pin = self.gateway  # type: ignore[attr-defined]
+        for ref in (pin.official, pin.local):
+            m = VERSION_TAG.fullmatch((ref or "").rpartition(":")[2]) if ref and "@" not in ref else None
+            if m and m.group(1) != version:
+                raise ValueError(
+                    f"`images.gateway` names LiteLLM {m.group(1)} (`{ref}`) but `litellm_version` is {version}: "
+                    "remove `images.gateway` (it follows `litellm_version`) or make them agree"
+                )
+        return self
 
 
 # `images.<component>`: one pin per component of the registry, its defaults from the component
@@ -100,6 +122,11 @@ class GatewaySettings(Strict):
     )
     watch_seconds: float = Field(2, ge=0, description="after a switch, how long the new gateway is watched")
     max_error_rate: float = Field(0.2, gt=0, le=1, description="5xx share in the watch window that rolls back")
+    refuse_versions: list[str] = Field(
+        default_factory=lambda: list(REFUSED_LITELLM),
+        description="LiteLLM releases never run (`up` and `upgrade` refuse them; the default: the two "
+        "compromised releases)",
+    )
 
     @field_validator("bind")
     @classmethod
@@ -374,6 +401,18 @@ def load_settings(path: Path, display: str = "config/stack.yaml") -> StackSettin
     settings, problems = validate_doc(doc, StackSettings)
     if settings is None:
         raise ConfigError(problems)
+    refused = settings.images.litellm_version in settings.gateway.refuse_versions
+    if refused:
+        where = ("images", "litellm_version") if ("images", "litellm_version") in doc.marks else ("gateway",)
+        raise ConfigError(
+            [
+                doc.problem(
+                    where,
+                    f"LiteLLM {settings.images.litellm_version} is refused (`gateway.refuse_versions`)",
+                    f"pin another release: `bin/ops upgrade --to VERSION` (the default is {LITELLM_VERSION})",
+                )
+            ]
+        )
     budget = connection_problem(settings)
     if budget is not None:
         where = next(

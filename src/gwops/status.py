@@ -99,6 +99,7 @@ def gateway_status(stack: Stack, st: slots.SlotState, containers: Containers) ->
     gc = first(containers, gateway.service(st.active))
     if gc is None:
         return info
+    info["litellm_version"] = gateway.running_version(gc)
     envs = gc.attrs["Config"].get("Env") or []
     info["database"] = any(e.startswith("DATABASE_URL=") for e in envs)
     if not info["database"]:

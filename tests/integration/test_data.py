@@ -22,7 +22,7 @@ from gwops.loadgen import Background
 from gwops.poll import poll
 from gwops.settings import PG_RESERVE, StackSettings, connections
 from tests import fakes
-from tests.conftest import unique
+from tests.conftest import UPGRADE_TO, unique
 from tests.integration.conftest import container_ids, make_copy, master_key, ops, remove_stack
 
 pytestmark = pytest.mark.integration
@@ -387,3 +387,65 @@ def test_purge_deletes_only_the_rows_older_than_the_retention(stack):
     poll(lambda: stack.psql(dead) == "0" or None, 30, 1)
     db = json.loads(stack.ops("status", "--json").stdout)["database"]
     assert not db["behind"] and db["oldest_spend_days"] == 0 and abs(db["spend_rows_estimate"] - recent) <= 2, db
+
+
+def test_upgrade_under_load_a_failing_one_and_the_rollback(stack, upgrade_image):
+    """LiteLLM 1.106.2 -> UPGRADE_TO under 20 req/s with a virtual key: first an upgrade whose
+    migration fails on the database (a view where a migration creates an index: what a hand-made
+    schema change does), which leaves the old version serving and names the step and migration;
+    then the upgrade, then `--rollback`: no request fails, keys and spend intact, the new
+    migrations recorded, spend rows written by both versions."""
+    before = stack.new_key("before-upgrade")
+    key = stack.new_key("upgrade")
+    doc = yaml.safe_load((stack.root / "config/stack.yaml").read_text())
+    old = doc["images"]["litellm_version"]
+
+    def version() -> str:
+        return json.loads(stack.ops("status", "--json").stdout)["gateway"]["litellm_version"]
+
+    assert version() == old
+    dry = stack.ops("upgrade", "--to", UPGRADE_TO, "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["running"] == old and plan["target"] == UPGRADE_TO and plan["image_how"] == "present"
+    assert "20261009000100_telemetry_reports" in plan["pending"] and plan["breaking"] == {}
+
+    stack.psql('CREATE VIEW "LiteLLM_TelemetryReport" AS SELECT 1 AS id')
+    with Background(stack.url, key, rate=20, stream_share=0.2, models_share=0.0) as bg:
+        failed = stack.ops("upgrade", "--to", UPGRADE_TO)
+        assert failed.returncode == 4, failed.stderr
+        assert "step `migrations`" in failed.stderr and "20261009000100_telemetry_reports" in failed.stderr
+        assert (
+            version() == old
+            and yaml.safe_load((stack.root / "config/stack.yaml").read_text())["images"]["litellm_version"] == old
+        )
+        applied = set(stack.psql('SELECT migration_name FROM "_prisma_migrations"').split())
+        assert "20261008120000_user_provider_credentials" in applied  # the ones before it stay
+        assert "20261009000100_telemetry_reports" not in applied  # nothing of it kept
+        stack.psql('DROP VIEW "LiteLLM_TelemetryReport"')
+
+        t0 = time.monotonic()
+        up = stack.ops("upgrade", "--to", UPGRADE_TO)
+        upgrade_seconds = time.monotonic() - t0
+        assert up.returncode == 0, up.stderr
+        assert version() == UPGRADE_TO
+        assert stack.chat(before).status_code == 200  # a key made before the upgrade
+        applied = set(stack.psql('SELECT migration_name FROM "_prisma_migrations"').split())
+        assert {m for m in plan["pending"]} <= applied
+        hold(3)  # requests to the new version before the way back
+
+        back = stack.ops("upgrade", "--rollback")
+        assert back.returncode == 0, back.stderr
+        assert version() == old
+        hold(3)
+    res = bg.result
+    print(res.summary(), f"(upgrade {upgrade_seconds:.1f} s: {up.stderr.strip().splitlines()[-2]})")
+    assert res.failures == [], [f"{o.kind}: {o.error[:100]}" for o in res.failures[:5]]
+    assert res.switches() == 2  # the failed upgrade never switched; the upgrade and the rollback did
+    pinned = yaml.safe_load((stack.root / "config/stack.yaml").read_text())["images"]["litellm_version"]
+    assert pinned == old
+    answered = len(res.outcomes)
+    by_slot = {s: res.slots_in_order().count(s) for s in set(res.slots_in_order())}
+    assert len(by_slot) == 2 and min(by_slot.values()) > 0, by_slot  # both versions served
+    poll(lambda: stack.spend_rows("upgrade") >= answered or None, 120, 2)
+    assert stack.spend_rows("upgrade") == answered  # every request of both versions has its spend row

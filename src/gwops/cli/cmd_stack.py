@@ -108,7 +108,8 @@ def status(app: App, as_json: bool) -> int:
     gw = st["gateway"]
     app.out.print(f"gateway: {gw['url']}  routes: {', '.join(gw['routes']) or '-'}", markup=False)
     app.out.print(
-        f"config: version {gw['config_version']} in slot `{gw['active_slot']}`, live since {gw['live_since']}",
+        f"config: version {gw['config_version']} in slot `{gw['active_slot']}`, live since {gw['live_since']}"
+        + (f"; LiteLLM {gw['litellm_version']}" if gw.get("litellm_version") else ""),
         markup=False,
     )
     if gw.get("database") is False:

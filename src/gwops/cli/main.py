@@ -38,6 +38,7 @@ def _register() -> None:
         cmd_reload,
         cmd_stack,
         cmd_swarm,
+        cmd_upgrade,
     )
 
     for module in (
@@ -50,6 +51,7 @@ def _register() -> None:
         cmd_providers,
         cmd_probe,
         cmd_swarm,
+        cmd_upgrade,
     ):
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -49,6 +49,7 @@ class StackContext(Protocol):
 class BuildContext(Protocol):
     """What a component's image build context is made with (gwops.images.Images is one)."""
 
+    project: Project
     settings: StackSettings
     cache: Path  # state/cache: downloads kept between builds
     log: Path  # where downloads and builds write their output
@@ -138,6 +139,8 @@ class Component:
     # the image's build arguments beyond BASE_IMAGE, and a build context other than image/
     build_args: Callable[[StackSettings], dict[str, str]] = lambda _s: {}
     build_context: Callable[[BuildContext], Path] | None = None
+    # files outside image/ whose content is an input of the build (the gateway's lock)
+    build_inputs: Callable[[BuildContext], list[Path]] | None = None
     metrics: MetricsTarget | None = None
     # the host ports it publishes: (bind address, port, the setting that sets it)
     ports: Callable[[StackSettings], list[tuple[str, int, str]]] | None = None

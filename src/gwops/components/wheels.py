@@ -133,3 +133,77 @@ def link_tree(src: Path, dst: Path) -> None:
             shutil.copy2(s, d)
 
     shutil.copytree(src, dst, symlinks=True, copy_function=link)
+
+
+# -- locks: every wheel of an image pinned with its SHA-256 ------------------------------------------
+Locked = dict[str, tuple[str, str]]  # normalized name -> (version, sha256)
+
+
+def _normalize(name: str) -> str:
+    return name.replace("_", "-").replace(".", "-").lower()
+
+
+def locked_in(found: Path) -> Locked:
+    """The wheels of a download folder as a lock: name, version and SHA-256 of each file."""
+    out: Locked = {}
+    for whl in sorted(found.glob("*.whl")):
+        name, version = whl.name.split("-")[:2]
+        out[_normalize(name)] = (version, hashlib.sha256(whl.read_bytes()).hexdigest())
+    return out
+
+
+def write_lock(found: Path, path: Path, header: str) -> int:
+    """A pip requirements file pinning every wheel in `found` by version and hash (written whole
+    or not at all); returns how many."""
+    entries = locked_in(found)
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for name, (version, digest) in sorted(entries.items()):
+        lines.append(f"{name}=={version} \\\n    --hash=sha256:{digest}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
+    return len(entries)
+
+
+def read_lock(path: Path) -> Locked:
+    out: Locked = {}
+    text = path.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        spec, _, rest = line.partition(" ")
+        name, _, version = spec.partition("==")
+        digest = rest.split("--hash=sha256:", 1)[1].split()[0] if "--hash=sha256:" in rest else ""
+        out[_normalize(name)] = (version, digest)
+    return out
+
+
+def lock_changes(old: Locked, new: Locked) -> list[str]:
+    """What differs between two locks, one line a package: `+ name 1.2`, `- name 1.1`,
+    `~ name 1.1 -> 1.2` (or `(rebuilt)` when only the file's hash changed)."""
+    out = []
+    for name in sorted(old.keys() | new.keys()):
+        if name not in old:
+            out.append(f"+ {name} {new[name][0]}")
+        elif name not in new:
+            out.append(f"- {name} {old[name][0]}")
+        elif old[name][0] != new[name][0]:
+            out.append(f"~ {name} {old[name][0]} -> {new[name][0]}")
+        elif old[name][1] != new[name][1]:
+            out.append(f"~ {name} {old[name][0]} (another file: hash changed)")
+    return out
+
+
+def download_locked(images: BuildContext, name: str, lock: Path, what: str, seed: Path | None = None) -> Path:
+    """Exactly the wheels of `lock`, each checked against its hash (`--require-hashes`), in
+    state/cache/wheels/<name>-lock-<hash>/; downloaded once per lock (`seed`: the folder the
+    lock was just made from, linked instead)."""
+    key = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+    dest = images.cache / "wheels" / f"{name}-lock-{key}"
+    if seed is not None and not (dest / ".complete").exists() and locked_in(seed) == read_lock(lock):
+        shutil.rmtree(dest, ignore_errors=True)
+        link_tree(seed, dest)
+    args = [[*PLATFORM, "--no-deps", "--require-hashes", "-r", str(lock)]]
+    return pip_download(images, dest, args, f"the {what or name} wheels")

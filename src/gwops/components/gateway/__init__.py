@@ -6,6 +6,8 @@ database wiring and migrations, its standbys, and its stop and start around a re
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,17 @@ def standby_wanted(settings: StackSettings, choices: list[ImageChoice]) -> bool:
 def image_of(choices: list[ImageChoice]) -> str | None:
     """The image both slots run."""
     return next((c.image for c in choices if c.service == SERVICE), None)
+
+
+def running_version(container: Any) -> str | None:
+    """The LiteLLM release a gateway container runs: the local image says so in its environment,
+    the official one in its tag (`v1.2.3`)."""
+    config = container.attrs.get("Config") or {}
+    for e in config.get("Env") or []:
+        if e.startswith("LITELLM_VERSION="):
+            return e.split("=", 1)[1]
+    tag = str(config.get("Image", "")).rpartition(":")[2]
+    return tag[1:] if re.fullmatch(r"v\d+\.\d+\.\d+\S*", tag) else None
 
 
 def database_wired(settings: StackSettings) -> bool:
@@ -172,10 +185,17 @@ def build_args(settings: StackSettings) -> dict[str, str]:
     return {"LITELLM_VERSION": settings.images.litellm_version}
 
 
-def build_context(images: BuildContext) -> Path:
-    """image/ plus LiteLLM's wheels (downloaded by the host once per version) and the database
-    adapter's npm packages (once per lock file) in prisma_adapter/node_modules."""
-    version = images.settings.images.litellm_version
+def lock_file(config_dir: Path, version: str) -> Path:
+    """The lock the local image of LiteLLM `version` installs: every wheel with its SHA-256."""
+    return config_dir / "locks" / f"litellm-{version}.txt"
+
+
+def ensure_lock(images: BuildContext, version: str) -> tuple[Path, Path | None]:
+    """The lock of `version`; made the first time from what the package index resolves today
+    (returned with the folder it was made from, else None)."""
+    lock = lock_file(images.project.config_dir, version)
+    if lock.exists():
+        return lock, None
     found = wheels.download(
         images,
         "litellm",
@@ -183,6 +203,31 @@ def build_context(images: BuildContext) -> Path:
         [f"litellm[proxy]=={version}"],
         what=f"LiteLLM {version}",
     )
+    n = wheels.write_lock(
+        found,
+        lock,
+        f"LiteLLM {version} in the local gateway image (Python 3.11, x86_64): every wheel pinned with its\n"
+        "SHA-256, as the package index served them when this lock was made (`bin/ops images build gateway`\n"
+        "or `bin/ops upgrade`). The image installs exactly these (`pip install --require-hashes`).",
+    )
+    images.say(
+        f"wrote {images.project.display(lock)}: {n} wheels pinned with their hashes; keep it with your config "
+        "(commit it): every later build installs exactly these"
+    )
+    return lock, found
+
+
+def build_inputs(images: BuildContext) -> list[Path]:
+    return [lock_file(images.project.config_dir, images.settings.images.litellm_version)]
+
+
+def build_context(images: BuildContext) -> Path:
+    """image/ plus LiteLLM's wheels as its lock pins them (config/locks/, made once per version;
+    downloaded by the host) and the database adapter's npm packages (once per lock file) in
+    prisma_adapter/node_modules."""
+    version = images.settings.images.litellm_version
+    lock, made_from = ensure_lock(images, version)
+    found = wheels.download_locked(images, "litellm", lock, f"LiteLLM {version}", seed=made_from)
     modules = wheels.npm_ci(
         images,
         "prisma-adapter",
@@ -190,6 +235,7 @@ def build_context(images: BuildContext) -> Path:
         what="Prisma's WASM query engine and the adapter's packages",
     )
     ctx = wheels.context(images, "litellm", COMPONENT.image_dir, found)
+    shutil.copy2(lock, ctx / "wheels" / "lock.txt")
     wheels.link_tree(modules, ctx / ADAPTER / "node_modules")
     return ctx
 
@@ -203,6 +249,7 @@ COMPONENT = Component(
     status_row=status_row,
     build_args=build_args,
     build_context=build_context,
+    build_inputs=build_inputs,
     # the workers' metrics from their own process (`--prometheus_metrics_port`, see the compose
     # fragment), with the master key (from a file: see the prometheus component); LiteLLM's own
     # server answers /metrics with a redirect there
