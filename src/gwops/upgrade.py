@@ -116,9 +116,16 @@ class Upgrader:
     def __init__(self, stack: Stack):
         self.stack = stack
         self.say = stack.say
+        self.plan_seconds = 0.0
 
     # -- the plan ------------------------------------------------------------------------------------
     def plan(self, to: str | None, downgrade: bool = False, rollback: bool = False) -> UpgradePlan:
+        t0 = time.monotonic()
+        plan = self._plan(to, downgrade, rollback)
+        self.plan_seconds = time.monotonic() - t0
+        return plan
+
+    def _plan(self, to: str | None, downgrade: bool, rollback: bool) -> UpgradePlan:
         settings = self.stack.settings
         running = running_version(self.stack)
         if rollback:
@@ -235,7 +242,7 @@ class Upgrader:
                 hint="restore the backup taken before the upgrade (`bin/ops backup list`; `bin/ops restore ID`), "
                 f"then `bin/ops upgrade --to {plan.target} --downgrade`",
             )
-        report = UpgradeReport(plan)
+        report = UpgradeReport(plan, steps={"plan": round(self.plan_seconds, 2)})
         old_stack = self.stack
         tstack = Stack(old_stack.project, self.say, target_settings(old_stack.settings, plan.target))
         tstack.compose_version = old_stack.compose_version

@@ -194,6 +194,11 @@ def test_every_component_runs_and_every_target_is_scraped(mon):
     rows = {r["service"]: r for r in status["services"]}
     assert all(p.startswith("127.0.0.1:") for r in rows.values() for p in r["ports"])
     assert rows["node-exporter"]["ports"] == [] and rows["postgres-exporter"]["ports"] == []
+    # the exporter's stack queries: LiteLLM's table sizes and dead tuples, the spend logs' retention
+    assert query(mon, 'gwops_table_size_bytes{table="LiteLLM_SpendLogs"}') > 0
+    assert query(mon, 'gwops_table_dead_tuples{table="LiteLLM_VerificationToken"}') is not None
+    assert query(mon, "gwops_spend_logs_retention_seconds") == 90 * 86400
+    assert query(mon, "gwops_spend_logs_oldest_seconds") is not None
 
 
 def test_requests_are_counted_exactly_over_replicas_and_workers(mon):

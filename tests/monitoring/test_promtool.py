@@ -129,7 +129,7 @@ def test_promtool_check_config(prometheus_image: str, rendered: Path) -> None:
 def test_promtool_check_rules(prometheus_image: str, rendered: Path) -> None:
     r = promtool(prometheus_image, rendered, "check", "rules", "/etc/prometheus/rules/gwops.rules.yml")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 11 rules found" in r.stdout
+    assert "SUCCESS: 12 rules found" in r.stdout
 
 
 @pytest.mark.integration

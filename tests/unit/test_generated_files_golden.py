@@ -61,7 +61,7 @@ def test_compose_stack_files_golden(tmp_path, case):
     settings = CASES[case]
     project = Project(tmp_path)
     ctx = FilesContext(project, settings, "gwops-golden", ENV, components.REGISTRY)
-    for name in ("prometheus", "alertmanager", "grafana"):
+    for name in ("prometheus", "alertmanager", "grafana", "postgres_exporter"):
         components.get(name).files(ctx)  # type: ignore[union-attr]
     render_proxy(project, "blue", settings.gateway)
     files = generated(project.state_dir)
@@ -70,6 +70,7 @@ def test_compose_stack_files_golden(tmp_path, case):
         "prometheus/prometheus.yml",
         "prometheus/rules/gwops.rules.yml",
         "alertmanager/alertmanager.yml",
+        "postgres_exporter/queries.yml",
         "grafana/provisioning/datasources/prometheus.yml",
         "grafana/provisioning/dashboards/gwops.yml",
     } <= set(files)
