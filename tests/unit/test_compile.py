@@ -152,3 +152,15 @@ def test_localhost_means_the_host(tmp_path):
     bases = {e["litellm_params"].get("api_base") for e in compiled.config["model_list"]}
     assert "http://host.docker.internal:11434" in bases
     assert not any(b and ("localhost" in b or "127.0.0.1" in b) for b in bases)
+
+
+def test_with_monitoring_off_the_gateway_runs_no_prometheus_callback():
+    from gwops.settings import StackSettings
+
+    on = compile_sources(GOLDEN / "full", env=ENV, settings=StackSettings())
+    off = compile_sources(
+        GOLDEN / "full", env=ENV, settings=StackSettings.model_validate({"monitoring": {"enabled": False}})
+    )
+    assert on.config["litellm_settings"]["callbacks"] == ["prometheus"]
+    assert "callbacks" not in off.config["litellm_settings"]
+    assert off.config["model_list"] == on.config["model_list"]

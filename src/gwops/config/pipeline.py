@@ -88,6 +88,13 @@ def compile_sources(
         # each worker's pool: LiteLLM writes this into DATABASE_URL's `connection_limit` itself
         # (its default, 10, would replace the URL's), and the connection budget counts it
         config["general_settings"]["database_connection_pool_limit"] = settings.database.pool
+    if settings is not None and not settings.monitoring.enabled:
+        # nothing scrapes the gateway: LiteLLM's Prometheus callback would cost every request
+        # (a few % of a worker's CPU at saturation) and count for nobody
+        litellm = config["litellm_settings"]
+        litellm["callbacks"] = [c for c in litellm.get("callbacks", []) if c != "prometheus"]
+        if not litellm["callbacks"]:
+            del litellm["callbacks"]
     sidecar = settings.optillm.enabled if settings is not None else None
     problems = ensembles.check(mdoc, mappings, config, sidecar)
     if problems:
