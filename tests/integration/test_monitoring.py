@@ -18,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from gwops.constants import LITELLM_CONFIG
 from gwops.poll import Timeout
 from gwops.poll import poll as deadline_poll
 from tests.conftest import free_port, unique
@@ -410,5 +411,8 @@ def test_monitoring_off_runs_none_of_it(tmp_path, local_images):
         assert {row["component"] for row in status["services"]} == {"proxy", "gateway", "postgres", "redis"}
         assert status["alerts"] is None
         assert "no `prometheus` service" in (Path(root) / "compose.d/prometheus.yml").read_text()
+        # and no per-request cost: the gateway runs without LiteLLM's Prometheus callback
+        config = yaml.safe_load((Path(root) / "state" / LITELLM_CONFIG).read_text())
+        assert "callbacks" not in config["litellm_settings"]
     finally:
         remove_stack(root, env)
