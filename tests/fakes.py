@@ -1,8 +1,8 @@
 """Small fakes of model servers' APIs (providers: we do not ship those) for tests.
 
 `start_openai`: the OpenAI API. By model name: `full` does everything (chat, streaming in several chunks, embeddings, tool calls,
-JSON mode); any other name chats only (its stream is one chunk, embeddings are refused); `broken`
-fails with HTTP 500; `liar` answers 200 with an error as the text. A chat with `n` gets n choices.
+JSON mode); `embed` only embeds (a chat is refused with HTTP 400); any other name chats only (its
+stream is one chunk, embeddings are refused); `broken` fails with HTTP 500; `liar` answers 200 with an error as the text. A chat with `n` gets n choices.
 Every POST's model is appended to the server's `calls` list, its headers to `headers`.
 """
 
@@ -25,9 +25,11 @@ class Fake(BaseHTTPRequestHandler):
         self.server.calls.append(model)  # type: ignore[attr-defined]
         self.server.headers.append(dict(self.headers))  # type: ignore[attr-defined]
         if self.path == "/v1/embeddings":
-            if model == "full":
+            if model in ("full", "embed"):
                 return self.answer(200, {"data": [{"embedding": [0.1, 0.2, 0.3]}]})
             return self.answer(400, {"error": f"{model} is not an embedding model"})
+        if model == "embed":
+            return self.answer(400, {"error": "embed is an embedding model: it does not chat"})
         if model == "broken":
             return self.answer(500, {"error": "upstream connection refused"})
         if model == "liar":  # 200 with the error as the answer (OptiLLM's moa/bon do this)

@@ -153,11 +153,16 @@ class Health:
         for route in routes.names:
             if route in routes.degraded:  # already found failing (an earlier replica)
                 continue
-            body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
-            check = f"chat completion via `{route}`"
+            if route in routes.embeddings:  # a model that only embeds would refuse a chat
+                path, body, want = "/v1/embeddings", {"model": route, "input": "ping"}, '"embedding"'
+                check = f"embedding via `{route}`"
+            else:
+                path, want = "/v1/chat/completions", "choices"
+                body = {"model": route, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+                check = f"chat completion via `{route}`"
             try:
-                code, text = http_request(f"{url}/v1/chat/completions", route_timeout, body, headers)
-                problem = None if code == 200 and "choices" in text else f"HTTP {code}: {text[:300]}"
+                code, text = http_request(f"{url}{path}", route_timeout, body, headers)
+                problem = None if code == 200 and want in text else f"HTTP {code}: {text[:300]}"
             except OSError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             if problem is None:

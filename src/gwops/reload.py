@@ -51,14 +51,22 @@ class ReloadPlan:
     routes: list[str]
     provider_env: list[str]
     optional: frozenset[str] = frozenset()  # routes whose providers are all optional
+    embeddings: frozenset[str] = frozenset()  # routes that only embed
 
     @classmethod
     def of(cls, compiled: Compiled, version: str) -> ReloadPlan:
         checks = compiled.route_checks()
-        return cls(version, compiled.text, checks.names, sorted(compiled.catalog.env_needed), checks.optional)
+        return cls(
+            version,
+            compiled.text,
+            checks.names,
+            sorted(compiled.catalog.env_needed),
+            checks.optional,
+            checks.embeddings,
+        )
 
     def checks(self) -> RouteChecks:
-        return RouteChecks(self.routes, self.optional)
+        return RouteChecks(self.routes, self.optional, embeddings=self.embeddings)
 
     @classmethod
     def from_version(cls, stack: Stack, version: str) -> ReloadPlan:
@@ -69,9 +77,9 @@ class ReloadPlan:
                 hint="`bin/ops reload` to apply the current config instead",
             )
         text = path.read_text()
-        names, optional = generate.route_checks(yaml.safe_load(text) or {})
+        names, optional, embeddings = generate.route_checks(yaml.safe_load(text) or {})
         env = set(re.findall(r"os\.environ/([A-Za-z_][A-Za-z0-9_]*)", text)) - CORE_ENV
-        return cls(version, text, names, sorted(env), optional)
+        return cls(version, text, names, sorted(env), optional, embeddings)
 
 
 @dataclass

@@ -12,7 +12,8 @@ from gwops.fsutil import atomic_write
 
 @dataclass
 class RouteChecks:
-    """The routes a gateway gate checks, one completion each. A route whose providers are all
+    """The routes a gateway gate checks, one completion each (an embedding for a route that only
+    embeds). A route whose providers are all
     optional (`required: false` in providers.yaml, the default) does not fail the gate when its
     check fails: it is recorded in `degraded` (route -> reason), so that one dead backend does not
     freeze the configuration. A route with a required provider fails the gate."""
@@ -20,9 +21,11 @@ class RouteChecks:
     names: list[str] = field(default_factory=list)
     optional: frozenset[str] = frozenset()
     degraded: dict[str, str] = field(default_factory=dict)
+    embeddings: frozenset[str] = frozenset()  # routes that only embed: checked with an embedding
 
     def first_working(self) -> str | None:
-        return next((r for r in self.names if r not in self.degraded), None)
+        """A chat route that passed its check (a warm-up streams completions through it)."""
+        return next((r for r in self.names if r not in self.degraded and r not in self.embeddings), None)
 
 
 FILE = "route-checks.json"

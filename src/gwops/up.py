@@ -229,7 +229,7 @@ def run(stack: Stack, route_checks: bool = True) -> UpReport:
             rr = Reloader(stack, env.values["LITELLM_MASTER_KEY"]).switch_to(
                 compiled, choices, version, route_checks=route_checks
             )
-            checks = RouteChecks(checks.names, checks.optional, rr.degraded)
+            checks = RouteChecks(checks.names, checks.optional, rr.degraded, checks.embeddings)
             reloaded = True
         routecheck.save(stack.project.state_dir, checks, version)
         # the gateway serves: now what watches it (monitoring), never a reason it does not serve

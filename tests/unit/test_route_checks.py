@@ -131,3 +131,25 @@ def test_two_stack_ports_on_one_number_are_refused(tmp_path):
             tmp_path, settings=settings, stack_file=tmp_path / "stack.yaml", published=published_ports(settings)
         )
     assert any("port 3000 is also `gateway.port`" in p.message for p in err.value.problems)
+
+
+def test_a_route_that_only_embeds_is_checked_with_an_embedding(tmp_path, gateway_url):
+    (tmp_path / "providers.yaml").write_text(
+        "providers:\n  lab:\n    type: mock\n    models:\n      - good\n"
+        "      - {name: embed, capabilities: [embeddings]}\n      - {name: both, capabilities: [chat, embeddings]}\n"
+    )
+    c = compile_sources(tmp_path)
+    checks = c.route_checks()
+    assert checks.embeddings == {"embed"}  # `both` chats too: checked with a chat completion
+    entries = {e["model_name"]: e["model_info"] for e in c.config["model_list"]}
+    assert entries["embed"]["mode"] == "embedding" and "mode" not in entries["both"]
+
+    # the fake's `embed` refuses a chat (HTTP 400) and answers an embedding
+    checks = RouteChecks(["embed", "good"], frozenset(), embeddings=frozenset({"embed"}))
+    Health(_NoDocker(), lambda m: None, 5).gateway(gateway_url, "k", checks, 5, 5, service="gateway-blue")
+    assert checks.degraded == {} and checks.first_working() == "good"
+    with pytest.raises(HealthError) as err:  # checked as a chat route, it would fail the gate
+        Health(_NoDocker(), lambda m: None, 5).gateway(
+            gateway_url, "k", RouteChecks(["embed"], frozenset()), 5, 5, service="gateway-blue"
+        )
+    assert "chat completion via `embed`" in err.value.check

@@ -21,12 +21,17 @@ HEADER = (
 
 ENSEMBLE_KEY = "gwops_ensemble"  # in a route's model_info: an OptiLLM ensemble (gwops.config.ensembles)
 REQUIRED_KEY = "gwops_required"  # in a route's model_info: its provider is `required: true`
+# a model whose `capabilities` name embeddings and no chat only embeds: its route is checked with an
+# embedding (not a chat completion) and its model_info says `mode: embedding` (LiteLLM's own checks)
+EMBEDDING_CAPS = frozenset({"embeddings", "embedding"})
+CHAT_CAPS = frozenset({"chat", "completion", "completions"})
 
 
-def route_checks(config: dict[str, Any]) -> tuple[list[str], frozenset[str]]:
-    """The concrete routes of a generated config (wildcards are not checkable) and those of them
-    whose providers are all optional: a failed check marks those degraded, not failed. Ensembles
-    are not checked here: their sidecar starts after the gateway serves, and is gated itself."""
+def route_checks(config: dict[str, Any]) -> tuple[list[str], frozenset[str], frozenset[str]]:
+    """The concrete routes of a generated config (wildcards are not checkable), those of them
+    whose providers are all optional (a failed check marks those degraded, not failed), and those
+    whose deployments only embed (checked with an embedding). Ensembles are not checked here:
+    their sidecar starts after the gateway serves, and is gated itself."""
     entries = [
         e
         for e in config.get("model_list") or []
@@ -34,7 +39,13 @@ def route_checks(config: dict[str, Any]) -> tuple[list[str], frozenset[str]]:
     ]
     names = sorted({e["model_name"] for e in entries})
     required = {e["model_name"] for e in entries if (e.get("model_info") or {}).get(REQUIRED_KEY)}
-    return names, frozenset(n for n in names if n not in required)
+    chats = {e["model_name"] for e in entries if (e.get("model_info") or {}).get("mode") != "embedding"}
+    return names, frozenset(n for n in names if n not in required), frozenset(n for n in names if n not in chats)
+
+
+def embeds_only(model: ProviderModel) -> bool:
+    caps = {c.lower() for c in model.capabilities}
+    return bool(caps & EMBEDDING_CAPS) and not caps & CHAT_CAPS
 
 
 def _params(pid: str, provider: Provider, model: ProviderModel) -> dict[str, Any]:
@@ -47,6 +58,8 @@ def _entry(name: str, dep: Deployment) -> dict[str, Any]:
         info["max_input_tokens"] = dep.model.context_window
     if dep.model.capabilities:
         info["capabilities"] = list(dep.model.capabilities)
+        if embeds_only(dep.model):
+            info["mode"] = "embedding"
     if dep.provider.required:
         info[REQUIRED_KEY] = True
     return {"model_name": name, "litellm_params": _params(dep.provider_id, dep.provider, dep.model), "model_info": info}

@@ -34,7 +34,8 @@ class Compiled:
         return generate.route_checks(self.config)[0]
 
     def route_checks(self) -> RouteChecks:
-        return RouteChecks(*generate.route_checks(self.config))
+        names, optional, embeddings = generate.route_checks(self.config)
+        return RouteChecks(names, optional, embeddings=embeddings)
 
 
 def _source(path: Path, display: str) -> tuple[SourceDoc | None, list[Problem]]:
