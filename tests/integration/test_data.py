@@ -389,6 +389,24 @@ def test_purge_deletes_only_the_rows_older_than_the_retention(stack):
     assert not db["behind"] and db["oldest_spend_days"] == 0 and abs(db["spend_rows_estimate"] - recent) <= 2, db
 
 
+def test_try_shows_how_one_request_was_served_and_why_one_failed(stack):
+    r = stack.ops("try", "gwops-echo", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    t = out["trial"]
+    assert out["route"]["rule"] == "exact" and t["ok"] and t["status"] == 200 and t["answer"]
+    assert t["served"]["slot"] in ("blue", "green") and t["served"]["replica"] and t["served"]["call_id"]
+    assert t["served"]["model_group"] == "gwops-echo"
+    s = stack.ops("try", "gwops-echo", "--stream")
+    assert s.returncode == 0, s.stderr
+    assert "first token" in s.stdout and "call id:" in s.stdout and "answer:" in s.stdout
+    # a name no route serves: the raw error body and the next step, exit 1
+    bad = stack.ops("try", "no-such-model")
+    assert bad.returncode == 1, bad.stderr
+    assert "served: HTTP 400" in bad.stdout and "error: {" in bad.stdout
+    assert "next: no route serves `no-such-model`" in bad.stdout
+
+
 def test_upgrade_under_load_a_failing_one_and_the_rollback(stack, upgrade_image):
     """LiteLLM 1.106.2 -> UPGRADE_TO under 20 req/s with a virtual key: first an upgrade whose
     migration fails on the database (a view where a migration creates an index: what a hand-made

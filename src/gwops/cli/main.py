@@ -38,6 +38,7 @@ def _register() -> None:
         cmd_reload,
         cmd_stack,
         cmd_swarm,
+        cmd_try,
         cmd_upgrade,
     )
 
@@ -51,6 +52,7 @@ def _register() -> None:
         cmd_providers,
         cmd_probe,
         cmd_swarm,
+        cmd_try,
         cmd_upgrade,
     ):
         for command in module.COMMANDS:
