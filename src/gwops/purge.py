@@ -121,7 +121,9 @@ def purge(
         m = re.search(rf"{MARK} (\d+)", out)
         res.rows[table] = int(m.group(1)) if m else 0
         if res.rows[table]:
-            _psql(docker, service, env, f'VACUUM (ANALYZE) "{table}"')
+            # one process: no parallel workers competing with the gateway for cores, and no
+            # dynamic shared memory for the dead rows (a container's /dev/shm may be small)
+            _psql(docker, service, env, f'VACUUM (ANALYZE, PARALLEL 0) "{table}"')
         say(f"{table}: {res.rows[table]} rows older than {days} days deleted")
     res.bytes_after = int(_psql(docker, service, env, size).strip() or 0)
     res.seconds = time.monotonic() - t0

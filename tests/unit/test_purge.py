@@ -38,7 +38,7 @@ def test_batches_commit_on_their_own_and_only_purged_tables_are_vacuumed():
     assert len(dos) == 3 and all("COMMIT;" in sql and "LIMIT 5000" in sql for sql, _ in dos)
     assert all(env["PGOPTIONS"] == "-c lock_timeout=2s" for _, env in dos)  # never queues behind a lock
     assert "interval '90 days'" in dos[0][0] and '"startTime" <' in dos[0][0]
-    assert [sql for sql, _ in p.sql if sql.startswith("VACUUM")] == ['VACUUM (ANALYZE) "LiteLLM_SpendLogs"']
+    assert [sql for sql, _ in p.sql if sql.startswith("VACUUM")] == ['VACUUM (ANALYZE, PARALLEL 0) "LiteLLM_SpendLogs"']
 
 
 def test_nothing_to_do_and_a_dead_database_are_errors_with_a_next_step():
