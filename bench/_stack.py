@@ -35,6 +35,12 @@ def run(root: Path, env: dict, *args: str) -> tuple[float, str]:
     return time.monotonic() - t0, res.stderr
 
 
+def pct_in(res, q: float, window: tuple[float, float]) -> float:
+    """The `q` quantile in ms of a load result's answered requests sent within `window`."""
+    lat = sorted(o.latency for o in res.outcomes if o.ok and window[0] <= o.sent <= window[1]) or [0.0]
+    return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+
+
 def idle_slot(root, env, project: str) -> tuple[str, list[str]]:
     st = json.loads(
         subprocess.run(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
-from _stack import run, stack_copy  # noqa: E402
+from _stack import pct_in, run, stack_copy  # noqa: E402
 
 from gwops.loadgen import Background  # noqa: E402
 
@@ -60,11 +60,6 @@ def psql(project: str, sql: str) -> str:
     if out.returncode != 0:
         sys.exit(out.stderr)
     return out.stdout.strip()
-
-
-def pct(res, q: float, window: tuple[float, float]) -> float:
-    lat = sorted(o.latency for o in res.outcomes if o.ok and window[0] <= o.sent <= window[1]) or [0.0]
-    return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
 
 
 def main() -> None:
@@ -134,12 +129,12 @@ def main() -> None:
                 sys.exit(f"purge failed ({r.returncode}):\n{r.stderr}")
         res = bg.result
         out = json.loads(r.stdout)
-        steady99, during99 = pct(res, 0.99, (s0 + 5, p0)), pct(res, 0.99, (p0, p1))
+        steady99, during99 = pct_in(res, 0.99, (s0 + 5, p0)), pct_in(res, 0.99, (p0, p1))
         print(f"load: {res.summary()}")
         print(f"purge: {sum(out['rows'].values())} rows in {p1 - p0:.1f} s ({out['rows']})")
         print(
-            f"steady: p50 {pct(res, 0.5, (s0 + 5, p0)):.1f} ms, p99 {steady99:.1f} ms; during the purge: "
-            f"p50 {pct(res, 0.5, (p0, p1)):.1f} ms, p99 {during99:.1f} ms = {during99 / max(steady99, 1e-9):.2f}x (target <= 1.5x)"
+            f"steady: p50 {pct_in(res, 0.5, (s0 + 5, p0)):.1f} ms, p99 {steady99:.1f} ms; during the purge: "
+            f"p50 {pct_in(res, 0.5, (p0, p1)):.1f} ms, p99 {during99:.1f} ms = {during99 / max(steady99, 1e-9):.2f}x (target <= 1.5x)"
         )
         print(
             f"database: {size0 / 1e6:.0f} MB before, {out['bytes_after'] / 1e6:.0f} MB after (VACUUM keeps the space for reuse)"

@@ -19,14 +19,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
-from _stack import run, stack_copy  # noqa: E402
+from _stack import pct_in, run, stack_copy  # noqa: E402
 
 from gwops.loadgen import Background  # noqa: E402
-
-
-def pct(res, q: float, window: tuple[float, float]) -> float:
-    lat = sorted(o.latency for o in res.outcomes if o.ok and window[0] <= o.sent <= window[1]) or [0.0]
-    return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
 
 
 def main() -> None:
@@ -66,15 +61,15 @@ def main() -> None:
         print(f"load: {res.summary()}")
         first = min(o.sent for o in res.outcomes)
         print(
-            f"steady before: p50 {pct(res, 0.5, (first, steps[0][1])):.1f} ms, p99 {pct(res, 0.99, (first, steps[0][1])):.1f} ms"
+            f"steady before: p50 {pct_in(res, 0.5, (first, steps[0][1])):.1f} ms, p99 {pct_in(res, 0.99, (first, steps[0][1])):.1f} ms"
         )
         for _args, t0, t1, rep in steps:
             plan = rep["plan"]
             split = ", ".join(f"{k} {v:.1f} s" for k, v in rep["steps"].items())
             print(
                 f"upgrade {plan['running']} -> {plan['target']}: {t1 - t0:.1f} s wall ({split}); "
-                f"{len(rep['applied'])} migrations; during: p50 {pct(res, 0.5, (t0, t1)):.1f} ms, "
-                f"p99 {pct(res, 0.99, (t0, t1)):.1f} ms"
+                f"{len(rep['applied'])} migrations; during: p50 {pct_in(res, 0.5, (t0, t1)):.1f} ms, "
+                f"p99 {pct_in(res, 0.99, (t0, t1)):.1f} ms"
             )
         print(f"failed requests: {len(res.failures)} (target 0)")
 
