@@ -77,6 +77,8 @@ def run(url: str, key: str, model: str, prompt: str, stream: bool, timeout: floa
             t.status = r.status_code
             t.headers = {k: v for k, v in r.headers.items() if k.startswith(("x-litellm-", "x-gwops-"))}
             t.served = {name: r.headers[h] for name, h in HEADERS.items() if h in r.headers}
+            if "slot" in t.served:  # the proxy's backend name, `slot_<slot>`
+                t.served["slot"] = t.served["slot"].removeprefix("slot_")
             if r.status_code != 200:
                 t.error = r.read().decode(errors="replace")
             elif stream:

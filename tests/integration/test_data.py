@@ -397,6 +397,13 @@ def test_try_shows_how_one_request_was_served_and_why_one_failed(stack):
     assert out["route"]["rule"] == "exact" and t["ok"] and t["status"] == 200 and t["answer"]
     assert t["served"]["slot"] in ("blue", "green") and t["served"]["replica"] and t["served"]["call_id"]
     assert t["served"]["model_group"] == "gwops-echo"
+
+    def recorded():  # LiteLLM writes its spend logs in batches
+        rows = json.loads(stack.ops("requests", "--id", t["served"]["call_id"], "--json").stdout)["requests"]
+        return rows or None
+
+    row = poll(recorded, 60, 1)[0]  # `requests` finds the call `try` showed, by its call ID
+    assert row["call_id"] == t["served"]["call_id"] and row["key"] == "(master key)" and row["route"] == "gwops-echo"
     s = stack.ops("try", "gwops-echo", "--stream")
     assert s.returncode == 0, s.stderr
     assert "first token" in s.stdout and "call id:" in s.stdout and "answer:" in s.stdout
@@ -467,3 +474,24 @@ def test_upgrade_under_load_a_failing_one_and_the_rollback(stack, upgrade_image)
     assert len(by_slot) == 2 and min(by_slot.values()) > 0, by_slot  # both versions served
     poll(lambda: stack.spend_rows("upgrade") >= answered or None, 120, 2)
     assert stack.spend_rows("upgrade") == answered  # every request of both versions has its spend row
+
+
+def test_requests_lists_every_recorded_request_and_sums_them_per_route(stack):
+    n = stack.spend_rows("upgrade")  # the upgrade test's load, all recorded
+    r = stack.ops("requests", "--key", "upgrade", "--limit", "100000", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["requests"]
+    assert len(rows) == n > 0
+    assert {(x["key"], x["route"], x["status"]) for x in rows} == {("upgrade", "gwops-echo", "ok")}
+    assert all(x["latency_ms"] >= 0 and x["tokens"] > 0 for x in rows)
+    assert [x["time"] for x in rows] == sorted((x["time"] for x in rows), reverse=True)  # newest first
+    s = stack.ops("requests", "--key", "upgrade", "--summary", "--json")
+    assert s.returncode == 0, s.stderr
+    (route,) = json.loads(s.stdout)["routes"]
+    assert route["route"] == "gwops-echo" and route["requests"] == n and route["failed"] == 0
+    assert route["p50_ms"] <= route["p95_ms"] <= route["p99_ms"]
+    assert stack.ops("requests", "--status", "failed", "--key", "upgrade", "--json").stdout.count('"id"') == 0
+    # a filter is a value, never SQL
+    odd = stack.ops("requests", "--route", 'x\'; DROP TABLE "LiteLLM_SpendLogs"; --', "--json")
+    assert odd.returncode == 0 and json.loads(odd.stdout)["requests"] == [], odd.stderr
+    assert stack.spend_rows("upgrade") == n

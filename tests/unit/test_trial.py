@@ -32,3 +32,16 @@ def test_a_failure_keeps_the_raw_body_and_says_what_to_do(url):
     gone = trial.run("http://127.0.0.1:9", "k", "full", "hi", stream=False, timeout=5)
     assert not gone.ok and gone.status == 0 and "ConnectError" in gone.error and "bin/ops status" in gone.next
     assert "routes explain x" in trial.next_step(400, "x", '{"error": "Invalid model name passed in model=x"}')
+
+
+def test_requests_filters_reach_psql_as_variables_never_as_sql():
+    import datetime as dt
+
+    from gwops.requests_log import Filters, rows_query, summary_query
+
+    evil = "x'; DROP TABLE y; --"
+    f = Filters(dt.datetime(2026, 12, 1), route=evil, key=evil, request_id=evil, status="failed")
+    for sql, params in (rows_query(f, 10), summary_query(f)):
+        assert evil not in sql and "DROP" not in sql
+        assert params == {"since": "2026-12-01 00:00:00.000000", "route": evil, "key": evil, "rid": evil}
+        assert ":'route'" in sql and ":'key'" in sql and ":'rid'" in sql and "s.status = 'failure'" in sql

@@ -36,6 +36,7 @@ def _register() -> None:
         cmd_probe,
         cmd_providers,
         cmd_reload,
+        cmd_requests,
         cmd_stack,
         cmd_swarm,
         cmd_try,
@@ -45,6 +46,7 @@ def _register() -> None:
     for module in (
         cmd_stack,
         cmd_reload,
+        cmd_requests,
         cmd_config,
         cmd_images,
         cmd_backup,
