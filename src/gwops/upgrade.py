@@ -62,7 +62,7 @@ class UpgradePlan:
     image_how: str  # present | pull | build
     lock: str | None  # the lock the local image installs (relative path)
     lock_changes: list[str]
-    pending: list[str] | None  # the migrations the database lacks (None: no database)
+    pending: list[str] | None  # the migrations the database lacks (None: no database, or not known yet)
     breaking: dict[str, list[str]]  # a migration -> statements the older version may not run after
     downgrade: bool
     notes_url: str
@@ -210,7 +210,7 @@ class Upgrader:
         elif wheel is not None:
             target = migrations.from_wheel(wheel)
         else:  # an official image still to pull: known once it is here
-            return [], {}
+            return None, {}
         done = migrations.applied(self.stack.docker, POSTGRES, client_env(envfile.read(self.stack.project.env_file)))
         pending = [m for m in target if m.name not in done]
         if older:  # the migrations the running version applied that the target does not know
@@ -234,14 +234,7 @@ class Upgrader:
 
         if plan.running == plan.target:
             raise UsageError(f"LiteLLM {plan.target} is already serving: nothing to upgrade")
-        if plan.downgrade and plan.breaking:
-            names = ", ".join(sorted(plan.breaking))
-            raise UsageError(
-                f"LiteLLM {plan.target} may not run on this database: {names} changed the schema in a way "
-                "an older version does not expect",
-                hint="restore the backup taken before the upgrade (`bin/ops backup list`; `bin/ops restore ID`), "
-                f"then `bin/ops upgrade --to {plan.target} --downgrade`",
-            )
+        self._refuse_breaking_downgrade(plan)
         report = UpgradeReport(plan, steps={"plan": round(self.plan_seconds, 2)})
         old_stack = self.stack
         tstack = Stack(old_stack.project, self.say, target_settings(old_stack.settings, plan.target))
@@ -261,9 +254,14 @@ class Upgrader:
         except OpsError as exc:
             raise UpgradeError("image", plan.target, exc.message, exc.hint or "", exc.details) from None
         image = gateway.image_of(choices)
+        db = gateway.database_wired(old_stack.settings)
+        if db and plan.pending is None and image:  # pulled just now: its migrations are known now
+            plan.pending, plan.breaking = self._schema_plan(
+                tstack.settings, image, "present", None, plan.running or "", plan.downgrade
+            )
+            self._refuse_breaking_downgrade(plan)
         lap("image")
         # 2. a verified backup
-        db = gateway.database_wired(old_stack.settings)
         if db:
             self.say("taking a verified backup first")
             try:
@@ -316,6 +314,17 @@ class Upgrader:
         write_pin(old_stack.project.stack_file, plan.target)
         self._record(plan, report)
         return report
+
+    @staticmethod
+    def _refuse_breaking_downgrade(plan: UpgradePlan) -> None:
+        if plan.downgrade and plan.breaking:
+            names = ", ".join(sorted(plan.breaking))
+            raise UsageError(
+                f"LiteLLM {plan.target} may not run on this database: {names} changed the schema in a way "
+                "an older version does not expect",
+                hint="restore the backup taken before the upgrade (`bin/ops backups`; `bin/ops restore ID`), "
+                f"then `bin/ops upgrade --to {plan.target} --downgrade`",
+            )
 
     def _target_images(self, tstack: Stack, old_choices: list[ImageChoice]) -> list[ImageChoice]:
         """The images the stack runs after the upgrade: the target's gateway (present, pulled, or

@@ -74,7 +74,9 @@ def _print_plan(app: App, plan) -> None:
         )
         for line in plan.lock_changes:
             out.print(f"  {line}", markup=False)
-    if plan.pending is None:
+    if plan.pending is None and plan.image_how == "pull":
+        out.print("migrations: known once the image is pulled (the run checks them before applying any)", markup=False)
+    elif plan.pending is None:
         out.print("migrations: none (the database features are off)", markup=False)
     elif plan.downgrade:
         out.print("migrations: none run by a downgrade; the newer ones stay", markup=False)
