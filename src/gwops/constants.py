@@ -42,3 +42,6 @@ IMAGE_LOCAL_ONLY = ("node_modules", "__pycache__")
 # the gateway's two slots (compose profiles and services gateway-blue / gateway-green): one serves,
 # the other takes the next config (see gwops.slots)
 SLOTS = ("blue", "green")
+# LiteLLM's response cache keys in Redis: `gwops-cache:<hash>` (its `cache_params.namespace`), apart
+# from the router's cooldowns, counters and locks in the same Redis (`bin/ops cache`)
+CACHE_NAMESPACE = "gwops-cache"

@@ -11,7 +11,8 @@ import subprocess
 import pytest
 import yaml
 
-from tests.integration.conftest import ops
+from gwops.poll import poll
+from tests.integration.conftest import container_ids, ops
 
 pytestmark = pytest.mark.integration
 
@@ -162,3 +163,53 @@ def test_up_refuses_invalid_config_and_reports_failed_route(copy):
     assert degraded.returncode == 0 and "degraded route `dead-model`" in degraded.stderr, degraded.stderr
     st = ops(root, env, "status")
     assert st.returncode == 1 and "degraded route `dead-model`" in st.stdout and "bin/ops providers" in st.stdout
+
+
+def test_the_response_cache_is_listed_measured_and_flushed_alone(copy):
+    """`cache stats|keys|flush` on a stack with LiteLLM's response cache on: a repeated question is
+    answered from the cache, the cache's keys are told apart from anything else in Redis, and a
+    flush deletes only them."""
+    root, env = copy
+    mappings = root / "config/model-mappings.yaml"
+    doc = yaml.safe_load(mappings.read_text()) or {}
+    doc.setdefault("router_settings", {})["caching"] = {"enabled": True, "ttl": 600}
+    mappings.write_text(yaml.safe_dump(doc))
+    up = ops(root, env, "up", "--skip-route-checks")
+    assert up.returncode == 0, up.stderr
+    for _ in range(3):  # the same question three times: asked once, then answered from the cache
+        t = ops(root, env, "try", "gwops-echo", "--prompt", "cached?")
+        assert t.returncode == 0, t.stdout + t.stderr
+    project = yaml.safe_load((root / "config/stack.yaml").read_text())["project_name"]
+    (redis,) = container_ids(project, "redis")
+    pw = next(
+        line.split("=", 1)[1] for line in (root / ".env").read_text().splitlines() if line.startswith("REDIS_PASSWORD=")
+    )
+
+    def cli(*args: str) -> str:
+        return subprocess.run(
+            ["docker", "exec", "-e", f"REDISCLI_AUTH={pw}", redis, "redis-cli", "--no-auth-warning", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    cli("SET", "gwops-test:not-the-cache", "1")
+    keys = json.loads(ops(root, env, "cache", "keys", "--json").stdout)
+    assert keys["keys"] == 1 and keys["listed"][0]["model"] == "gwops-echo" and 0 < keys["listed"][0]["ttl"] <= 600
+    assert keys["listed"][0]["key"].startswith("gwops-cache:")
+    stats = json.loads(ops(root, env, "cache", "stats", "--json").stdout)
+    assert stats["keys"] == 1 and stats["models"][0]["model"] == "gwops-echo"
+
+    def hit_rate():  # LiteLLM writes its spend logs in batches
+        routes = json.loads(ops(root, env, "cache", "stats", "--json").stdout)["routes"]
+        return routes if routes and routes[0]["requests"] == 3 else None
+
+    (route,) = poll(hit_rate, 60, 1)
+    assert route == {"route": "gwops-echo", "requests": 3, "cache_hits": 2, "hit_rate": round(2 / 3, 4)}
+
+    assert ops(root, env, "cache", "flush").returncode == 7  # asks first; not a terminal: declined
+    assert json.loads(ops(root, env, "cache", "flush", "--model", "other", "--yes", "--json").stdout)["deleted"] == 0
+    flushed = json.loads(ops(root, env, "cache", "flush", "--model", "gwops-echo", "--yes", "--json").stdout)
+    assert flushed["deleted"] == 1
+    assert json.loads(ops(root, env, "cache", "keys", "--json").stdout)["keys"] == 0
+    assert cli("GET", "gwops-test:not-the-cache") == "1"  # nothing outside the cache's namespace

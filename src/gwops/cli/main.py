@@ -30,6 +30,7 @@ def cli(ctx: click.Context) -> None:
 def _register() -> None:
     from gwops.cli import (
         cmd_backup,
+        cmd_cache,
         cmd_config,
         cmd_images,
         cmd_keys,
@@ -51,6 +52,7 @@ def _register() -> None:
         cmd_images,
         cmd_backup,
         cmd_keys,
+        cmd_cache,
         cmd_providers,
         cmd_probe,
         cmd_swarm,
