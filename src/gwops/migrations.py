@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -74,48 +74,79 @@ class MigrateResult:
     applied: list[str]
     total: int
     seconds: float
+    indexes: list[str] = field(default_factory=list)  # request-log indexes built (or rebuilt)
 
     def line(self) -> str:
         """What was done, as one line of progress."""
+        built = f"; request-log indexes built: {', '.join(self.indexes)}" if self.indexes else ""
         if self.applied:
             return (
                 f"database: {len(self.applied)} of {self.total} LiteLLM migrations applied "
-                f"({self.seconds:.1f} s; the last: {self.applied[-1]})"
+                f"({self.seconds:.1f} s; the last: {self.applied[-1]}){built}"
             )
-        return f"database: up to date ({self.total} LiteLLM migrations recorded)"
+        return f"database: up to date ({self.total} LiteLLM migrations recorded){built}"
+
+
+@dataclass(frozen=True)
+class LogIndex:
+    """An index LiteLLM builds after its migrations, not in one (`request_log_indexes.py`: a
+    plain CREATE INDEX would block spend-log inserts for the whole build)."""
+
+    table: str
+    name: str
+    definition: str  # the column list, as written after `ON <table>`
+
+    def create_sql(self) -> str:
+        return f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{self.name}" ON "{self.table}" {self.definition}'
+
+
+INDEXES = "request_log_indexes.py"  # beside migrations/ in litellm_proxy_extras
+INDEX_DECL = re.compile(r"RequestLogIndex\(\s*\"([^\"]+)\",\s*\"([^\"]+)\",\s*'([^']+)'\s*\)")
+
+
+def _image_package(docker: DockerExec, image: str, cache: Path) -> dict:
+    """What `image`'s litellm_proxy_extras ships: its migrations and its request-log indexes;
+    read once per image ID."""
+    image_id = docker.image_id(image) or image
+    path = cache / "migrations" / f"{image_id.replace(':', '-')}.v2.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    where = (
+        docker.run_image(image, ["sh", "-c", 'exec "$(command -v python3 || command -v python)" -c "$1"', "sh", WHERE])
+        .decode(errors="replace")
+        .strip()
+    )
+    files = docker.image_files(image, where.rsplit("/", 1)[0]) if where.startswith("/") else {}
+    data = {
+        "migrations": {
+            name.split("/")[1]: [hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")]
+            for name, raw in files.items()
+            if name.startswith("migrations/") and name.count("/") == 2 and name.endswith("/migration.sql")
+        },
+        "indexes": INDEX_DECL.findall(files.get(INDEXES, b"").decode("utf-8", errors="replace")),
+    }
+    if not data["migrations"]:
+        raise OpsError(
+            f"could not read LiteLLM's migrations from the image {image} ({where[-200:] or 'no answer'})",
+            hint="is it a LiteLLM proxy image with `litellm-proxy-extras`? (`docker run --rm "
+            f"--entrypoint sh {image} -c 'pip show litellm-proxy-extras'`)",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+    return data
 
 
 def bundled(docker: DockerExec, image: str, cache: Path) -> list[Migration]:
     """The migrations `image` ships, in name order (= Prisma's order); cached by image ID."""
-    image_id = docker.image_id(image) or image
-    path = cache / "migrations" / f"{image_id.replace(':', '-')}.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-    else:
-        where = (
-            docker.run_image(
-                image, ["sh", "-c", 'exec "$(command -v python3 || command -v python)" -c "$1"', "sh", WHERE]
-            )
-            .decode(errors="replace")
-            .strip()
-        )
-        files = docker.image_files(image, where) if where.startswith("/") else {}
-        data = {
-            name.split("/")[0]: [hashlib.sha256(raw).hexdigest(), raw.decode("utf-8")]
-            for name, raw in files.items()
-            if name.count("/") == 1 and name.endswith("/migration.sql")
-        }
-        if not data:
-            raise OpsError(
-                f"could not read LiteLLM's migrations from the image {image} ({where[-200:] or 'no answer'})",
-                hint="is it a LiteLLM proxy image with `litellm-proxy-extras`? (`docker run --rm "
-                f"--entrypoint sh {image} -c 'pip show litellm-proxy-extras'`)",
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
+    data = _image_package(docker, image, cache)["migrations"]
     return [Migration(name, checksum, sql) for name, (checksum, sql) in sorted(data.items())]
+
+
+def bundled_indexes(docker: DockerExec, image: str, cache: Path) -> list[LogIndex]:
+    """The request-log indexes `image`'s LiteLLM builds after its migrations (none before 2026-08)."""
+    return [LogIndex(*t) for t in _image_package(docker, image, cache)["indexes"]]
 
 
 def from_wheel(wheel: Path) -> list[Migration]:
@@ -222,21 +253,62 @@ def failure(output: str, ranges: list[tuple[int, int, Migration]]) -> MigrationE
 
 
 def apply(
-    docker: DockerExec, service: str, env: dict[str, str], migrations: list[Migration], timeout: float
+    docker: DockerExec,
+    service: str,
+    env: dict[str, str],
+    migrations: list[Migration],
+    timeout: float,
+    indexes: list[LogIndex] | None = None,
 ) -> MigrateResult:
-    """Apply the migrations the database has not recorded; returns their names."""
+    """Apply the migrations the database has not recorded, then build the request-log indexes it
+    lacks (or that a failed concurrent build left invalid)."""
     t0 = time.monotonic()
     done = applied(docker, service, env)
     pending = [m for m in migrations if m.name not in done]
-    if not pending:
-        return MigrateResult([], len(migrations), time.monotonic() - t0)
-    text, ranges = script(pending)
-    docker.put_file(service, SCRIPT, text.encode())
+    if pending:
+        text, ranges = script(pending)
+        docker.put_file(service, SCRIPT, text.encode())
+        run_env = {**env, "PGOPTIONS": f"-c statement_timeout={int(timeout * 1000)}"}
+        try:
+            code, out = docker.exec(service, ["psql", "-X", "-q", "-f", SCRIPT], env=run_env)
+        finally:
+            docker.exec(service, ["rm", "-f", SCRIPT])
+        if code != 0:
+            raise failure(out, ranges)
+    built = build_indexes(docker, service, env, indexes or [], timeout)
+    return MigrateResult([m.name for m in pending], len(migrations), time.monotonic() - t0, built)
+
+
+def _ident(name: str) -> str:
+    return _quote(f'"{name}"')
+
+
+def build_indexes(
+    docker: DockerExec, service: str, env: dict[str, str], indexes: list[LogIndex], timeout: float
+) -> list[str]:
+    """Each index concurrently (inserts go on meanwhile), as LiteLLM's own job builds them after
+    `prisma migrate deploy`: one already valid is left alone, an invalid one (a concurrent build
+    that failed) is dropped and built again. A partitioned table is left to LiteLLM's job (it
+    builds per partition). Returns the names built (a failed one with its reason: the gateway
+    serves without an index, so a failure never stops `up`)."""
+    built = []
     run_env = {**env, "PGOPTIONS": f"-c statement_timeout={int(timeout * 1000)}"}
-    try:
-        code, out = docker.exec(service, ["psql", "-X", "-q", "-f", SCRIPT], env=run_env)
-    finally:
-        docker.exec(service, ["rm", "-f", SCRIPT])
-    if code != 0:
-        raise failure(out, ranges)
-    return MigrateResult([m.name for m in pending], len(migrations), time.monotonic() - t0)
+    for ix in indexes:
+        state = (
+            f"SELECT COALESCE((SELECT relkind::text FROM pg_class WHERE oid = to_regclass({_ident(ix.table)})), ''), "
+            f"COALESCE((SELECT indisvalid::text FROM pg_index WHERE indexrelid = to_regclass({_ident(ix.name)})), "
+            "'missing')"
+        )
+        code, out = docker.exec(service, ["psql", "-X", "-At", "-c", state], env=env)
+        kind, _, valid = out.strip().partition("|")
+        if code != 0 or kind != "r" or valid == "true":  # no such table, partitioned, or there
+            continue
+        steps = ([f'DROP INDEX CONCURRENTLY IF EXISTS "{ix.name}"'] if valid == "false" else []) + [ix.create_sql()]
+        for sql in steps:
+            code, out = docker.exec(service, ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], env=run_env)
+            if code != 0:  # the gateway serves without it (slower spend queries): said, never fatal
+                built.append(f"{ix.name} FAILED ({out.strip()[-200:]}; the next `bin/ops up` tries again)")
+                break
+        else:
+            built.append(ix.name)
+    return built

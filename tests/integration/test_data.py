@@ -113,6 +113,14 @@ def stack(tmp_path_factory, local_images):
 
 def test_migrations_are_recorded_as_prisma_records_them(stack):
     assert "LiteLLM migrations applied" in stack.up.stderr, stack.up.stderr
+    # and the request-log indexes LiteLLM builds after its migrations (not in one), valid
+    assert "request-log indexes built: LiteLLM_SpendLogs_api_key_startTime_idx" in stack.up.stderr
+    valid = stack.psql(
+        "SELECT string_agg(i.relname || '=' || x.indisvalid, ',' ORDER BY i.relname) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = '\"LiteLLM_SpendLogs\"'::regclass "
+        "AND i.relname IN ('LiteLLM_SpendLogs_api_key_startTime_idx', 'LiteLLM_SpendLogs_litellm_call_id_idx')"
+    )
+    assert valid == "LiteLLM_SpendLogs_api_key_startTime_idx=true,LiteLLM_SpendLogs_litellm_call_id_idx=true"
     # the checksums, computed independently: sha256sum of each migration.sql inside the image
     image = json.loads(stack.ops("status", "--json").stdout)
     gateway_image = next(s["image"] for s in image["services"] if s["service"] == "gateway-blue")

@@ -109,3 +109,21 @@ def test_applied_once_recorded_as_prisma_does_and_a_failure_is_named_and_rolled_
         "20250105000000_bad",
         "20250106000000_after",
     ]
+
+
+def test_request_log_indexes_are_built_concurrently_once(pg):
+    docker, env = pg
+    query(docker, env, 'CREATE TABLE "L" (k text, t timestamp, c text)')
+    ixs = [
+        migrations.LogIndex("L", "L_k_t_idx", '("k", "t")'),
+        migrations.LogIndex("L", "L_c_idx", '("c")'),
+        migrations.LogIndex("Absent", "Absent_idx", '("x")'),  # a table this database lacks: skipped
+    ]
+    res = migrations.apply(docker, "postgres", env, [], timeout=60, indexes=ixs)
+    assert res.indexes == ["L_k_t_idx", "L_c_idx"] and "request-log indexes built" in res.line()
+    assert query(docker, env, "SELECT count(*) FROM pg_index WHERE indrelid = '\"L\"'::regclass AND indisvalid") == "2"
+    assert migrations.apply(docker, "postgres", env, [], timeout=60, indexes=ixs).indexes == []  # there: left alone
+    # an invalid index (what a failed concurrent build leaves) is dropped and built again
+    query(docker, env, "UPDATE pg_index SET indisvalid = false WHERE indexrelid = '\"L_c_idx\"'::regclass")
+    assert migrations.apply(docker, "postgres", env, [], timeout=60, indexes=ixs).indexes == ["L_c_idx"]
+    assert query(docker, env, "SELECT indisvalid FROM pg_index WHERE indexrelid = '\"L_c_idx\"'::regclass") == "t"

@@ -148,3 +148,21 @@ def test_the_shipped_lock_pins_the_default_release():
     assert lock["litellm"][0] == LITELLM_VERSION
     assert all(len(digest) == 64 for _v, digest in lock.values())
     assert {"prisma", "prometheus-client", "litellm-proxy-extras"} <= lock.keys()
+
+
+def test_litellms_request_log_indexes_are_read_from_its_declaration():
+    source = """
+REQUEST_LOG_INDEXES: Final = (
+    RequestLogIndex("LiteLLM_SpendLogs", "LiteLLM_SpendLogs_api_key_startTime_idx", '("api_key", "startTime")'),
+    RequestLogIndex("LiteLLM_SpendLogs", "LiteLLM_SpendLogs_litellm_call_id_idx", '("litellm_call_id")'),
+)
+"""
+    found = [migrations.LogIndex(*t) for t in migrations.INDEX_DECL.findall(source)]
+    assert [ix.name for ix in found] == [
+        "LiteLLM_SpendLogs_api_key_startTime_idx",
+        "LiteLLM_SpendLogs_litellm_call_id_idx",
+    ]
+    assert found[0].create_sql() == (
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "LiteLLM_SpendLogs_api_key_startTime_idx" '
+        'ON "LiteLLM_SpendLogs" ("api_key", "startTime")'
+    )

@@ -136,9 +136,12 @@ def migrate(stack: StackContext, image: str | None) -> None:
 
     if image is None:
         raise OpsError("no gateway image was chosen: its migrations are unknown", hint="`bin/ops images` lists them")
-    found = migrations.bundled(stack.docker, image, stack.project.state_dir / "cache")
+    cache = stack.project.state_dir / "cache"
+    found = migrations.bundled(stack.docker, image, cache)
+    indexes = migrations.bundled_indexes(stack.docker, image, cache)
     pg_env = client_env(envfile.read(stack.project.env_file))
-    stack.say(migrations.apply(stack.docker, POSTGRES, pg_env, found, stack.settings.database.migrate_timeout).line())
+    timeout = stack.settings.database.migrate_timeout
+    stack.say(migrations.apply(stack.docker, POSTGRES, pg_env, found, timeout, indexes).line())
 
 
 def keep_standby(
