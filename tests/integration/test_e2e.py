@@ -198,7 +198,7 @@ def test_the_response_cache_is_listed_measured_and_flushed_alone(copy):
     assert keys["keys"] == 1 and keys["listed"][0]["model"] == "gwops-echo" and 0 < keys["listed"][0]["ttl"] <= 600
     assert keys["listed"][0]["key"].startswith("gwops-cache:")
     stats = json.loads(ops(root, env, "cache", "stats", "--json").stdout)
-    assert stats["keys"] == 1 and stats["models"][0]["model"] == "gwops-echo"
+    assert stats["enabled"] and stats["keys"] == 1 and stats["models"][0]["model"] == "gwops-echo"
 
     def hit_rate():  # LiteLLM writes its spend logs in batches
         routes = json.loads(ops(root, env, "cache", "stats", "--json").stdout)["routes"]

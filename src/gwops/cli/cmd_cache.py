@@ -36,7 +36,10 @@ def stats(app: App, since: str, as_json: bool) -> int:
     from gwops.admin import parse_since
     from gwops.components import postgres
 
+    from gwops.cli.cmd_config import _compile
+
     stack, docker, password, env = _redis(app)
+    enabled = bool(_compile(app).config["litellm_settings"].get("cache"))
     found = c.scan(docker, password)
     mem = c.memory(docker, password)
     routes = None
@@ -45,6 +48,7 @@ def stats(app: App, since: str, as_json: bool) -> int:
         assert since_at is not None
         routes = c.hits(stack.docker.serving(postgres.SERVICE), postgres.SERVICE, postgres.client_env(env), since_at)
     doc = {
+        "enabled": enabled,
         "namespace": c.NAMESPACE,
         "keys": found.count,
         "listed": len(found.entries),
@@ -58,6 +62,12 @@ def stats(app: App, since: str, as_json: bool) -> int:
     if as_json:
         app.json(doc)
         return C.EXIT_OK
+    if not enabled:
+        app.out.print(
+            "the response cache is off: `router_settings: {caching: {enabled: true}}` in "
+            "config/model-mappings.yaml turns it on (then `bin/ops reload`)",
+            markup=False,
+        )
     app.out.print(
         f"cache: {found.count} cached answers ({doc['bytes'] / 1e6:.2f} MB) under `{c.NAMESPACE}:`; "
         f"Redis uses {doc['redis_used_memory_bytes'] / 1e6:.1f} MB",
