@@ -34,9 +34,8 @@ def stats(app: App, since: str, as_json: bool) -> int:
     requests the cache answered (LiteLLM's spend logs, with the database on)."""
     from gwops import cache as c
     from gwops.admin import parse_since
-    from gwops.components import postgres
-
     from gwops.cli.cmd_config import _compile
+    from gwops.components import postgres
 
     stack, docker, password, env = _redis(app)
     enabled = bool(_compile(app).config["litellm_settings"].get("cache"))
