@@ -286,7 +286,7 @@ def test_reloads_and_a_postgres_pause_under_load_with_a_virtual_key(stack):
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         try:
-            for i in range(3):
+            for i in range(2):  # two reloads back to back (issue 26's connection budget)
                 (stack.root / "config/providers.yaml").write_text(
                     providers.replace("[gwops-echo]", f"[gwops-echo, extra-{i}]")
                 )
@@ -318,7 +318,7 @@ def test_reloads_and_a_postgres_pause_under_load_with_a_virtual_key(stack):
         for c in container_ids(stack.project)
     )
     assert "too many clients" not in logs and "remaining connection slots" not in logs
-    assert res.switches() == 3
+    assert res.switches() == 2
     assert res.failures == [], [f"{o.kind}: {o.error[:100]}" for o in res.failures[:5]]
     answered = len(res.outcomes)
     # LiteLLM queues spend writes and flushes them in batches: every answered request gets its row
