@@ -27,6 +27,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ops(root: Path, env: dict, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """`bin/ops ARGS` in the copy, its output kept (text)."""
+    return subprocess.run(
+        [str(root / "bin/ops"), *args], env=env, cwd=root, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def run(root: Path, env: dict, *args: str) -> tuple[float, str]:
     t0 = time.monotonic()
     res = subprocess.run([str(root / "bin/ops"), *args], env=env, cwd=root, capture_output=True, text=True, timeout=900)

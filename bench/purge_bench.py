@@ -23,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
-from _stack import pct_in, run, stack_copy  # noqa: E402
+from _stack import ops, pct_in, run, stack_copy  # noqa: E402
 
 from gwops.loadgen import Background  # noqa: E402
 
@@ -70,13 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, stack_copy(tmp) as (root, env, st):
         run(root, env, "up")
         project = st["project_name"]
-        key = subprocess.run(
-            [str(root / "bin/ops"), "keys", "create", "--alias", "bench"],
-            env=env,
-            cwd=root,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        key = ops(root, env, "keys", "create", "--alias", "bench").stdout.strip()
         url = f"http://127.0.0.1:{st['gateway']['port']}"
         from gwops.loadgen import run_load
 
@@ -116,14 +110,7 @@ def main() -> None:
             s0 = time.monotonic()
             time.sleep(steady)  # the reference window: the same load, no purge
             p0 = time.monotonic()
-            r = subprocess.run(
-                [str(root / "bin/ops"), "purge", "--json"],
-                env=env,
-                cwd=root,
-                capture_output=True,
-                text=True,
-                timeout=3600,
-            )
+            r = ops(root, env, "purge", "--json")
             p1 = time.monotonic()
             if r.returncode != 0:
                 sys.exit(f"purge failed ({r.returncode}):\n{r.stderr}")

@@ -11,7 +11,6 @@ Run: .venv/bin/python bench/upgrade_bench.py [TARGET] [RATE]
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
-from _stack import pct_in, run, stack_copy  # noqa: E402
+from _stack import ops, pct_in, run, stack_copy  # noqa: E402
 
 from gwops.loadgen import Background  # noqa: E402
 
@@ -30,27 +29,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, stack_copy(tmp, monitoring=True) as (root, env, st):
         secs, _ = run(root, env, "up")
         print(f"up: {secs:.1f} s")
-        key = subprocess.run(
-            [str(root / "bin/ops"), "keys", "create", "--alias", "bench"],
-            env=env,
-            cwd=root,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        key = ops(root, env, "keys", "create", "--alias", "bench").stdout.strip()
         url = f"http://127.0.0.1:{st['gateway']['port']}"
         steps = []
         with Background(url, key, rate=rate, stream_share=0.2, models_share=0.0) as bg:
             time.sleep(10)  # steady load before (a measurement window)
             for args in (["--to", target], ["--rollback"]):
                 t0 = time.monotonic()
-                r = subprocess.run(
-                    [str(root / "bin/ops"), "upgrade", *args, "--json"],
-                    env=env,
-                    cwd=root,
-                    capture_output=True,
-                    text=True,
-                    timeout=1800,
-                )
+                r = ops(root, env, "upgrade", *args, "--json")
                 t1 = time.monotonic()
                 if r.returncode != 0:
                     sys.exit(f"upgrade {' '.join(args)} failed ({r.returncode}):\n{r.stderr}")

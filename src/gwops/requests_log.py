@@ -100,11 +100,17 @@ def summary_query(f: Filters) -> tuple[str, dict[str, str]]:
 
 
 def _psql(docker: DockerExec, service: str, env: dict[str, str], sql: str, params: dict[str, str]) -> list[list[str]]:
-    cmd = ["psql", "-X", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1"]
-    for k, v in params.items():
-        cmd += ["-v", f"{k}={v}"]
+    args = [
+        "-X",
+        "-At",
+        "-F",
+        "\t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        *(a for k, v in params.items() for a in ("-v", f"{k}={v}")),
+    ]
     # psql substitutes variables in a script, not in `-c`: the query reaches it on its stdin
-    shell = ["sh", "-c", 'printf "%s\n" "$GWOPS_SQL" | psql "$@" -f -', "sh", *cmd[1:]]
+    shell = ["sh", "-c", 'printf "%s\n" "$GWOPS_SQL" | psql "$@" -f -', "sh", *args]
     code, out = docker.exec(service, shell, env={**env, "GWOPS_SQL": sql})
     if code != 0:
         raise OpsError(

@@ -161,7 +161,7 @@ class Upgrader:
         lock_rel, changes, wheel = None, [], None
         if how == "build" or (how == "present" and image == tsettings.images.gateway.local):
             lock_rel, changes, wheel = self._lock_plan(images, running, target)
-        pending, breaking = self._schema_plan(tsettings, image, how, wheel, running, older)
+        pending, breaking = self._schema_plan(image, how, wheel, older)
         return UpgradePlan(
             running,
             settings.images.litellm_version,
@@ -198,7 +198,7 @@ class Upgrader:
         return self.stack.project.display(lock), changes, wheel
 
     def _schema_plan(
-        self, tsettings: StackSettings, image: str, how: str, wheel: Path | None, running: str, older: bool
+        self, image: str, how: str, wheel: Path | None, older: bool
     ) -> tuple[list[str] | None, dict[str, list[str]]]:
         """The migrations the target applies, and those (applied, or to apply) that the older of
         the two versions may not serve after."""
@@ -211,7 +211,7 @@ class Upgrader:
             target = migrations.from_wheel(wheel)
         else:  # an official image still to pull: known once it is here
             return None, {}
-        done = migrations.applied(self.stack.docker, POSTGRES, client_env(envfile.read(self.stack.project.env_file)))
+        done = migrations.applied(self.stack.docker, POSTGRES, self._pg_env())
         pending = [m for m in target if m.name not in done]
         if older:  # the migrations the running version applied that the target does not know
             current = migrations.bundled(self.stack.docker, self._running_image(), cache)
@@ -256,9 +256,7 @@ class Upgrader:
         image = gateway.image_of(choices)
         db = gateway.database_wired(old_stack.settings)
         if db and plan.pending is None and image:  # pulled just now: its migrations are known now
-            plan.pending, plan.breaking = self._schema_plan(
-                tstack.settings, image, "present", None, plan.running or "", plan.downgrade
-            )
+            plan.pending, plan.breaking = self._schema_plan(image, "present", None, plan.downgrade)
             self._refuse_breaking_downgrade(plan)
         lap("image")
         # 2. a verified backup
