@@ -1,16 +1,24 @@
-"""`bin/ops requests`: the requests LiteLLM recorded, one row each (its spend logs, with the
-database on): when, its ID and LiteLLM's call ID, the key and team, the route and the deployment
-that answered, its status, tokens, latency and time to first token, and its spend; or per route
-(`summary`): count, failures, p50/p95/p99, tokens, spend. Filters go to psql as variables
-(`:'name'`), never into the SQL text.
+"""`bin/ops requests`: every request, one row each, from two sources joined by the request ID
+(the proxy's X-Request-ID, which is LiteLLM's call ID):
+- LiteLLM's spend logs (the database on): when, the key and team, the route and the deployment
+  that answered, its status, tokens, latency and time to first token, and its spend; or per route
+  (`summary`): count, failures, p50/p95/p99, tokens, spend. Filters go to psql as variables
+  (`:'name'`), never into the SQL text.
+- the front proxy's access log (gwops.access_log): every request, the database on or off, with
+  the HTTP status, the time at the proxy, the gateway's overhead, the provider's time, retries,
+  fallbacks, slot and replica. With the database off it is the only source; with it on, it adds
+  those to the spend-log rows, and finds what never reached LiteLLM (a 401, a 503).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from gwops import access_log
 from gwops.errors import OpsError
 
 
@@ -24,7 +32,7 @@ class Filters:
     route: str | None = None
     key: str | None = None  # a key alias
     request_id: str | None = None  # LiteLLM's request ID or its call ID
-    status: str | None = None  # ok | failed
+    status: str | None = None  # ok | failed | 4xx | 5xx | an HTTP code (the last three: the proxy's log)
 
 
 ROUTE = "COALESCE(NULLIF(s.model_group, ''), s.model)"
@@ -124,6 +132,8 @@ def _row(parts: list[str]) -> dict[str, Any] | None:
     if len(parts) != len(FIELDS):
         return None
     row: dict[str, Any] = dict(zip(FIELDS, parts, strict=True))
+    # the request ID is LiteLLM's call ID (the proxy sets it); its own ID is the response's
+    row["response_id"], row["id"] = row["id"], row["call_id"] or row["id"]
     row["tokens"], row["latency_ms"] = int(row["tokens"] or 0), int(row["latency_ms"] or 0)
     row["ttft_ms"] = None if row["ttft_ms"] in ("", "-1") else int(row["ttft_ms"])
     row["spend"] = float(row["spend"] or 0)
@@ -158,3 +168,87 @@ def summary(docker: DockerExec, service: str, env: dict[str, str], f: Filters) -
             }
         )
     return out
+
+
+def key_names(docker: DockerExec, service: str, env: dict[str, str]) -> dict[str, str]:
+    """The aliases of the virtual keys by the hash digits the proxy logs."""
+    sql = (
+        f'SELECT left(token, {access_log.KEY_DIGITS}), key_alias FROM "LiteLLM_VerificationToken" '
+        "WHERE key_alias IS NOT NULL AND key_alias <> ''"
+    )
+    return {p[0]: p[1] for p in _psql(docker, service, env, sql, {}) if len(p) == 2}
+
+
+def gateway_message(line: str) -> str:
+    """A gateway log line's message (LiteLLM's JSON logs), or the line."""
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return line
+    return str(parsed.get("message", line)) if isinstance(parsed, dict) else line
+
+
+@dataclass
+class RequestLog:
+    """Both sources of `bin/ops requests`. `proxy_lines(since, follow)` reads the proxy's log
+    (its lines from a Unix time on); `db` is (docker, service, env) for psql, None with the
+    database off; `gateway_lines(since)` reads the gateway replicas' logs (for one request's
+    lines: LiteLLM names a failed call's ID in its error lines)."""
+
+    proxy_lines: Callable[[float, bool], Iterator[str]]
+    keys: dict[str, str]
+    db: tuple[DockerExec, str, dict[str, str]] | None = None
+    gateway_lines: Callable[[float], Iterator[str]] | None = None
+
+    @staticmethod
+    def proxy_only(status: str | None) -> bool:
+        """A filter only the proxy's log can answer: an HTTP status class or code."""
+        return status not in (None, "ok", "failed")
+
+    def _proxy(self, f: Filters, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+        start = (since or f.since).replace(tzinfo=dt.UTC).timestamp()
+        lf = access_log.LogFilters(since or f.since, f.route, f.key, f.request_id, f.status)
+        return access_log.rows(self.proxy_lines(start, False), self.keys, lf)
+
+    def read(self, f: Filters, limit: int) -> list[dict[str, Any]]:
+        """Newest first, at most `limit`; one request (`--id`) with what the gateway logged of it."""
+        rows = self._read(f, limit)
+        if f.request_id and self.gateway_lines is not None:
+            start = min((dt.datetime.fromisoformat(r["time"]) for r in rows), default=f.since)
+            said = [
+                gateway_message(line)
+                for line in self.gateway_lines(start.replace(tzinfo=dt.UTC).timestamp() - 60)
+                if f.request_id in line
+            ]
+            for r in rows:
+                r["gateway_log"] = said[:20]
+        return rows
+
+    def _read(self, f: Filters, limit: int) -> list[dict[str, Any]]:
+        if self.db is None or self.proxy_only(f.status):
+            return list(reversed(self._proxy(f)))[:limit]
+        docker, service, env = self.db
+        found = read(docker, service, env, f, limit)
+        # the proxy accepts a request a little before LiteLLM starts it
+        oldest = min((dt.datetime.fromisoformat(r["time"]) - dt.timedelta(minutes=1) for r in found), default=None)
+        proxied = self._proxy(replace(f, key=None, route=None, status=None), oldest) if found or f.request_id else []
+        rows = access_log.enrich(found, proxied)
+        if f.request_id and not rows:  # never reached LiteLLM (refused at the door, or no replica)
+            rows = [r for r in reversed(proxied) if r["id"] == f.request_id][:limit]
+        return rows
+
+    def summary(self, f: Filters) -> list[dict[str, Any]]:
+        if self.db is None or self.proxy_only(f.status):
+            return access_log.summary(self._proxy(f))
+        docker, service, env = self.db
+        return summary(docker, service, env, f)
+
+    def follow(self, f: Filters) -> Iterator[dict[str, Any]]:
+        """New requests as the proxy logs them (every request, at once: the spend logs are
+        written in batches)."""
+        lf = access_log.LogFilters(f.since, f.route, f.key, f.request_id, f.status)
+        start = f.since.replace(tzinfo=dt.UTC).timestamp()
+        for line in self.proxy_lines(start, True):
+            row = access_log.parse(line, self.keys)
+            if row is not None and access_log.matches(row, lf):
+                yield row

@@ -1,9 +1,10 @@
-"""`requests`: the requests LiteLLM recorded, one row each or per route, history or live."""
+"""`requests`: every request, one row each or per route, history or live (gwops.requests_log)."""
 
 from __future__ import annotations
 
 import json
-import time
+import re
+from typing import Any
 
 import click
 
@@ -12,16 +13,38 @@ from gwops.cli.app import App
 from gwops.cli.cmd_keys import JSON, table
 
 pass_app = click.make_pass_decorator(App)
-ROW_FIELDS = ("time", "id", "key", "team", "route", "deployment", "status", "tokens", "latency_ms", "ttft_ms", "spend")
+ROW_FIELDS = ("time", "id", "key", "route", "deployment", "status", "tokens", "latency_ms", "spend")
+PROXY_ROW_FIELDS = (
+    "time",
+    "id",
+    "key",
+    "route",
+    "deployment",
+    "http_status",
+    "retries",
+    "fallbacks",
+    "proxy_ms",
+    "overhead_ms",
+    "provider_ms",
+    "latency_ms",
+    "replica",
+)
+STATUS = re.compile(r"ok|failed|[1-5]xx|[1-5][0-9][0-9]")
+
+
+def _status(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not STATUS.fullmatch(value):
+        raise click.BadParameter(f"{value!r}: write ok, failed, a class (4xx, 5xx) or a code (429)")
+    return value
 
 
 @click.command()
-@click.option("-f", "--follow", is_flag=True, help="Print new requests as LiteLLM records them (Ctrl-C stops).")
+@click.option("-f", "--follow", is_flag=True, help="Print new requests as the proxy logs them (Ctrl-C stops).")
 @click.option("--since", default="1h", show_default=True, help="A duration back from now (30m, 24h, 7d) or a date.")
 @click.option("--route", help="Only this route (the model name clients ask for).")
-@click.option("--status", type=click.Choice(["ok", "failed"]), help="Only answered, or only failed, requests.")
-@click.option("--key", help="Only this key's requests (its alias).")
-@click.option("--id", "request_id", help="One request: LiteLLM's request ID or its call ID.")
+@click.option("--status", callback=_status, help="ok, failed, a class (4xx, 5xx) or an HTTP code (429).")
+@click.option("--key", help="Only this key's requests (its alias, or `(master key)`).")
+@click.option("--id", "request_id", help="One request: its X-Request-ID (LiteLLM's call ID).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Newest rows shown.")
 @click.option("--summary", is_flag=True, help="Per route: requests, failures, p50/p95/p99, tokens, spend.")
 @JSON
@@ -38,70 +61,89 @@ def requests(
     summary: bool,
     as_json: bool,
 ) -> int:
-    """The requests LiteLLM recorded (its spend logs: the database must be on), newest first.
+    """Every request, newest first: from LiteLLM's spend logs (the database on: key, team,
+    deployment, tokens, spend) joined with the front proxy's log of the same request ID (HTTP
+    status, time at the proxy, the gateway's overhead, the provider's time, retries, fallbacks,
+    replica); from the proxy's log alone with the database off, or for an HTTP status filter.
 
-    Each: time, ID, key and team, route, the deployment that answered, status, tokens, latency,
-    time to first token, spend. LiteLLM writes them in batches: a request shows up within about
-    ten seconds."""
-    from gwops import envfile
-    from gwops import requests_log as log
+    LiteLLM writes spend logs in batches (a request shows up within about ten seconds); the
+    proxy logs each request as it ends."""
     from gwops.admin import parse_since
-    from gwops.components import postgres
-    from gwops.errors import UsageError
-    from gwops.stack import Stack
 
     if follow and summary:
         raise click.UsageError("--follow and --summary go apart")
-    stack = Stack(app.project, app.say)
-    if not stack.settings.database.enabled:
-        raise UsageError(
-            "LiteLLM's database features are off (`database.enabled: false`): no request is recorded",
-            hint="turn them on in config/stack.yaml (`database.enabled: true`), then `bin/ops up`",
-        )
     since_at = parse_since(since)
     assert since_at is not None
-    f = log.Filters(since_at, route, key, request_id, status)
-    docker = stack.docker.serving(postgres.SERVICE)
-    env = postgres.client_env(envfile.read(app.project.env_file))
+    log, f = _open(app, since_at, route, key, request_id, status)
     if summary:
-        rows = log.summary(docker, postgres.SERVICE, env, f)
+        rows = log.summary(f)
         if as_json:
             app.json({"since": since, "routes": rows})
         else:
-            table(app, f"requests per route since {since}", rows, log.SUMMARY_FIELDS)
+            from gwops import requests_log
+
+            table(app, f"requests per route since {since}", rows, requests_log.SUMMARY_FIELDS)
         return C.EXIT_OK
-    rows = log.read(docker, postgres.SERVICE, env, f, limit)
     if not follow:
+        rows = log.read(f, limit)
         if as_json:
             app.json({"since": since, "requests": rows})
         else:
-            table(app, f"requests since {since} (newest first, at most {limit})", rows, ROW_FIELDS)
+            fields = ROW_FIELDS if rows and "tokens" in rows[0] else PROXY_ROW_FIELDS
+            table(app, f"requests since {since} (newest first, at most {limit})", rows, fields)
         return C.EXIT_OK
-    seen = {r["id"] for r in rows}
-    last = max((r["time"] for r in rows), default=since_at.isoformat())
-    for r in reversed(rows):
-        _line(app, r, as_json)
     try:
-        while True:
-            time.sleep(1)  # following a log: a new row every second at most
-            start = log.Filters(parse_since(last[:26]) or since_at, route, key, request_id, status)
-            for r in log.read(docker, postgres.SERVICE, env, start, 1000, ascending=True):
-                if r["id"] not in seen:
-                    seen.add(r["id"])
-                    last = max(last, r["time"])
-                    _line(app, r, as_json)
+        for r in log.follow(f):
+            _line(app, r, as_json)
     except KeyboardInterrupt:
-        return C.EXIT_OK
+        pass
+    return C.EXIT_OK
+
+
+def _open(app: App, since_at: Any, route: str | None, key: str | None, request_id: str | None, status: str | None):  # type: ignore[no-untyped-def]
+    from gwops import access_log, envfile, proxy
+    from gwops import requests_log as rl
+    from gwops.components import postgres
+    from gwops.errors import OpsError
+    from gwops.stack import Stack
+
+    stack = Stack(app.project, app.say)
+    env = envfile.read(app.project.env_file)
+    keys = {access_log.key_hash(env["LITELLM_MASTER_KEY"]): access_log.MASTER} if env.get("LITELLM_MASTER_KEY") else {}
+    db = None
+    if stack.settings.database.enabled:
+        db = (stack.docker.serving(postgres.SERVICE), postgres.SERVICE, postgres.client_env(env))
+        keys.update(rl.key_names(*db))
+    docker = stack.docker.serving(proxy.SERVICE)
+    container = docker.container(proxy.SERVICE)
+
+    def lines(start: float, follow: bool):  # type: ignore[no-untyped-def]
+        if container is None:
+            raise OpsError("the proxy is not running: its log is where requests are found", hint="`bin/ops up`")
+        return (text for _stamp, text in docker.log_lines(container, start, follow))
+
+    def gateway_lines(start: float):  # type: ignore[no-untyped-def]
+        for svc, found in stack.docker.all_containers().items():
+            if svc.startswith("gateway-"):
+                for c in found:
+                    yield from (text for _stamp, text in docker.log_lines(c, start))
+
+    return rl.RequestLog(lines, keys, db, gateway_lines), rl.Filters(since_at, route, key, request_id, status)
 
 
 def _line(app: App, r: dict, as_json: bool) -> None:
     if as_json:
         app.out.file.write(json.dumps(r) + "\n")
     else:
-        ttft = f" ttft {r['ttft_ms']} ms" if r["ttft_ms"] is not None else ""
+        split = " ".join(
+            f"{name} {r[k]} ms"
+            for name, k in (("proxy", "proxy_ms"), ("gateway", "overhead_ms"), ("provider", "provider_ms"))
+            if r.get(k) is not None
+        )
         app.out.print(
-            f"{r['time']} {r['id']} {r['key'] or '-'} {r['route']} -> {r['deployment']} {r['status']} "
-            f"{r['tokens']} tok {r['latency_ms']} ms{ttft} ${r['spend']:.6f}",
+            f"{r['time']} {r['id']} {r['key'] or '-'} {r['route'] or r.get('path', '')} -> {r['deployment'] or '-'} "
+            f"HTTP {r['http_status']} retries {r['retries'] or 0} fallbacks {r['fallbacks'] or 0} "
+            f"{r['latency_ms']} ms ({split}) {r['slot']}/{r['replica']}",
             markup=False,
         )
     app.out.file.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 from rich.table import Table
 
@@ -158,18 +160,49 @@ def status(app: App, as_json: bool) -> int:
 @click.command()
 @click.argument("service", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("--tail", type=int, default=None, help="Only the last N lines of each service.")
+@click.option("--tail", type=int, default=None, help="Only the last N lines of each container.")
+@click.option("--since", help="Only lines from this long ago on (30m, 24h) or a date.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record per line, every container's merged by time.")
 @pass_app
-def logs(app: App, service: str | None, follow: bool, tail: int | None) -> int:
-    """Print the logs of SERVICE (default: all services)."""
+def logs(app: App, service: str | None, follow: bool, tail: int | None, since: str | None, as_json: bool) -> int:
+    """Print the logs of SERVICE (default: all services).
+
+    --json: {time, service, container, fields | message}; a line that is JSON itself (the
+    proxy's access log, LiteLLM's logs) comes as `fields`."""
+    import datetime as dt
+
+    from gwops import logview
+    from gwops.admin import parse_since
     from gwops.docker import Docker
+    from gwops.errors import UsageError
     from gwops.projectname import resolve
     from gwops.settings import load_settings
 
     docker = Docker(app.project, resolve(app.project, load_settings(app.project.stack_file)))
-    for chunk in docker.compose_logs(service, follow, tail):
-        app.out.file.write(chunk)
-        app.out.file.flush()
+    since_at = parse_since(since)
+    if not as_json and since_at is None:
+        for chunk in docker.compose_logs(service, follow, tail):
+            app.out.file.write(chunk)
+            app.out.file.flush()
+        return C.EXIT_OK
+    start = since_at.replace(tzinfo=dt.UTC).timestamp() if since_at else None
+    found = {(svc, c.name): c for svc, cs in docker.all_containers(service).items() for c in cs}
+    if service and not found:
+        raise UsageError(f"the service `{service}` has no container", hint="`bin/ops status` lists the services")
+    if follow:
+        records = logview.followed({k: (lambda c=c: Docker.log_lines(c, start, True, tail)) for k, c in found.items()})
+    else:
+        records = logview.merged({k: Docker.log_lines(c, start, False, tail) for k, c in found.items()})
+    try:
+        for r in records:
+            if as_json:
+                app.out.file.write(json.dumps(r) + "\n")
+            else:
+                text = r.get("message", json.dumps(r.get("fields")))
+                app.out.file.write(f"{r['time']} {r['container']} | {text}\n")
+            app.out.file.flush()
+    except KeyboardInterrupt:
+        pass
     return C.EXIT_OK
 
 

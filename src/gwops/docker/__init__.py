@@ -306,6 +306,30 @@ class Docker(ImageOps, SwarmOps):
             parts.append(text if len(found) == 1 else f"--- {c.name}\n{text}")
         return "\n".join(parts)
 
+    @staticmethod
+    def log_lines(
+        container: Any, since: float | None = None, follow: bool = False, tail: int | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """A container's output as (Docker's RFC 3339 timestamp, line), from `since` (a Unix time)
+        on, or its last `tail` lines; `follow` keeps reading until the container stops."""
+        from docker.errors import APIError, NotFound
+
+        rest = b""
+        try:
+            stream = container.logs(
+                stream=True, follow=follow, timestamps=True, since=since, tail="all" if tail is None else tail
+            )
+            for chunk in stream:
+                *lines, rest = (rest + chunk).split(b"\n")
+                for line in lines:
+                    stamp, _, text = line.decode(errors="replace").partition(" ")
+                    yield stamp, text.rstrip("\r")
+        except (APIError, NotFound) as exc:
+            raise DockerError(f"reading the log of {container.name} failed: {exc}") from exc
+        if rest:
+            stamp, _, text = rest.decode(errors="replace").partition(" ")
+            yield stamp, text
+
     def exec(self, service: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
         """The exit code and output of `cmd` in the service's container; 127 without a container,
         126 when Docker cannot run it there (the container is stopped or restarting)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import subprocess
 import sys
@@ -77,6 +78,24 @@ def install() -> None:
         gc.freeze()
 
     Server.startup = guarded_startup  # type: ignore[method-assign]
+
+
+def quiet_access_log() -> None:
+    """Turn off the workers' access log (uvicorn's, one plain-text line per request and per
+    health check: four a second per replica from the proxy alone). The front proxy logs every
+    request as JSON with its ID (haproxy.cfg), so this one only cost the workers CPU.
+    GWOPS_ACCESS_LOG=1 keeps it."""
+    try:
+        from uvicorn.server import Server
+    except ImportError:
+        return
+    startup = Server.startup
+
+    async def quiet_startup(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        logging.getLogger("uvicorn.access").disabled = True
+        await startup(self, *args, **kwargs)
+
+    Server.startup = quiet_startup  # type: ignore[method-assign]
 
 
 def take_metrics_port(argv: list[str]) -> tuple[list[str], int | None]:
@@ -161,6 +180,8 @@ def skip_schema_diff() -> None:
 def main() -> None:
     if os.environ.get("GWOPS_GC_GUARD", "1") != "0":  # GWOPS_GC_GUARD=0: plain `litellm`, for comparisons
         install()
+    if os.environ.get("GWOPS_ACCESS_LOG", "0") != "1":
+        quiet_access_log()
     sys.argv, metrics_port = take_metrics_port(sys.argv)
     config = option(sys.argv, "--config")
     if metrics_port is not None:

@@ -1,0 +1,71 @@
+"""`bin/ops logs --json`: the services' log lines as one JSON record each, merged by time.
+
+A record: `time` (Docker's timestamp of the line, UTC, nanoseconds), `service`, `container`, and
+either `fields` (a line that is a JSON object: the proxy's access log, LiteLLM's JSON logs) or
+`message` (any other line). History is merged in time order; followed lines come as they are
+written.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+Lines = Iterable[tuple[str, str]]  # (Docker's RFC 3339 timestamp, line)
+
+
+def stamp(raw: str) -> str:
+    """Docker's RFC 3339 timestamp with exactly nine fraction digits (it drops trailing zeros),
+    so that records sort by time as strings."""
+    body = raw.rstrip("Z")
+    whole, _, frac = body.partition(".")
+    return f"{whole}.{frac[:9].ljust(9, '0')}Z"
+
+
+def record(service: str, container: str, raw_stamp: str, text: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"time": stamp(raw_stamp), "service": service, "container": container}
+    if text.startswith("{"):
+        try:
+            fields = json.loads(text)
+        except ValueError:
+            fields = None
+        if isinstance(fields, dict):
+            out["fields"] = fields
+            return out
+    out["message"] = text
+    return out
+
+
+def merged(sources: dict[tuple[str, str], Lines]) -> Iterator[dict[str, Any]]:
+    """History: every source's records, in time order (each source is in order already)."""
+
+    def records(svc: str, name: str, lines: Lines) -> Iterator[dict[str, Any]]:
+        return (record(svc, name, s, t) for s, t in lines)
+
+    return heapq.merge(*(records(svc, name, lines) for (svc, name), lines in sources.items()), key=lambda r: r["time"])
+
+
+def followed(sources: dict[tuple[str, str], Callable[[], Lines]]) -> Iterator[dict[str, Any]]:
+    """Live: records as any source writes them (a reader thread per container)."""
+    q: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=10_000)
+
+    def read(svc: str, name: str, open_lines: Callable[[], Lines]) -> None:
+        try:
+            for s, t in open_lines():
+                q.put(record(svc, name, s, t))
+        finally:
+            q.put(None)
+
+    for (svc, name), open_lines in sources.items():
+        threading.Thread(target=read, args=(svc, name, open_lines), daemon=True).start()
+    running = len(sources)
+    while running:
+        r = q.get()
+        if r is None:
+            running -= 1
+        else:
+            yield r
