@@ -48,6 +48,24 @@ def pct_in(res, q: float, window: tuple[float, float]) -> float:
     return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
 
 
+def container(project: str, service: str) -> str:
+    """The ID of the project's (first) running container of `service`."""
+    return subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+
+
 def idle_slot(root, env, project: str) -> tuple[str, list[str]]:
     st = json.loads(
         subprocess.run(

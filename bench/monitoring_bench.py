@@ -82,6 +82,26 @@ def merge(results: list):
     return type(results[0])(outcomes=[o for r in results for o in r.outcomes])
 
 
+def report(sides: dict[str, list], cpu: dict[str, list[int]], rate: float, label: str, target: str) -> None:
+    """Each side's p50, p99, failures and host CPU, then the first side against the second: the
+    difference (%) of p50 and p99 with a 90% interval. `label` names a side (`{side}`)."""
+    figures = {}
+    for side, results in sides.items():
+        figures[side] = percentiles(merge(results))
+        p50, p99, failed = figures[side]
+        print(
+            f"{label.format(side=side)}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed ({rate:g} req/s), "
+            f"host busy {CORES * 100 * cpu[side][0] / cpu[side][1]:.1f}% of a core"
+        )
+    (a, b), (fa, fb) = sides.values(), figures.values()
+    lo50, hi50 = interval(a, b, 0)
+    lo99, hi99 = interval(a, b, 1)
+    print(
+        f"  p50 {100 * (fa[0] / fb[0] - 1):+.1f}% (90% interval {lo50:+.1f} to {hi50:+.1f}), "
+        f"p99 {100 * (fa[1] / fb[1] - 1):+.1f}% (90% interval {lo99:+.1f} to {hi99:+.1f}) {target}"
+    )
+
+
 def memory(project: str) -> dict[str, float]:
     out = subprocess.run(
         ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"],
@@ -140,22 +160,7 @@ def main() -> None:
                     f"  round {i + 1}, monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed, "
                     f"host busy {CORES * 100 * (b1[0] - b0[0]) / (b1[1] - b0[1]):.1f}% of a core"
                 )
-        figures = {}
-        for side, results in sides.items():
-            figures[side] = percentiles(merge(results))
-            p50, p99, failed = figures[side]
-            print(
-                f"monitoring {side}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {failed} failed ({rate:g} req/s), "
-                f"host busy {CORES * 100 * cpu[side][0] / cpu[side][1]:.1f}% of a core"
-            )
-        on, off = figures["on"], figures["off"]
-        lo50, hi50 = interval(sides["on"], sides["off"], 0)
-        lo99, hi99 = interval(sides["on"], sides["off"], 1)
-        print(
-            f"  p50 {100 * (on[0] / off[0] - 1):+.1f}% (90% interval {lo50:+.1f} to {hi50:+.1f}), "
-            f"p99 {100 * (on[1] / off[1] - 1):+.1f}% (90% interval {lo99:+.1f} to {hi99:+.1f}) with monitoring "
-            f"(target: under 2%)"
-        )
+        report(sides, cpu, rate, "monitoring {side}", "with monitoring (target: under 2%)")
         print(
             f"  host CPU with monitoring: {CORES * 100 * (cpu['on'][0] / cpu['on'][1] - cpu['off'][0] / cpu['off'][1]):+.2f}% "
             f"of a core"

@@ -23,26 +23,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
-from _stack import ops, pct_in, run, stack_copy  # noqa: E402
+from _stack import container, ops, pct_in, run, stack_copy  # noqa: E402
 
 from gwops.loadgen import Background  # noqa: E402
 
 
 def psql(project: str, sql: str) -> str:
-    pg = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={project}",
-            "--filter",
-            "label=com.docker.compose.service=postgres",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[0]
+    pg = container(project, "postgres")
     out = subprocess.run(
         [
             "docker",

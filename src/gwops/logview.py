@@ -13,9 +13,44 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 Lines = Iterable[tuple[str, str]]  # (Docker's RFC 3339 timestamp, line)
+
+
+class Containers(Protocol):
+    def all_containers(self, service: str | None = None) -> dict[str, list[Any]]: ...
+
+    @staticmethod
+    def log_lines(container: Any, since: float | None = None) -> Lines: ...
+
+
+def service_lines(docker: Containers, prefix: str, since: float) -> Iterator[str]:
+    """The lines of every container whose service starts with `prefix`, from a Unix time on."""
+    for svc, found in docker.all_containers().items():
+        if svc.startswith(prefix):
+            for c in found:
+                yield from (text for _stamp, text in docker.log_lines(c, since))
+
+
+def message(line: str) -> str:
+    """A JSON log line's message (LiteLLM's JSON logs), or the line."""
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return line
+    return str(parsed.get("message", line)) if isinstance(parsed, dict) else line
+
+
+def mentioning(lines: Iterable[str], needle: str, most: int = 20) -> list[str]:
+    """The messages of the first `most` lines that name `needle` (a request ID)."""
+    out: list[str] = []
+    for line in lines:
+        if needle in line:
+            out.append(message(line))
+            if len(out) >= most:
+                break
+    return out
 
 
 def stamp(raw: str) -> str:

@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from gwops import access_log
+from gwops import access_log, logview
 from gwops.errors import OpsError
 
 
@@ -35,11 +35,12 @@ class Filters:
     status: str | None = None  # ok | failed | 4xx | 5xx | an HTTP code (the last three: the proxy's log)
 
 
+RETRIED = re.compile(r"LiteLLM Retried: (\d+) times")  # LiteLLM's error line of a failed call
 ROUTE = "COALESCE(NULLIF(s.model_group, ''), s.model)"
 # the key's alias; else the master key, or the start of its hash (never a key)
 KEY = (
     "COALESCE(k.key_alias, CASE WHEN s.api_key = 'litellm_proxy_master_key' THEN '(master key)' "
-    "ELSE 'hash:' || left(NULLIF(s.api_key, ''), 10) END, '')"
+    f"ELSE 'hash:' || left(NULLIF(s.api_key, ''), {access_log.KEY_DIGITS}) END, '')"
 )
 LATENCY = 'COALESCE(s.request_duration_ms, (extract(epoch FROM s."endTime" - s."startTime") * 1000)::int)'
 FAILED = "s.status = 'failure'"
@@ -179,15 +180,6 @@ def key_names(docker: DockerExec, service: str, env: dict[str, str]) -> dict[str
     return {p[0]: p[1] for p in _psql(docker, service, env, sql, {}) if len(p) == 2}
 
 
-def gateway_message(line: str) -> str:
-    """A gateway log line's message (LiteLLM's JSON logs), or the line."""
-    try:
-        parsed = json.loads(line)
-    except ValueError:
-        return line
-    return str(parsed.get("message", line)) if isinstance(parsed, dict) else line
-
-
 @dataclass
 class RequestLog:
     """Both sources of `bin/ops requests`. `proxy_lines(since, follow)` reads the proxy's log
@@ -215,13 +207,11 @@ class RequestLog:
         rows = self._read(f, limit)
         if f.request_id and self.gateway_lines is not None:
             start = min((dt.datetime.fromisoformat(r["time"]) for r in rows), default=f.since)
-            said = [
-                gateway_message(line)
-                for line in self.gateway_lines(start.replace(tzinfo=dt.UTC).timestamp() - 60)
-                if f.request_id in line
-            ]
+            said = logview.mentioning(self.gateway_lines(start.replace(tzinfo=dt.UTC).timestamp() - 60), f.request_id)
             for r in rows:
-                r["gateway_log"] = said[:20]
+                r["gateway_log"] = said
+                if r.get("retries") is None:  # a failure's response has no retries header: its log line does
+                    r["retries"] = next((int(m[1]) for m in map(RETRIED.search, said) if m), None)
         return rows
 
     def _read(self, f: Filters, limit: int) -> list[dict[str, Any]]:

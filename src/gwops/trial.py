@@ -17,6 +17,7 @@ import httpx
 
 # the response headers a trial reports (LiteLLM's, then the proxy's), by what they mean
 HEADERS = {
+    "request_id": "x-request-id",
     "call_id": "x-litellm-call-id",
     "model_group": "x-litellm-model-group",
     "api_base": "x-litellm-model-api-base",
@@ -46,6 +47,7 @@ class Trial:
     headers: dict[str, str] = field(default_factory=dict)  # every x-litellm-* and x-gwops-* header
     error: str = ""  # the raw error body (or the connection error)
     next: str = ""
+    gateway_log: list[str] = field(default_factory=list)  # what the gateway logged of it (its errors)
 
 
 def next_step(status: int, model: str, body: str) -> str:

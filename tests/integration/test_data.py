@@ -18,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from gwops import access_log
 from gwops.loadgen import Background
 from gwops.poll import poll
 from gwops.settings import PG_RESERVE, StackSettings, connections
@@ -99,8 +100,10 @@ def stack(tmp_path_factory, local_images):
     (root / "config/providers.yaml").write_text(
         "providers:\n  lab:\n    type: mock\n    models: [gwops-echo]\n"
         f"  fake:\n    type: openai_compatible\n    base_url: http://localhost:{fake.server_address[1]}/v1\n"
-        "    models: [plain]\n"
+        "    models: [plain, broken]\n"
     )
+    with (root / "config/model-mappings.yaml").open("a") as f:
+        f.write("fallback_chains:\n  broken: [plain]\n")  # `broken` answers through `plain`
     try:
         up = ops(root, env, "up")
         assert up.returncode == 0, up.stderr
@@ -414,12 +417,67 @@ def test_try_shows_how_one_request_was_served_and_why_one_failed(stack):
     assert row["call_id"] == t["served"]["call_id"] and row["key"] == "(master key)" and row["route"] == "gwops-echo"
     s = stack.ops("try", "gwops-echo", "--stream")
     assert s.returncode == 0, s.stderr
-    assert "first token" in s.stdout and "call id:" in s.stdout and "answer:" in s.stdout
+    assert "first token" in s.stdout and "request id:" in s.stdout and "answer:" in s.stdout
     # a name no route serves: the raw error body and the next step, exit 1
     bad = stack.ops("try", "no-such-model")
     assert bad.returncode == 1, bad.stderr
     assert "served: HTTP 400" in bad.stdout and "error: {" in bad.stdout
     assert "next: no route serves `no-such-model`" in bad.stdout
+
+
+def test_one_request_id_from_the_client_to_the_logs_and_back(stack):
+    """A client's X-Request-ID is kept and returned (a bad one replaced); a failed request's ID,
+    taken from its response header, finds it in `requests --id` with the deployment, retries,
+    timings and what the gateway logged of it; `try` explains a fallback taken; a request
+    LiteLLM never served (a bad key) is found by its HTTP status; `logs --json` merges both."""
+    key = master_key(stack.root)
+    mine = unique("ticket")
+    ok = stack.chat(key, "plain", **{"X-Request-ID": mine})
+    assert ok.status_code == 200 and ok.headers["x-request-id"] == mine == ok.headers["x-litellm-call-id"]
+    odd = stack.chat(key, **{"X-Request-ID": "two words"})
+    assert odd.status_code == 200 and odd.headers["x-request-id"] not in ("", "two words")
+    failed = httpx.post(
+        f"{stack.url}/v1/chat/completions",
+        timeout=60,
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "broken", "messages": [{"role": "user", "content": "hi"}], "disable_fallbacks": True},
+    )
+    assert failed.status_code >= 500, failed.text
+    rid = failed.headers["x-request-id"]
+
+    def recorded():  # the spend-log row (written in batches) joined with the proxy's line
+        out = json.loads(stack.ops("requests", "--id", rid, "--json").stdout)["requests"]
+        return out if out and "tokens" in out[0] else None
+
+    (row,) = poll(recorded, 60, 1)
+    assert row["id"] == rid and row["route"] == "broken" and row["status"] == "failed", row
+    assert row["http_status"] == failed.status_code and "broken" in row["deployment"], row
+    assert row["latency_ms"] > 0 and row["proxy_ms"] is not None and row["replica"] and row["slot"], row
+    assert row["retries"] == 2 and any(rid in line for line in row["gateway_log"]), row  # router num_retries: 2
+    # the proxy's line alone (HTTP status filter) has the same request
+    (proxied,) = [
+        r for r in json.loads(stack.ops("requests", "--status", "5xx", "--json").stdout)["requests"] if r["id"] == rid
+    ]
+    assert proxied["http_status"] == failed.status_code and proxied["latency_ms"] >= row["latency_ms"] - 5
+    # a bad key never reaches a model: found by its status, named by the start of its hash
+    refused = stack.chat("sk-not-a-key")
+    assert refused.status_code == 401 and refused.headers["x-request-id"]
+    bad = json.loads(stack.ops("requests", "--status", "401", "--json").stdout)["requests"]
+    (r401,) = [r for r in bad if r["id"] == refused.headers["x-request-id"]]
+    assert r401["key"] == f"hash:{access_log.key_hash('sk-not-a-key')}" and "sk-not-a-key" not in json.dumps(bad)
+    # `try` explains the fallback it took, with the errors the gateway logged
+    t = stack.ops("try", "broken", "--json")
+    assert t.returncode == 0, t.stderr
+    trial = json.loads(t.stdout)["trial"]
+    assert trial["ok"] and trial["served"]["fallbacks"] == "1" and trial["served"]["model_group"] == "plain", trial
+    text = stack.ops("try", "broken").stdout
+    assert "fallbacks: 1" in text and "fallback taken: `broken` failed" in text and "`plain` answered" in text, text
+    # every service's lines merged by time: the proxy's line of the failed request, as JSON
+    merged = [json.loads(line) for line in stack.ops("logs", "--json", "--since", "5m").stdout.splitlines()]
+    assert [r["time"] for r in merged] == sorted(r["time"] for r in merged)
+    mine_logged = [r for r in merged if r["service"] == "proxy" and r.get("fields", {}).get("id") == rid]
+    assert len(mine_logged) == 1 and mine_logged[0]["fields"]["status"] == failed.status_code
+    assert "sk-not-a-key" not in json.dumps(merged) and key not in json.dumps(merged)
 
 
 def test_upgrade_under_load_a_failing_one_and_the_rollback(stack, upgrade_image):

@@ -95,12 +95,18 @@ def test_with_the_database_off_rows_and_summary_come_from_the_proxy_log():
 
 def test_one_request_carries_what_the_gateway_logged_of_it():
     gateway = [
-        json.dumps({"message": "Exception occured - litellm_call_id=b - upstream 500", "level": "ERROR"}),
+        json.dumps(
+            {"message": "Exception occured - litellm_call_id=b - 500 LiteLLM Retried: 2 times", "level": "ERROR"}
+        ),
         json.dumps({"message": "unrelated", "level": "INFO"}),
     ]
-    log = RequestLog(lambda since, follow: iter([line("a"), line("b", 500)]), KEYS, None, lambda since: iter(gateway))
+    failed = line("b", 500, retries="-", fallbacks="-")  # an error response has no such headers
+    log = RequestLog(lambda since, follow: iter([line("a"), failed]), KEYS, None, lambda since: iter(gateway))
     (row,) = log.read(Filters(T0, request_id="b"), 10)
-    assert row["http_status"] == 500 and row["gateway_log"] == ["Exception occured - litellm_call_id=b - upstream 500"]
+    assert row["http_status"] == 500 and row["gateway_log"] == [
+        "Exception occured - litellm_call_id=b - 500 LiteLLM Retried: 2 times"
+    ]
+    assert row["retries"] == 2  # a failure's response has no retries header: LiteLLM's error line says it
 
 
 def test_spend_log_rows_get_the_proxys_view_of_the_same_request_id():

@@ -13,7 +13,24 @@ from gwops.cli.app import App
 from gwops.cli.cmd_keys import JSON, table
 
 pass_app = click.make_pass_decorator(App)
-ROW_FIELDS = ("time", "id", "key", "route", "deployment", "status", "tokens", "latency_ms", "spend")
+# a spend-log row with the proxy's view of it (its HTTP status, retries, fallbacks, latency split)
+ROW_FIELDS = (
+    "time",
+    "id",
+    "key",
+    "route",
+    "deployment",
+    "status",
+    "http_status",
+    "retries",
+    "fallbacks",
+    "tokens",
+    "latency_ms",
+    "proxy_ms",
+    "overhead_ms",
+    "provider_ms",
+    "spend",
+)
 PROXY_ROW_FIELDS = (
     "time",
     "id",
@@ -101,7 +118,7 @@ def requests(
 
 
 def _open(app: App, since_at: Any, route: str | None, key: str | None, request_id: str | None, status: str | None):  # type: ignore[no-untyped-def]
-    from gwops import access_log, envfile, proxy
+    from gwops import access_log, envfile, logview, proxy
     from gwops import requests_log as rl
     from gwops.components import postgres
     from gwops.errors import OpsError
@@ -123,10 +140,7 @@ def _open(app: App, since_at: Any, route: str | None, key: str | None, request_i
         return (text for _stamp, text in docker.log_lines(container, start, follow))
 
     def gateway_lines(start: float):  # type: ignore[no-untyped-def]
-        for svc, found in stack.docker.all_containers().items():
-            if svc.startswith("gateway-"):
-                for c in found:
-                    yield from (text for _stamp, text in docker.log_lines(c, start))
+        return logview.service_lines(stack.docker, "gateway-", start)
 
     return rl.RequestLog(lines, keys, db, gateway_lines), rl.Filters(since_at, route, key, request_id, status)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import click
 
@@ -34,7 +35,10 @@ def try_cmd(app: App, model: str, prompt: str, stream: bool, debug: bool, timeou
     decision = explain(_compile(app), model)
     key = envfile.read(app.project.env_file).get("LITELLM_MASTER_KEY", "")
     url = gateway_url(settings.gateway.bind, settings.gateway.port)
+    started = time.time()
     t = trial.run(url, key, model, prompt, stream, timeout)
+    if t.served.get("call_id"):
+        t.gateway_log = _gateway_said(app, settings, t.served["call_id"], started - 5)
     if as_json:
         app.json({"route": decision, "trial": dataclasses.asdict(t)})
         return C.EXIT_OK if t.ok else C.EXIT_DEGRADED
@@ -55,6 +59,11 @@ def try_cmd(app: App, model: str, prompt: str, stream: bool, debug: bool, timeou
         markup=False,
     )
     out.print(f"retries: {s.get('retries', '0')}, fallbacks: {s.get('fallbacks', '0')}", markup=False)
+    if s.get("fallbacks", "0") not in ("", "0") and s.get("model_group") not in (None, model):
+        out.print(
+            f"fallback taken: `{model}` failed, `{s['model_group']}` answered; `bin/ops probe` checks its provider",
+            markup=False,
+        )
     times = [f"total {t.total_ms:.0f} ms"]
     if t.ttft_ms is not None:
         times.insert(0, f"first token {t.ttft_ms:.0f} ms")
@@ -62,7 +71,11 @@ def try_cmd(app: App, model: str, prompt: str, stream: bool, debug: bool, timeou
         times.append(f"gateway overhead {float(s['gateway_overhead_ms']):.1f} ms")
     out.print("time: " + ", ".join(times), markup=False)
     if s.get("call_id"):
-        out.print(f"call id: {s['call_id']}" + (f", cost {s['cost']}" if s.get("cost") else ""), markup=False)
+        out.print(f"request id: {s['call_id']}" + (f", cost {s['cost']}" if s.get("cost") else ""), markup=False)
+    if t.gateway_log:  # the errors of the retries and fallbacks it took, or of the failure
+        out.print("gateway log:", markup=False)
+        for line in t.gateway_log:
+            out.print(f"  {line[:500]}", markup=False)
     if debug:
         for k, v in sorted(t.headers.items()):
             out.print(f"  {k}: {v}", markup=False)
@@ -72,6 +85,21 @@ def try_cmd(app: App, model: str, prompt: str, stream: bool, debug: bool, timeou
     out.print(f"error: {t.error}", markup=False)
     out.print(f"next: {t.next}", markup=False)
     return C.EXIT_DEGRADED
+
+
+def _gateway_said(app: App, settings, request_id: str, since: float) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the gateway replicas logged naming the request (nothing when Docker cannot say)."""
+    from gwops import logview
+    from gwops.docker import Docker
+    from gwops.errors import OpsError
+    from gwops.projectname import resolve
+
+    try:
+        return logview.mentioning(
+            logview.service_lines(Docker(app.project, resolve(app.project, settings)), "gateway-", since), request_id
+        )
+    except OpsError:
+        return []
 
 
 COMMANDS = [try_cmd]
