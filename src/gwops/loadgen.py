@@ -30,6 +30,7 @@ class Outcome:
     error: str = ""
     target: str = ""  # the URL it was sent to
     replica: str = ""  # the gateway replica that answered (the proxy's server name, `X-Gwops-Replica`)
+    first_data: float | None = None  # seconds to the first bytes of the body (a stream's first chunk)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class _Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
         self.idle_since = time.monotonic()
+        self.first_data_at: float | None = None  # when the last response's body began
 
     @classmethod
     async def open(cls, host: str, port: int) -> _Conn:
@@ -116,6 +118,7 @@ class _Conn:
         head = await self.reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         status = int(status_line.split()[1])
+        self.first_data_at = None
         hdrs = {}
         for line in header_lines:
             if ":" in line:
@@ -131,10 +134,12 @@ class _Conn:
                     await self.reader.readuntil(b"\r\n")
                     break
                 parts.append(await self.reader.readexactly(size))
+                self.first_data_at = self.first_data_at or time.monotonic()
                 await self.reader.readexactly(2)
             data = b"".join(parts)
         else:
             data = await self.reader.read()
+        self.first_data_at = self.first_data_at or time.monotonic()
         return status, hdrs, data
 
 
@@ -158,39 +163,47 @@ def _check(kind: str, status: int, data: bytes) -> str:
     return "" if doc.get("choices") else "no choices"
 
 
-async def _run(
-    urls: list[str],
-    key: str,
-    rate: float,
-    duration: float,
-    stream_share: float,
-    models_share: float,
-    model: str,
-    timeout: float,
-    stop: threading.Event | None,
-) -> LoadResult:
-    headers = {"Authorization": f"Bearer {key}"}
-    result = LoadResult()
-    idle: dict[str, list[_Conn]] = {u: [] for u in urls}  # per target, the pooled connections not in use
+@dataclass
+class _Sender:
+    """Sends request `i` of the mix and records its outcome: the same for the open-loop schedule
+    (`_run`) and the closed loop (`_run_closed`)."""
 
-    async def one(i: int, sent: float) -> None:
-        kind = _kind(i, stream_share, models_share)
+    urls: list[str]
+    key: str
+    stream_share: float
+    models_share: float
+    model: str
+    timeout: float
+    max_tokens: int | None = None
+    result: LoadResult = field(default_factory=LoadResult)
+    idle: dict[str, list[_Conn]] = field(default_factory=dict)  # per target, pooled connections not in use
+
+    def close(self) -> None:
+        for pool in self.idle.values():
+            for c in pool:
+                c.close()
+
+    async def one(self, i: int, sent: float) -> None:
+        kind = _kind(i, self.stream_share, self.models_share)
         pooled = i % 2 == 0
         # with several targets, pairs of requests (one pooled, one new) take turns
-        url = urls[(i // 2) % len(urls)]
+        url = self.urls[(i // 2) % len(self.urls)]
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        pool = idle[url]
+        pool = self.idle.setdefault(url, [])
         conn_kind = "pooled" if pooled else "new"
         if kind == "models":
             method, path, body = "GET", "/v1/models", None
         else:
-            payload = {"model": model, "messages": [{"role": "user", "content": "ping"}]}
+            payload: dict = {"model": self.model, "messages": [{"role": "user", "content": "ping"}]}
             if kind == "stream":
                 payload["stream"] = True
+            if self.max_tokens:
+                payload["max_tokens"] = self.max_tokens
             method, path, body = "POST", "/v1/chat/completions", json.dumps(payload).encode()
+        headers = {"Authorization": f"Bearer {self.key}"}
         conn = None
-        slot, replica, err, reused = "", "", "", ""
+        slot, replica, err, reused, first = "", "", "", "", None
         t0 = time.monotonic()
         try:
             while pooled and pool and not pool[-1].reusable():
@@ -199,10 +212,11 @@ async def _run(
                 conn = pool.pop()
                 reused = f" (on a connection reused after {t0 - conn.idle_since:.1f} s idle)"
             else:
-                conn = await asyncio.wait_for(_Conn.open(host, port), timeout)
+                conn = await asyncio.wait_for(_Conn.open(host, port), self.timeout)
             status, hdrs, data = await asyncio.wait_for(
-                conn.request(method, f"{host}:{port}", path, headers, body, keep_alive=pooled), timeout
+                conn.request(method, f"{host}:{port}", path, headers, body, keep_alive=pooled), self.timeout
             )
+            first = conn.first_data_at
             slot, replica = hdrs.get("x-gwops-slot", ""), hdrs.get("x-gwops-replica", "")
             err = _check(kind, status, data)
             if pooled and hdrs.get("connection", "").lower() != "close":
@@ -214,10 +228,35 @@ async def _run(
         finally:
             if conn is not None:
                 conn.close()
-        result.outcomes.append(
-            Outcome(i, sent, kind, conn_kind, not err, time.monotonic() - t0, slot, err, url, replica)
+        self.result.outcomes.append(
+            Outcome(
+                i,
+                sent,
+                kind,
+                conn_kind,
+                not err,
+                time.monotonic() - t0,
+                slot,
+                err,
+                url,
+                replica,
+                first - t0 if first is not None and not err else None,
+            )
         )
 
+
+async def _run(
+    urls: list[str],
+    key: str,
+    rate: float,
+    duration: float,
+    stream_share: float,
+    models_share: float,
+    model: str,
+    timeout: float,
+    stop: threading.Event | None,
+) -> LoadResult:
+    sender = _Sender(urls, key, stream_share, models_share, model, timeout)
     start = time.monotonic()
     tasks = []
     i = 0
@@ -226,14 +265,43 @@ async def _run(
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, time.monotonic())))
+        tasks.append(asyncio.create_task(sender.one(i, time.monotonic())))
         i += 1
     await asyncio.gather(*tasks)
-    result.seconds = time.monotonic() - start
-    for pool in idle.values():
-        for c in pool:
-            c.close()
-    return result
+    sender.result.seconds = time.monotonic() - start
+    sender.close()
+    return sender.result
+
+
+async def _run_closed(sender: _Sender, concurrency: int, duration: float) -> LoadResult:
+    start = time.monotonic()
+    counter = iter(range(10**9))
+
+    async def worker() -> None:
+        while time.monotonic() - start < duration:
+            await sender.one(next(counter), time.monotonic())
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    sender.result.seconds = time.monotonic() - start
+    sender.close()
+    return sender.result
+
+
+def run_closed(
+    url: str,
+    key: str,
+    concurrency: int,
+    duration: float,
+    model: str,
+    stream: bool = False,
+    max_tokens: int | None = None,
+    timeout: float = 120,
+) -> LoadResult:
+    """A closed loop: `concurrency` clients, each sending its next request (all chat, or all
+    streamed) as soon as its last one ended, for `duration` seconds: the throughput a route holds
+    at that concurrency, and its latency there."""
+    sender = _Sender([url], key, 1.0 if stream else 0.0, 0.0, model, timeout, max_tokens)
+    return asyncio.run(_run_closed(sender, concurrency, duration))
 
 
 def run_load(

@@ -480,6 +480,24 @@ def test_one_request_id_from_the_client_to_the_logs_and_back(stack):
     assert "sk-not-a-key" not in json.dumps(merged) and key not in json.dumps(merged)
 
 
+def test_profile_compares_two_routes_at_two_concurrencies(stack):
+    r = stack.ops("profile", "gwops-echo", "plain", "--concurrency", "1,4", "--duration", "3", "--stream", "--json")
+    assert r.returncode == 0, r.stderr
+    steps = json.loads(r.stdout)["steps"]
+    assert [(s["route"], s["concurrency"]) for s in steps] == [
+        ("gwops-echo", 1),
+        ("gwops-echo", 4),
+        ("plain", 1),
+        ("plain", 4),
+    ]
+    for s in steps:
+        assert s["requests"] > 0 and s["failed"] == 0 and s["rps"] > 0, s
+        assert 0 < s["first_p50_ms"] <= s["p99_ms"] and s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"], s
+    text = stack.ops("profile", "plain", "--concurrency", "2", "--duration", "2")
+    assert text.returncode == 0 and "p50 latency" in text.stdout and "#" in text.stdout, text.stdout
+    assert "bill per token" not in text.stderr  # a local OpenAI-compatible server without a key
+
+
 def test_upgrade_under_load_a_failing_one_and_the_rollback(stack, upgrade_image):
     """LiteLLM 1.106.2 -> UPGRADE_TO under 20 req/s with a virtual key: first an upgrade whose
     migration fails on the database (a view where a migration creates an index: what a hand-made
