@@ -8,7 +8,9 @@ present: `bin/ops images build`):
      3 % more with every request logged), with a 90% interval from resampling the rounds, and the
      host's busy CPU on each side;
   2. the bytes Docker's log file of the proxy grew per 1,000 requests (before compression: the
-     rotated files are gzipped).
+     rotated files are gzipped);
+  3. the CPU `bin/ops requests -f` takes while it follows the proxy's log at RATE requests/s
+     (/proc/<pid>/stat of the process, after its start; target: under 2 % of a core).
 Run: GWOPS_VENV=.venv .venv/bin/python bench/access_log_bench.py [RATE] [ROUNDS] [SECONDS]
 """
 
@@ -18,6 +20,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _stack import container, master_key, run, stack_copy, standby_ready, wait_quiet  # noqa: E402
 from monitoring_bench import CORES, busy, percentiles, report  # noqa: E402
 
-from gwops.loadgen import run_load  # noqa: E402
+from gwops.loadgen import Background, run_load  # noqa: E402
 
 
 def log_bytes(container: str) -> int:
@@ -87,6 +91,34 @@ def main() -> None:
             f"proxy log written: {written / max(logged, 1) * 1000 / 1024:.0f} KiB per 1,000 requests ({logged} requests)"
         )
         set_logging(root, proxy, True)
+        follower_cpu(root, env, url, key, rate, seconds)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def follower_cpu(root: Path, env: dict, url: str, key: str, rate: float, seconds: float) -> None:
+    follower = subprocess.Popen(
+        [str(root / "bin/ops"), "requests", "-f", "--json"], env=env, cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert follower.stdout is not None
+        with Background(url, key, rate=rate) as bg:
+            follower.stdout.readline()  # the first request it printed: its start is behind it
+            threading.Thread(target=lambda: [None for _ in follower.stdout], daemon=True).start()
+            c0, t0 = cpu_seconds(follower.pid), time.monotonic()
+            time.sleep(seconds)  # the measurement window
+            used = (cpu_seconds(follower.pid) - c0) / (time.monotonic() - t0)
+        print(
+            f"`bin/ops requests -f` following {len(bg.result.outcomes)} requests at {rate:g} req/s: "
+            f"{100 * used:.2f}% of a core (target: under 2%)"
+        )
+    finally:
+        follower.terminate()
+        follower.wait(30)
 
 
 if __name__ == "__main__":

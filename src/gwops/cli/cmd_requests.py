@@ -57,7 +57,7 @@ def _status(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 
 @click.command()
 @click.option("-f", "--follow", is_flag=True, help="Print new requests as the proxy logs them (Ctrl-C stops).")
-@click.option("--since", default="1h", show_default=True, help="A duration back from now (30m, 24h, 7d) or a date.")
+@click.option("--since", help="A duration back from now (30m, 24h, 7d) or a date. Default: 1h; with -f, from now on.")
 @click.option("--route", help="Only this route (the model name clients ask for).")
 @click.option("--status", callback=_status, help="ok, failed, a class (4xx, 5xx) or an HTTP code (429).")
 @click.option("--key", help="Only this key's requests (its alias, or `(master key)`).")
@@ -69,7 +69,7 @@ def _status(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 def requests(
     app: App,
     follow: bool,
-    since: str,
+    since: str | None,
     route: str | None,
     status: str | None,
     key: str | None,
@@ -89,6 +89,7 @@ def requests(
 
     if follow and summary:
         raise click.UsageError("--follow and --summary go apart")
+    since = since or ("0m" if follow else "1h")
     since_at = parse_since(since)
     assert since_at is not None
     log, f = _open(app, since_at, route, key, request_id, status)
