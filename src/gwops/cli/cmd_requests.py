@@ -92,7 +92,7 @@ def requests(
     since = since or ("0m" if follow else "1h")
     since_at = parse_since(since)
     assert since_at is not None
-    log, f = _open(app, since_at, route, key, request_id, status)
+    log, f = open_request_log(app, since_at, route, key, request_id, status)
     if summary:
         rows = log.summary(f)
         if as_json:
@@ -118,7 +118,11 @@ def requests(
     return C.EXIT_OK
 
 
-def _open(app: App, since_at: Any, route: str | None, key: str | None, request_id: str | None, status: str | None):  # type: ignore[no-untyped-def]
+def open_request_log(
+    app: App, since_at: Any, route: str | None, key: str | None, request_id: str | None, status: str | None
+):  # type: ignore[no-untyped-def]
+    """This checkout's request log (the proxy's log, the spend logs with the database on) and
+    the filters (`requests`, and `top`'s last failures)."""
     from gwops import access_log, envfile, logview, proxy
     from gwops import requests_log as rl
     from gwops.components import postgres
