@@ -75,11 +75,27 @@ def record(service: str, container: str, raw_stamp: str, text: str) -> dict[str,
     return out
 
 
+# Docker interleaves a container's stdout and stderr as it reads them: a line can come a little
+# after a later one of the other stream. Each source is re-sorted within this many lines.
+REORDER_WINDOW = 1000
+
+
+def _in_order(records: Iterable[dict[str, Any]], window: int = REORDER_WINDOW) -> Iterator[dict[str, Any]]:
+    """`records` by time, for records at most `window` places from where they belong."""
+    heap: list[tuple[str, int, dict[str, Any]]] = []
+    for n, r in enumerate(records):
+        heapq.heappush(heap, (r["time"], n, r))
+        if len(heap) > window:
+            yield heapq.heappop(heap)[2]
+    while heap:
+        yield heapq.heappop(heap)[2]
+
+
 def merged(sources: dict[tuple[str, str], Lines]) -> Iterator[dict[str, Any]]:
-    """History: every source's records, in time order (each source is in order already)."""
+    """History: every source's records, in time order."""
 
     def records(svc: str, name: str, lines: Lines) -> Iterator[dict[str, Any]]:
-        return (record(svc, name, s, t) for s, t in lines)
+        return _in_order(record(svc, name, s, t) for s, t in lines)
 
     return heapq.merge(*(records(svc, name, lines) for (svc, name), lines in sources.items()), key=lambda r: r["time"])
 

@@ -137,3 +137,14 @@ def test_followed_logs_end_when_every_container_has_stopped():
         logview.followed({("a", "a-1"): lambda: iter([("2026-12-07T12:00:01Z", "1")]), ("b", "b-1"): lambda: iter([])})
     )
     assert [r["message"] for r in out] == ["1"]
+
+
+def test_a_containers_stderr_line_read_after_a_later_stdout_line_is_put_back_in_order():
+    # Docker interleaves a container's two streams as it reads them (seen: 13 µs out of order)
+    gateway = [
+        ("2026-12-07T12:00:01.545955238Z", "stdout line"),
+        ("2026-12-07T12:00:01.545942049Z", "stderr line, earlier"),
+        ("2026-12-07T12:00:02Z", "later"),
+    ]
+    out = list(logview.merged({("gateway-blue", "g-1"): gateway, ("proxy", "p-1"): [("2026-12-07T12:00:01.6Z", "p")]}))
+    assert [r["message"] for r in out] == ["stderr line, earlier", "stdout line", "p", "later"]
