@@ -42,6 +42,22 @@ def message(line: str) -> str:
     return str(parsed.get("message", line)) if isinstance(parsed, dict) else line
 
 
+def readable(line: str) -> str:
+    """A log line for a person: a JSON one (LiteLLM's) as `LEVEL message`, its stack trace as
+    the exception's last line (the whole trace stays in `bin/ops logs`); any other line as it is."""
+    if not line.startswith("{"):
+        return line
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(parsed, dict) or "message" not in parsed:
+        return line
+    out = f"{parsed.get('level', '')} {parsed['message']}".strip()
+    trace = str(parsed.get("stacktrace") or "").strip().splitlines()
+    return f"{out} [{trace[-1].strip()}]" if trace else out
+
+
 def mentioning(lines: Iterable[str], needle: str, most: int = 20) -> list[str]:
     """The messages of the first `most` lines that name `needle` (a request ID)."""
     out: list[str] = []

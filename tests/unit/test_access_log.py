@@ -148,3 +148,16 @@ def test_a_containers_stderr_line_read_after_a_later_stdout_line_is_put_back_in_
     ]
     out = list(logview.merged({("gateway-blue", "g-1"): gateway, ("proxy", "p-1"): [("2026-12-07T12:00:01.6Z", "p")]}))
     assert [r["message"] for r in out] == ["stderr line, earlier", "stdout line", "p", "later"]
+
+
+def test_a_json_log_line_reads_as_level_and_message_with_the_exception_not_the_whole_trace():
+    line = json.dumps(
+        {
+            "message": "Exception occured - litellm_call_id=x",
+            "level": "ERROR",
+            "stacktrace": 'Traceback (most recent call last):\n  File "a.py", line 1\nValueError: bad base',
+        }
+    )
+    assert logview.readable(line) == "ERROR Exception occured - litellm_call_id=x [ValueError: bad base]"
+    assert logview.readable('{"level": "INFO", "message": "ok"}') == "INFO ok"
+    assert logview.readable("plain text {") == "plain text {" and logview.readable("{not json") == "{not json"

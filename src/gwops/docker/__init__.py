@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from gwops import logview
 from gwops.constants import SLOTS
 from gwops.docker.convert import convert as _convert
 from gwops.docker.images import ImageOps
@@ -300,7 +301,8 @@ class Docker(ImageOps, SwarmOps):
         parts = []
         for c in found:
             try:
-                text = c.logs(tail=lines).decode(errors="replace").rstrip()
+                raw = c.logs(tail=lines).decode(errors="replace").rstrip()
+                text = "\n".join(logview.readable(line) for line in raw.splitlines())
             except Exception as exc:  # noqa: BLE001
                 text = f"(logs unavailable: {exc})"
             parts.append(text if len(found) == 1 else f"--- {c.name}\n{text}")
