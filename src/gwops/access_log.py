@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from gwops import logview
 
 KEY_DIGITS = 16  # the proxy logs this many hex digits of a key's SHA-256 (LiteLLM's `token`)
 MASTER = "(master key)"
@@ -67,14 +68,9 @@ def _ms(raw: Any) -> int | None:
 def parse(line: str, keys: Mapping[str, str]) -> dict[str, Any] | None:
     """One proxy log line as a request row, or None for anything else (HAProxy's own messages).
     `keys` names key hashes (the master key's, virtual keys' aliases)."""
-    if not line.startswith('{"ts":'):
-        return None
-    try:
-        raw = json.loads(line)
-    except ValueError:
-        return None
-    ts = _number(raw.get("ts"))
-    if not isinstance(raw, dict) or ts is None or _value(raw.get("id")) is None:
+    raw = logview.json_object(line) if line.startswith('{"ts":') else None
+    ts = _number(raw.get("ts")) if raw is not None else None
+    if raw is None or ts is None or _value(raw.get("id")) is None:
         return None
     khash = _value(raw.get("key"))
     gateway_ms, overhead_ms = _ms(raw.get("gateway_ms")), _ms(raw.get("overhead_ms"))

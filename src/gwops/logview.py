@@ -33,25 +33,28 @@ def service_lines(docker: Containers, prefix: str, since: float) -> Iterator[str
                 yield from (text for _stamp, text in docker.log_lines(c, since))
 
 
-def message(line: str) -> str:
-    """A JSON log line's message (LiteLLM's JSON logs), or the line."""
+def json_object(line: str) -> dict[str, Any] | None:
+    """The line as a JSON object (the proxy's access log, LiteLLM's JSON logs), or None."""
+    if not line.startswith("{"):
+        return None
     try:
         parsed = json.loads(line)
     except ValueError:
-        return line
-    return str(parsed.get("message", line)) if isinstance(parsed, dict) else line
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def message(line: str) -> str:
+    """A JSON log line's message (LiteLLM's JSON logs), or the line."""
+    parsed = json_object(line)
+    return str(parsed.get("message", line)) if parsed is not None else line
 
 
 def readable(line: str) -> str:
     """A log line for a person: a JSON one (LiteLLM's) as `LEVEL message`, its stack trace as
     the exception's last line (the whole trace stays in `bin/ops logs`); any other line as it is."""
-    if not line.startswith("{"):
-        return line
-    try:
-        parsed = json.loads(line)
-    except ValueError:
-        return line
-    if not isinstance(parsed, dict) or "message" not in parsed:
+    parsed = json_object(line)
+    if parsed is None or "message" not in parsed:
         return line
     out = f"{parsed.get('level', '')} {parsed['message']}".strip()
     trace = str(parsed.get("stacktrace") or "").strip().splitlines()
@@ -79,14 +82,10 @@ def stamp(raw: str) -> str:
 
 def record(service: str, container: str, raw_stamp: str, text: str) -> dict[str, Any]:
     out: dict[str, Any] = {"time": stamp(raw_stamp), "service": service, "container": container}
-    if text.startswith("{"):
-        try:
-            fields = json.loads(text)
-        except ValueError:
-            fields = None
-        if isinstance(fields, dict):
-            out["fields"] = fields
-            return out
+    fields = json_object(text)
+    if fields is not None:
+        out["fields"] = fields
+        return out
     out["message"] = text
     return out
 
